@@ -1,0 +1,62 @@
+//! ringlog: shared-memory ring-buffer logging for training runs.
+//!
+//! A trainer writes log records into its own lock-free single-producer lane
+//! of its run's shared-memory [`Segment`]; the service drains every lane with
+//! a [`Consumer`] into a private [`Batch`], validates each record there, and
+//! makes the run durable. Records are rkyv archives ([`record`]), written in
+//! place by the [`Producer`] and checked in place by the consumer.
+//!
+//! **Trusted bytes.** Nothing read from shared memory is trusted: frames are
+//! copied out and validated (`rkyv::access` with bytecheck) before use, and a
+//! lane whose framing is broken is closed without affecting other lanes.
+//!
+//! ```
+//! use ringlog::{Batch, RecordRef, Segment, SegmentConfig};
+//! let seg = Segment::create(&SegmentConfig { lane_bytes: 1 << 16, ..Default::default() })?;
+//! let mut p = seg.producer(0)?;
+//! let loss = p.key("train/loss")?;
+//! p.log_scalar1(0, loss, 2.5)?;
+//!
+//! let mut consumer = seg.consumer()?;
+//! let mut batch = Batch::new(1 << 16);
+//! consumer.drain(&mut batch);
+//! assert!(batch.frames().any(|f| matches!(f.record(), RecordRef::Scalar1(s) if s.value == 2.5)));
+//! seg.unlink()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+mod batch;
+pub mod clock;
+mod consumer;
+mod error;
+mod fork_guard;
+pub mod frame;
+mod full_policy;
+mod lane_memory;
+pub mod layout;
+mod producer;
+pub mod record;
+mod scalar_writer;
+mod segment;
+mod sync;
+pub mod wakeup;
+
+pub use batch::{Batch, FrameRef};
+pub use consumer::Consumer;
+pub use error::{FrameError, ProduceError, SegmentError};
+pub use frame::{FrameHeader, FrameState};
+pub use full_policy::{DEFAULT_BLOCK_TIMEOUT, FullPolicy};
+pub use lane_memory::{LaneMemory, MAX_LANE_BYTES, MIN_LANE_BYTES};
+pub use layout::{LaneState, RunState};
+pub use producer::{LaneCounters, MAX_KEY_LEN, MAX_KEYS, Producer};
+pub use record::{
+    Alert, AlertLevel, Config, Exit, History, Item, KeyDef, KeyId, OutputLine, RECORD_FORMAT_VERSION, Record,
+    RecordKind, RecordRef, Scalar1, ScalarItem, Scalars, Stream, Summary, SystemStats, Value,
+};
+pub use segment::{
+    DEFAULT_LANE_BYTES, DEFAULT_MAX_LANES, Geometry, LaneStats, NAME_PREFIX, SHM_DIR, Segment, SegmentConfig,
+    SegmentInfo, SegmentListing, check_shm_capacity,
+};

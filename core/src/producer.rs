@@ -1,0 +1,405 @@
+//! The producer end of one lane: claim, write in place, commit.
+//!
+//! Hot path per record: compare against a cached consumer index, write the
+//! payload and the header fields, one Release store of the commit word, three
+//! Relaxed counter stores on the producer's own cache line, one SeqCst fence
+//! and one Relaxed load of the consumer's `parked` word. No read-modify-write,
+//! no system call, no allocation.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::error::ProduceError;
+use crate::frame::{self, FRAME_HEADER_LEN, FrameState, MAX_PAYLOAD_LEN, frame_len};
+use crate::full_policy::FullPolicy;
+use crate::lane_memory::LaneMemory;
+use crate::layout::LaneState;
+use crate::record::{KeyDef, KeyId, RECORD_FORMAT_VERSION, Record, RecordKind};
+use crate::scalar_writer;
+use crate::sync::{Ordering, spin_hint};
+use crate::{clock, fork_guard, wakeup};
+
+/// Longest key name in bytes.
+pub const MAX_KEY_LEN: usize = 256;
+/// Most keys one lane interns.
+pub const MAX_KEYS: u32 = 1 << 20;
+/// Spins on a full lane before sleeping on the futex.
+const SPINS_BEFORE_PARK: u32 = 256;
+
+/// Counters of one lane as its producer last published them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LaneCounters {
+    /// Frames committed (records and key definitions).
+    pub records: u64,
+    /// Payload bytes committed.
+    pub bytes: u64,
+    /// Records dropped by `DropNewest`.
+    pub drops: u64,
+    /// Records refused after a `Block` timeout.
+    pub timeouts: u64,
+}
+
+/// Single producer of one lane.
+///
+/// A `Producer` is `Send` but not `Sync`: one thread writes a lane at a time.
+/// A process with several logging threads gives each its own lane (the
+/// lanes are cheap) or wraps one producer in a mutex (see
+/// docs/decisions.md, ADR 3).
+///
+/// # Examples
+/// ```
+/// use ringlog::{Consumer, Batch, LaneMemory, Producer, RecordRef};
+/// let lane = LaneMemory::heap(1 << 16).unwrap();
+/// let mut p = Producer::new(lane.clone(), 0, Default::default());
+/// let loss = p.key("loss").unwrap();
+/// p.log_scalar1(1, loss, 0.5).unwrap();
+///
+/// let mut c = Consumer::new();
+/// c.add_lane(lane, 0);
+/// let mut batch = Batch::new(1 << 16);
+/// assert_eq!(c.drain(&mut batch), 2); // the key definition and the scalar
+/// assert!(matches!(batch.frames().last().unwrap().record(), RecordRef::Scalar1(s) if s.value == 0.5));
+/// ```
+pub struct Producer {
+    mem: LaneMemory,
+    lane: u16,
+    mask: usize,
+    /// Monotonic byte position of the next frame (private copy of `tail`).
+    tail: u64,
+    /// Last value of the consumer's `head` we loaded; space below
+    /// `cached_head + capacity` is known free without touching its cache line.
+    cached_head: u64,
+    next_seq: u64,
+    bytes: u64,
+    drops: u64,
+    timeouts: u64,
+    policy: FullPolicy,
+    max_frame: usize,
+    fork_generation: u64,
+    keys: HashMap<Box<str>, KeyId>,
+    #[cfg(feature = "test-hooks")]
+    pause_hook: Option<(u64, Box<dyn FnMut() + Send>)>,
+}
+
+impl Producer {
+    /// Takes over lane `lane` of `mem`, continuing from the counters stored in
+    /// its control block (so a reopened lane keeps its position and sequence).
+    pub fn new(mem: LaneMemory, lane: u16, policy: FullPolicy) -> Self {
+        let c = mem.control();
+        // Relaxed: these were last written by a previous producer of this lane
+        // in this or an earlier process; reopening happens after that
+        // producer is gone (ordered by the control-channel handshake).
+        let tail = c.tail.load(Ordering::Relaxed);
+        let next_seq = c.records.load(Ordering::Relaxed);
+        let bytes = c.bytes.load(Ordering::Relaxed);
+        let drops = c.drops.load(Ordering::Relaxed);
+        let timeouts = c.timeouts.load(Ordering::Relaxed);
+        // SYNC POINT: space released. Pairs with the consumer's Release store of head.
+        let cached_head = c.head.load(Ordering::Acquire);
+        let capacity = mem.capacity();
+        Self {
+            mask: capacity - 1,
+            max_frame: (capacity / 4).min(frame_len(MAX_PAYLOAD_LEN) - frame::FRAME_ALIGN),
+            mem,
+            lane,
+            tail,
+            cached_head,
+            next_seq,
+            bytes,
+            drops,
+            timeouts,
+            policy,
+            fork_generation: fork_guard::generation(),
+            keys: HashMap::new(),
+            #[cfg(feature = "test-hooks")]
+            pause_hook: None,
+        }
+    }
+
+    /// Lane id this producer writes.
+    pub fn lane(&self) -> u16 {
+        self.lane
+    }
+
+    /// Largest frame (header + payload) this lane accepts: a quarter of the ring.
+    pub fn max_frame_len(&self) -> usize {
+        self.max_frame
+    }
+
+    /// Counters as published to the control block.
+    pub fn counters(&self) -> LaneCounters {
+        LaneCounters { records: self.next_seq, bytes: self.bytes, drops: self.drops, timeouts: self.timeouts }
+    }
+
+    /// Interns `name`, writing a key definition frame the first time.
+    ///
+    /// # Errors
+    /// [`ProduceError::InvalidKey`] for an empty, over-long or NUL-containing
+    /// name, [`ProduceError::TooManyKeys`], or a full-lane error.
+    pub fn key(&mut self, name: &str) -> Result<KeyId, ProduceError> {
+        if let Some(&id) = self.keys.get(name) {
+            return Ok(id);
+        }
+        if name.is_empty() || name.len() > MAX_KEY_LEN || name.contains('\0') {
+            return Err(ProduceError::InvalidKey(name.to_owned()));
+        }
+        let id = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
+        if id >= MAX_KEYS {
+            return Err(ProduceError::TooManyKeys(id));
+        }
+        let written = self.log(&KeyDef { id, name: name.to_owned() })?;
+        if !written {
+            // Dropped by policy: a later call retries, nothing refers to the id yet.
+            return Err(ProduceError::Full);
+        }
+        self.keys.insert(name.into(), KeyId(id));
+        Ok(KeyId(id))
+    }
+
+    /// Logs one scalar at `step`: a 48-byte frame written in place.
+    ///
+    /// Returns `Ok(false)` if the `DropNewest` policy dropped it.
+    ///
+    /// # Errors
+    /// See [`ProduceError`]; nothing was written.
+    #[inline]
+    pub fn log_scalar1(&mut self, step: i64, key: KeyId, value: f64) -> Result<bool, ProduceError> {
+        let len = scalar_writer::SCALAR1_LEN;
+        let Some(off) = self.claim(frame_len(len))? else { return Ok(false) };
+        // SAFETY: `claim` reserved frame_len(len) bytes at `off`, 16-aligned and
+        // zeroed; the payload starts 16 bytes in.
+        unsafe {
+            scalar_writer::write_scalar1(self.mem.at(off + FRAME_HEADER_LEN), clock::now_unix_ns(), step, key.0, value);
+        }
+        self.publish(off, RecordKind::Scalar1, len);
+        Ok(true)
+    }
+
+    /// Logs several scalars at one step, written in place.
+    ///
+    /// Returns `Ok(false)` if the `DropNewest` policy dropped it.
+    ///
+    /// # Errors
+    /// See [`ProduceError`]; nothing was written.
+    #[inline]
+    pub fn log_scalars(&mut self, step: i64, items: &[(KeyId, f64)]) -> Result<bool, ProduceError> {
+        let len = scalar_writer::scalars_len(items.len());
+        let Some(off) = self.claim(frame_len(len))? else { return Ok(false) };
+        let ts = clock::now_unix_ns();
+        // SAFETY: `claim` reserved frame_len(len) zeroed bytes at `off`,
+        // 16-aligned; the payload starts 16 bytes in and has `len` bytes.
+        unsafe {
+            scalar_writer::write_scalars(self.mem.at(off + FRAME_HEADER_LEN), ts, step, items);
+        }
+        self.publish(off, RecordKind::Scalars, len);
+        Ok(true)
+    }
+
+    /// Logs any record, rkyv-serialized straight into the claimed frame.
+    ///
+    /// Returns `Ok(false)` if the `DropNewest` policy dropped it.
+    ///
+    /// # Errors
+    /// [`ProduceError::TooLarge`] if it cannot fit a frame, or a full-lane error.
+    pub fn log<R: Record>(&mut self, record: &R) -> Result<bool, ProduceError> {
+        let mut want = 256.min(self.max_frame);
+        loop {
+            let Some(off) = self.claim(want)? else { return Ok(false) };
+            // Everything from `off` up to the ring end or the consumer's head is ours.
+            let free = self.mem.capacity() - (self.tail - self.cached_head) as usize;
+            let room = (self.mem.capacity() - off).min(free).min(self.max_frame) - FRAME_HEADER_LEN;
+            // SAFETY: `claim` reserved at least `want` bytes at `off`, and the
+            // bytes up to `room` are free space (below cached_head + capacity,
+            // before the ring end) that only this producer writes until commit.
+            let slot = unsafe { std::slice::from_raw_parts_mut(self.mem.at(off + FRAME_HEADER_LEN), room) };
+            match rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(record, rkyv::ser::writer::Buffer::from(slot))
+            {
+                Ok(buf) => {
+                    let len = buf.len();
+                    self.publish(off, R::KIND, len);
+                    return Ok(true);
+                }
+                Err(_) if want < self.max_frame => {
+                    // Did not fit: rkyv may have written part of the slot; zero it
+                    // again (free space must read as empty) and ask for more.
+                    // SAFETY: same range as the slot above.
+                    unsafe { std::ptr::write_bytes(self.mem.at(off + FRAME_HEADER_LEN), 0, room) };
+                    want = (want * 4).min(self.max_frame);
+                }
+                Err(_) => {
+                    // SAFETY: as above.
+                    unsafe { std::ptr::write_bytes(self.mem.at(off + FRAME_HEADER_LEN), 0, room) };
+                    return Err(ProduceError::TooLarge { len: room + FRAME_HEADER_LEN + 1, max: self.max_frame });
+                }
+            }
+        }
+    }
+
+    /// Waits until the consumer has released everything committed so far.
+    ///
+    /// Returns `false` if `timeout` passed first.
+    pub fn wait_drained(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.refresh_head() == self.tail {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let tail = self.tail;
+            let head = &self.mem.control().head;
+            // SYNC POINT: space released (Acquire in the re-check).
+            wakeup::park(&self.mem.control().space_waiter, (deadline - now).min(Duration::from_millis(50)), || {
+                head.load(Ordering::Acquire) == tail
+            });
+        }
+    }
+
+    /// Installs a hook run right after the frame for sequence `seq` is claimed
+    /// and before it is committed (crash tests).
+    #[cfg(feature = "test-hooks")]
+    pub fn pause_after_claim(&mut self, seq: u64, hook: Box<dyn FnMut() + Send>) {
+        self.pause_hook = Some((seq, hook));
+    }
+
+    /// Reloads the consumer's head.
+    #[inline]
+    fn refresh_head(&mut self) -> u64 {
+        // SYNC POINT: space released. Acquire pairs with the consumer's Release
+        // store of `head` made after it zeroed the space: the zeroes (empty
+        // commit words) are visible before we reuse it.
+        self.cached_head = self.mem.control().head.load(Ordering::Acquire);
+        debug_assert!(self.cached_head <= self.tail);
+        self.cached_head
+    }
+
+    /// Reserves `len` contiguous bytes (a multiple of 16), writing a padding
+    /// frame over the ring's end when needed. `Ok(None)` means dropped by policy.
+    #[inline]
+    fn claim(&mut self, len: usize) -> Result<Option<usize>, ProduceError> {
+        debug_assert!(len % frame::FRAME_ALIGN == 0 && len >= FRAME_HEADER_LEN);
+        if fork_guard::current() != self.fork_generation {
+            return Err(ProduceError::Forked);
+        }
+        if len > self.max_frame {
+            return Err(ProduceError::TooLarge { len, max: self.max_frame });
+        }
+        let capacity = self.mem.capacity();
+        let off = self.tail as usize & self.mask;
+        let to_end = capacity - off;
+        let need = if len <= to_end { len } else { to_end + len };
+        if (self.tail - self.cached_head) as usize + need > capacity && !self.wait_for_space(need)? {
+            return Ok(None);
+        }
+        let off = if len <= to_end {
+            off
+        } else {
+            self.write_padding(off, to_end);
+            0
+        };
+        #[cfg(feature = "test-hooks")]
+        if let Some((seq, hook)) = self.pause_hook.as_mut()
+            && *seq == self.next_seq
+        {
+            // SAFETY: the claimed frame has at least 16 payload bytes for
+            // len >= 32; write a partial payload so the frame is visibly torn.
+            unsafe { std::ptr::write_bytes(self.mem.at(off + FRAME_HEADER_LEN), 0xAB, len - FRAME_HEADER_LEN) };
+            hook();
+        }
+        Ok(Some(off))
+    }
+
+    /// Slow path of `claim`: refresh, then apply the run's policy.
+    #[cold]
+    fn wait_for_space(&mut self, need: usize) -> Result<bool, ProduceError> {
+        let capacity = self.mem.capacity() as u64;
+        let fits = |head: u64, tail: u64| tail - head + need as u64 <= capacity;
+        if fits(self.refresh_head(), self.tail) {
+            return Ok(true);
+        }
+        self.check_open()?;
+        match self.policy {
+            FullPolicy::DropNewest => {
+                self.drops += 1;
+                // Relaxed: a statistic, read by status and by the consumer at finish.
+                self.mem.control().drops.store(self.drops, Ordering::Relaxed);
+                Ok(false)
+            }
+            FullPolicy::Error => Err(ProduceError::Full),
+            FullPolicy::Block { timeout } => {
+                let deadline = Instant::now() + timeout;
+                for _ in 0..SPINS_BEFORE_PARK {
+                    spin_hint();
+                    if fits(self.refresh_head(), self.tail) {
+                        return Ok(true);
+                    }
+                }
+                loop {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        self.timeouts += 1;
+                        // Relaxed: a statistic, as for drops.
+                        self.mem.control().timeouts.store(self.timeouts, Ordering::Relaxed);
+                        return Err(ProduceError::Timeout(timeout));
+                    }
+                    let tail = self.tail;
+                    let head = &self.mem.control().head;
+                    // SYNC POINT: space released. The re-check's Acquire pairs
+                    // with the consumer's Release store of head; the park fence
+                    // pairs with the fence in the consumer's `notify`.
+                    wakeup::park(&self.mem.control().space_waiter, deadline - now, || {
+                        fits(head.load(Ordering::Acquire), tail)
+                    });
+                    if fits(self.refresh_head(), self.tail) {
+                        return Ok(true);
+                    }
+                    self.check_open()?;
+                }
+            }
+        }
+    }
+
+    /// Fails if the service closed this lane.
+    fn check_open(&self) -> Result<(), ProduceError> {
+        match self.mem.state() {
+            Some(LaneState::Active) => Ok(()),
+            state => Err(ProduceError::LaneClosed { lane: self.lane, state: state.unwrap_or(LaneState::Corrupt) }),
+        }
+    }
+
+    /// Commits a padding frame covering `len` bytes from `off` to the ring end.
+    fn write_padding(&mut self, off: usize, len: usize) {
+        debug_assert!(off + len == self.mem.capacity());
+        // Release: orders nothing the consumer needs beyond the word itself, but
+        // keeps padding and record commits uniform (SYNC POINT: frame committed).
+        self.mem
+            .commit(off)
+            .store(frame::commit_word(FrameState::Padding, (len - FRAME_HEADER_LEN) as u32), Ordering::Release);
+        self.tail += len as u64;
+    }
+
+    /// Writes the header fields and commits the frame at `off`.
+    #[inline]
+    fn publish(&mut self, off: usize, kind: RecordKind, payload_len: usize) {
+        let frame_ptr = self.mem.at(off);
+        // SAFETY: `off` was returned by `claim` for at least frame_len(payload_len)
+        // bytes; the header's 16 bytes are ours until the commit below.
+        unsafe { frame::write_header_fields(frame_ptr, kind as u8, RECORD_FORMAT_VERSION, self.lane, self.next_seq) };
+        // SYNC POINT: frame committed. Release orders the payload and header
+        // writes above before the commit word; pairs with the consumer's
+        // Acquire load in `Consumer::read_lane`.
+        self.mem.commit(off).store(frame::commit_word(FrameState::Committed, payload_len as u32), Ordering::Release);
+        self.tail += frame_len(payload_len) as u64;
+        self.next_seq += 1;
+        self.bytes += payload_len as u64;
+        let c = self.mem.control();
+        // Relaxed: published for status and for reattach after a restart; the
+        // consumer does not synchronize on them (it follows commit words).
+        c.tail.store(self.tail, Ordering::Relaxed);
+        c.records.store(self.next_seq, Ordering::Relaxed);
+        c.bytes.store(self.bytes, Ordering::Relaxed);
+        wakeup::notify(self.mem.parked());
+    }
+}
