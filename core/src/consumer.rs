@@ -267,6 +267,8 @@ impl Consumer {
                     // Keep the batch 16-aligned for the next frame.
                     batch_pad(batch, flen - copy);
                     let header = batch.header_at(at, word);
+                    #[cfg(loom)]
+                    assert_eq!(l.mem.shadow_read(off), header.seq, "loom: frame bytes not visible after Acquire");
                     if header.lane != l.lane {
                         return Self::corrupt(l, batch, FrameError::WrongLane { lane: l.lane, found: header.lane });
                     }

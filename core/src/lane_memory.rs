@@ -13,8 +13,8 @@ use std::sync::Arc;
 use crate::layout::{LaneControl, LaneState};
 use crate::sync::{AtomicU32, Ordering};
 
-/// Smallest lane ring: one page.
-pub const MIN_LANE_BYTES: usize = 4096;
+/// Smallest lane ring: one page (256 bytes under loom, to keep the model small).
+pub const MIN_LANE_BYTES: usize = if cfg!(loom) { 256 } else { 4096 };
 /// Largest lane ring: 1 GiB.
 pub const MAX_LANE_BYTES: usize = 1 << 30;
 
@@ -37,6 +37,11 @@ pub struct LaneMemory {
     /// per 16-byte slot, because loom cannot treat ring bytes as atomics.
     #[cfg(loom)]
     commits: Arc<[AtomicU32]>,
+    /// Under loom, a tracked cell per slot that the producer writes before
+    /// committing and the consumer reads after acquiring (and writes when
+    /// zeroing), so loom checks both SYNC POINTs of the ring protocol.
+    #[cfg(loom)]
+    shadows: Arc<[crate::sync::UnsafeCell<u64>]>,
 }
 
 // SAFETY: the pointers refer to memory owned by `_keep` (Send + Sync). All
@@ -73,6 +78,8 @@ impl LaneMemory {
             _keep: keep,
             #[cfg(loom)]
             commits: (0..capacity / crate::frame::FRAME_ALIGN).map(|_| AtomicU32::new(0)).collect(),
+            #[cfg(loom)]
+            shadows: (0..capacity / crate::frame::FRAME_ALIGN).map(|_| crate::sync::UnsafeCell::new(0)).collect(),
         }
     }
 
@@ -136,6 +143,22 @@ impl LaneMemory {
         &self.commits[off / crate::frame::FRAME_ALIGN]
     }
 
+    /// Loom only: records that the frame at `off` with sequence `seq` was
+    /// written (producer, before the commit store).
+    #[cfg(loom)]
+    pub(crate) fn shadow_write(&self, off: usize, seq: u64) {
+        // SAFETY: loom checks this access; the producer owns the slot until commit.
+        self.shadows[off / crate::frame::FRAME_ALIGN].with_mut(|p| unsafe { *p = seq });
+    }
+
+    /// Loom only: the sequence the producer recorded for the frame at `off`
+    /// (consumer, after the Acquire load of the commit word).
+    #[cfg(loom)]
+    pub(crate) fn shadow_read(&self, off: usize) -> u64 {
+        // SAFETY: loom checks this access against the producer's write.
+        self.shadows[off / crate::frame::FRAME_ALIGN].with(|p| unsafe { *p })
+    }
+
     /// Zeroes `len` ring bytes from `off` (no wrap), commit words included.
     ///
     /// # Safety
@@ -148,6 +171,8 @@ impl LaneMemory {
         #[cfg(loom)]
         for slot in (off..off + len).step_by(crate::frame::FRAME_ALIGN) {
             self.commit(slot).store(0, Ordering::Relaxed);
+            // SAFETY: loom checks this access; the consumer owns released-to-be space.
+            self.shadows[slot / crate::frame::FRAME_ALIGN].with_mut(|p| unsafe { *p = 0 });
         }
     }
 }

@@ -387,6 +387,8 @@ impl Producer {
         // SAFETY: `off` was returned by `claim` for at least frame_len(payload_len)
         // bytes; the header's 16 bytes are ours until the commit below.
         unsafe { frame::write_header_fields(frame_ptr, kind as u8, RECORD_FORMAT_VERSION, self.lane, self.next_seq) };
+        #[cfg(loom)]
+        self.mem.shadow_write(off, self.next_seq);
         // SYNC POINT: frame committed. Release orders the payload and header
         // writes above before the commit word; pairs with the consumer's
         // Acquire load in `Consumer::read_lane`.

@@ -7,6 +7,11 @@
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
+/// Loom's tracked cell: the loom model records every ring frame's sequence
+/// number in one, so a missing happens-before edge on a SYNC POINT is reported.
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
 #[cfg(not(loom))]
 #[allow(clippy::disallowed_types)]
 pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
