@@ -8,10 +8,8 @@
 
 use std::sync::Once;
 // Process-local, never in shared memory and not part of the loom model.
-#[allow(clippy::disallowed_types)]
 use std::sync::atomic::{AtomicU64, Ordering};
 
-#[allow(clippy::disallowed_types)]
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 static REGISTER: Once = Once::new();
 

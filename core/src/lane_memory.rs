@@ -69,7 +69,7 @@ impl LaneMemory {
         keep: Arc<dyn Send + Sync>,
     ) -> Self {
         debug_assert!(capacity.is_power_of_two());
-        debug_assert!(ring.as_ptr() as usize % 64 == 0);
+        debug_assert!((ring.as_ptr() as usize).is_multiple_of(64));
         Self {
             control,
             ring,
@@ -129,7 +129,7 @@ impl LaneMemory {
     #[cfg(not(loom))]
     #[inline]
     pub(crate) fn commit(&self, off: usize) -> &AtomicU32 {
-        debug_assert!(off % crate::frame::FRAME_ALIGN == 0 && off < self.capacity);
+        debug_assert!(off.is_multiple_of(crate::frame::FRAME_ALIGN) && off < self.capacity);
         // SAFETY: `at(off)` is 16-byte aligned (ring is 64-aligned, off multiple
         // of 16) and inside the ring, which lives as long as `self`. AtomicU32 has
         // u32's size and alignment; every party accesses commit words atomically.

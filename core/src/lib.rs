@@ -39,6 +39,9 @@ mod lane_memory;
 pub mod layout;
 mod producer;
 pub mod record;
+pub mod run_log;
+mod run_log_reader;
+mod run_log_writer;
 mod scalar_writer;
 mod segment;
 mod sync;
@@ -56,6 +59,9 @@ pub use record::{
     Alert, AlertLevel, Config, Exit, History, Item, KeyDef, KeyId, OutputLine, RECORD_FORMAT_VERSION, Record,
     RecordKind, RecordRef, Scalar1, ScalarItem, Scalars, Stream, Summary, SystemStats, Value,
 };
+pub use run_log::{RunLogError, RunLogHeader};
+pub use run_log_reader::{LogRecord, RunLog};
+pub use run_log_writer::{Appended, Recovery, RunLogCounters, RunLogWriter};
 pub use segment::{
     DEFAULT_LANE_BYTES, DEFAULT_MAX_LANES, Geometry, LaneStats, NAME_PREFIX, SHM_DIR, Segment, SegmentConfig,
     SegmentInfo, SegmentListing, check_shm_capacity,

@@ -279,7 +279,7 @@ impl Producer {
     /// frame over the ring's end when needed. `Ok(None)` means dropped by policy.
     #[inline]
     fn claim(&mut self, len: usize) -> Result<Option<usize>, ProduceError> {
-        debug_assert!(len % frame::FRAME_ALIGN == 0 && len >= FRAME_HEADER_LEN);
+        debug_assert!(len.is_multiple_of(frame::FRAME_ALIGN) && len >= FRAME_HEADER_LEN);
         if fork_guard::current() != self.fork_generation {
             return Err(ProduceError::Forked);
         }

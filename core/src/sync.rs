@@ -2,7 +2,8 @@
 //!
 //! Every atomic the data path touches goes through this module so that the
 //! loom model (`RUSTFLAGS="--cfg loom"`) can swap in loom's checked types.
-//! `clippy.toml` forbids the `std` atomics elsewhere in the crate.
+//! A unit test (`only_sync_touches_std_atomics`) keeps the `std` atomics out of
+//! every other file of the crate.
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
@@ -13,7 +14,6 @@ pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 pub(crate) use loom::cell::UnsafeCell;
 
 #[cfg(not(loom))]
-#[allow(clippy::disallowed_types)]
 pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 /// Spin-loop hint, a no-op yield under loom so the model can make progress.
@@ -23,4 +23,23 @@ pub(crate) fn spin_hint() {
     loom::thread::yield_now();
     #[cfg(not(loom))]
     std::hint::spin_loop();
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    /// Every atomic must come through this module so loom sees it. Files that
+    /// hold process-local atomics outside the model say so with a marker.
+    #[test]
+    fn only_sync_touches_std_atomics() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&path).unwrap();
+            if name == "sync.rs" || text.contains("// Process-local, never in shared memory") {
+                continue;
+            }
+            assert!(!text.contains("std::sync::atomic"), "{name} uses std atomics directly: use crate::sync");
+        }
+    }
 }
