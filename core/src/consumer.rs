@@ -40,6 +40,8 @@ struct ConsumerLane {
     invalid: u64,
     consumed: u64,
     reading: Reading,
+    /// `(next_seq, invalid, consumed, reading)` as of `head`, for `unread`.
+    at_head: (u64, u64, u64, Reading),
 }
 
 /// Reads the lanes of one run.
@@ -95,6 +97,7 @@ impl Consumer {
             invalid,
             consumed: next_seq,
             reading,
+            at_head: (next_seq + invalid, invalid, next_seq, reading),
         });
     }
 
@@ -159,6 +162,7 @@ impl Consumer {
     pub fn release(&mut self) {
         for l in &mut self.lanes {
             if l.read_pos == l.head {
+                l.at_head = (l.next_seq, l.invalid, l.consumed, l.reading);
                 continue;
             }
             let cap = l.mem.capacity();
@@ -174,6 +178,7 @@ impl Consumer {
                 l.mem.zero(0, len - first);
             }
             l.head = to;
+            l.at_head = (l.next_seq, l.invalid, l.consumed, l.reading);
             let c = l.mem.control();
             // Relaxed: statistics and restart state, ordered by the Release below.
             c.consumed.store(l.consumed, Ordering::Relaxed);
@@ -182,6 +187,16 @@ impl Consumer {
             // before the new head; pairs with the producer's Acquire load of head.
             c.head.store(to, Ordering::Release);
             wakeup::notify(&c.space_waiter);
+        }
+    }
+
+    /// Forgets everything read since the last release: the next batch reads
+    /// those frames again. For a consumer that could not store a batch (a full
+    /// disk): nothing is released, so nothing is lost.
+    pub fn unread(&mut self) {
+        for l in &mut self.lanes {
+            l.read_pos = l.head;
+            (l.next_seq, l.invalid, l.consumed, l.reading) = l.at_head;
         }
     }
 

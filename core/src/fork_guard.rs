@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 static REGISTER: Once = Once::new();
 
+#[cfg_attr(miri, allow(dead_code))]
 extern "C" fn in_child() {
     // Relaxed: the child is single-threaded right after fork.
     GENERATION.fetch_add(1, Ordering::Relaxed);

@@ -28,30 +28,48 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+pub mod autostart;
 mod batch;
+mod client;
 pub mod clock;
 mod consumer;
+pub mod control_message;
+pub mod daemon;
 mod error;
+mod export;
 mod fork_guard;
 pub mod frame;
 mod full_policy;
+mod key_table;
 mod lane_memory;
 pub mod layout;
 mod producer;
 pub mod record;
+mod record_json;
 pub mod run_log;
 mod run_log_reader;
 mod run_log_writer;
+mod run_meta;
+mod run_worker;
+mod runtime_dir;
 mod scalar_writer;
 mod segment;
+pub mod service;
+mod summary_state;
 mod sync;
 pub mod wakeup;
 
 pub use batch::{Batch, FrameRef};
+pub use client::{ClientError, DEFAULT_FINISH_WAIT, InitOptions, Run, attach, attach_with, init};
 pub use consumer::Consumer;
 pub use error::{FrameError, ProduceError, SegmentError};
+pub use export::{
+    ExportError, ExportStats, RunListing, SummarySource, UNKNOWN_STATE, export_csv, export_jsonl, export_summary,
+    list_runs, tail,
+};
 pub use frame::{FrameHeader, FrameState};
 pub use full_policy::{DEFAULT_BLOCK_TIMEOUT, FullPolicy};
+pub use key_table::{KeyTable, unknown_key_name};
 pub use lane_memory::{LaneMemory, MAX_LANE_BYTES, MIN_LANE_BYTES};
 pub use layout::{LaneState, RunState};
 pub use producer::{LaneCounters, MAX_KEY_LEN, MAX_KEYS, Producer};
@@ -59,10 +77,14 @@ pub use record::{
     Alert, AlertLevel, Config, Exit, History, Item, KeyDef, KeyId, OutputLine, RECORD_FORMAT_VERSION, Record,
     RecordKind, RecordRef, Scalar1, ScalarItem, Scalars, Stream, Summary, SystemStats, Value,
 };
+pub use record_json::{LANE_FIELD, Row, STEP_FIELD, TIMESTAMP_FIELD, f64_json, row, value_json};
 pub use run_log::{RunLogError, RunLogHeader};
 pub use run_log_reader::{LogRecord, RunLog};
 pub use run_log_writer::{Appended, Recovery, RunLogCounters, RunLogWriter};
+pub use run_meta::{RUN_LOG_FILE, RUN_META_FILE, RunMeta, SUMMARY_FILE, write_json_atomic};
+pub use runtime_dir::{RuntimeDir, RuntimeDirError};
 pub use segment::{
     DEFAULT_LANE_BYTES, DEFAULT_MAX_LANES, Geometry, LaneStats, NAME_PREFIX, SHM_DIR, Segment, SegmentConfig,
     SegmentInfo, SegmentListing, check_shm_capacity,
 };
+pub use summary_state::{SUMMARY_META_KEY, SummaryCounts, SummaryState, SummaryWriteError};

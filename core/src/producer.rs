@@ -25,6 +25,8 @@ pub const MAX_KEY_LEN: usize = 256;
 pub const MAX_KEYS: u32 = 1 << 20;
 /// Spins on a full lane before sleeping on the futex.
 const SPINS_BEFORE_PARK: u32 = 256;
+/// How often a blocked producer runs its stall hook.
+const STALL_CHECK: Duration = Duration::from_millis(500);
 
 /// Counters of one lane as its producer last published them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -77,6 +79,7 @@ pub struct Producer {
     max_frame: usize,
     fork_generation: u64,
     keys: HashMap<Box<str>, KeyId>,
+    stall_hook: Option<Box<dyn FnMut() + Send>>,
     #[cfg(feature = "test-hooks")]
     pause_hook: Option<(u64, Box<dyn FnMut() + Send>)>,
 }
@@ -111,9 +114,15 @@ impl Producer {
             policy,
             fork_generation: fork_guard::generation(),
             keys: HashMap::new(),
+            stall_hook: None,
             #[cfg(feature = "test-hooks")]
             pause_hook: None,
         }
+    }
+
+    /// Whether this handle was created in a parent process before `fork()`.
+    pub fn is_forked_copy(&self) -> bool {
+        fork_guard::current() != self.fork_generation
     }
 
     /// Lane id this producer writes.
@@ -257,6 +266,13 @@ impl Producer {
         }
     }
 
+    /// Installs a hook that a producer blocked on a full lane runs about every
+    /// 500 ms while it waits (the client uses it to notice a dead service and
+    /// start a new one, which then drains the lane).
+    pub fn set_stall_hook(&mut self, hook: Box<dyn FnMut() + Send>) {
+        self.stall_hook = Some(hook);
+    }
+
     /// Installs a hook run right after the frame for sequence `seq` is claimed
     /// and before it is committed (crash tests).
     #[cfg(feature = "test-hooks")]
@@ -349,13 +365,16 @@ impl Producer {
                     // SYNC POINT: space released. The re-check's Acquire pairs
                     // with the consumer's Release store of head; the park fence
                     // pairs with the fence in the consumer's `notify`.
-                    wakeup::park(&self.mem.control().space_waiter, deadline - now, || {
+                    wakeup::park(&self.mem.control().space_waiter, (deadline - now).min(STALL_CHECK), || {
                         fits(head.load(Ordering::Acquire), tail)
                     });
                     if fits(self.refresh_head(), self.tail) {
                         return Ok(true);
                     }
                     self.check_open()?;
+                    if let Some(hook) = self.stall_hook.as_mut() {
+                        hook();
+                    }
                 }
             }
         }

@@ -443,6 +443,11 @@ impl Segment {
         self.header().run_state.store(state as u32, Ordering::Release);
     }
 
+    /// Wakes the run's consumer if it is parked (a control event for it).
+    pub fn wake_consumer(&self) {
+        crate::wakeup::notify(&self.header().consumer_parked);
+    }
+
     /// Run id from the header.
     pub fn run_id(&self) -> String {
         let raw = &self.header().run_id;

@@ -1,0 +1,298 @@
+//! The service's drain thread for one run (one thread per run: see ADR 13).
+//!
+//! Loop: wait on the run's futex (bounded), copy a batch out of every lane,
+//! append it to the run log with one `write(2)`, and only then release the
+//! lane space. Lanes whose process died (pidfd readable) are abandoned after
+//! what they committed is drained. The owner's finish drains everything,
+//! fsyncs the log, writes `summary.json` and `run.json`, and unlinks the segment.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::control_message::FinishReport;
+use crate::key_table::KeyTable;
+use crate::run_meta::{RunMeta, SUMMARY_FILE};
+use crate::summary_state::SummaryState;
+use crate::{Batch, Consumer, LaneState, RunLogWriter, RunState, Segment};
+
+/// How long the drain thread sleeps when nothing happens; bounds how late it
+/// notices a dead producer or a control event.
+const IDLE_WAIT: Duration = Duration::from_millis(250);
+/// Bytes of frames per batch.
+const BATCH_BYTES: usize = 4 << 20;
+
+/// Who writes a lane, as the service knows it.
+pub(crate) struct LaneOwner {
+    pub lane: u16,
+    pub pid: u32,
+    /// Readable once the process has exited (`None`: could not be opened, e.g.
+    /// the process was already gone).
+    pub pidfd: Option<OwnedFd>,
+    /// Detached or dead: the worker closes the lane after draining it.
+    pub closing: Option<LaneState>,
+    /// Already applied to the consumer.
+    pub closed_applied: bool,
+}
+
+/// A finish request from the owner.
+pub(crate) struct FinishRequest {
+    pub exit_code: i32,
+    pub deadline: Instant,
+    pub reply: Sender<FinishReport>,
+}
+
+/// State shared between the run's worker and the connection threads.
+pub(crate) struct RunShared {
+    pub run_id: String,
+    pub segment: Segment,
+    pub meta: Mutex<RunMeta>,
+    pub lanes: Mutex<Vec<LaneOwner>>,
+    pub finish: Mutex<Option<FinishRequest>>,
+    pub live: Mutex<LiveCounts>,
+    pub started: Instant,
+    pub registry_entry: PathBuf,
+}
+
+/// Counts the worker publishes for `status`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LiveCounts {
+    pub records: u64,
+    pub bytes: u64,
+    pub records_per_s: f64,
+    pub done: bool,
+}
+
+/// Opens a pidfd for `pid`; `None` if the process is gone or pidfds are unsupported.
+pub(crate) fn pidfd(pid: u32) -> Option<OwnedFd> {
+    let pid = rustix::process::Pid::from_raw(pid as i32)?;
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+}
+
+/// Whether the process behind `fd` has exited.
+fn exited(fd: &OwnedFd) -> bool {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    matches!(poll(&mut fds, Some(&rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 })), Ok(n) if n > 0)
+}
+
+/// Why the worker stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum WorkerExit {
+    Finished,
+    Crashed,
+    /// The service is stopping; the run stays live for the next service.
+    Shutdown,
+}
+
+/// The drain loop. Returns when the run is finished or crashed, or when
+/// `stopping` says the service is going away.
+pub(crate) fn run(shared: Arc<RunShared>, mut writer: RunLogWriter, stopping: impl Fn() -> bool) -> WorkerExit {
+    let mut consumer = Consumer::new();
+    let mut batch = Batch::new(BATCH_BYTES);
+    let mut keys = KeyTable::new();
+    let mut summary = SummaryState::new();
+    let mut added = 0u32;
+    let mut rate_mark = (Instant::now(), 0u64);
+    loop {
+        while added < shared.segment.lane_count() {
+            match shared.segment.lane_memory(added as u16) {
+                Ok(mem) => consumer.add_lane(mem, added as u16),
+                Err(e) => tracing::error!(run = %shared.run_id, lane = added, error = %e, "cannot map lane"),
+            }
+            added += 1;
+        }
+        consumer.wait(IDLE_WAIT);
+        drain_once(&shared, &mut consumer, &mut batch, &mut writer, &mut keys, &mut summary);
+        apply_liveness(&shared, &mut consumer);
+
+        let now = Instant::now();
+        if now - rate_mark.0 >= Duration::from_secs(1) {
+            let mut live = shared.live.lock();
+            let rate = (live.records - rate_mark.1) as f64 / (now - rate_mark.0).as_secs_f64();
+            live.records_per_s = rate;
+            rate_mark = (now, live.records);
+        }
+
+        let finish = shared.finish.lock().take();
+        if let Some(req) = finish {
+            if others_closed(&shared) || Instant::now() >= req.deadline {
+                let report = finalize(
+                    &shared,
+                    &mut consumer,
+                    &mut batch,
+                    &mut writer,
+                    &mut keys,
+                    &mut summary,
+                    Some(req.exit_code),
+                );
+                let _ = req.reply.send(report);
+                return WorkerExit::Finished;
+            }
+            *shared.finish.lock() = Some(req);
+        } else if all_dead(&shared) {
+            tracing::warn!(run = %shared.run_id, "every producer died without finishing: closing the run as crashed");
+            finalize(&shared, &mut consumer, &mut batch, &mut writer, &mut keys, &mut summary, None);
+            return WorkerExit::Crashed;
+        }
+        if stopping() {
+            drain_once(&shared, &mut consumer, &mut batch, &mut writer, &mut keys, &mut summary);
+            let _ = writer.sync();
+            return WorkerExit::Shutdown;
+        }
+    }
+}
+
+/// One batch: read, append (one write), release. On a write error nothing is
+/// released and the batch will be read again.
+fn drain_once(
+    shared: &RunShared,
+    consumer: &mut Consumer,
+    batch: &mut Batch,
+    writer: &mut RunLogWriter,
+    keys: &mut KeyTable,
+    summary: &mut SummaryState,
+) -> usize {
+    let n = consumer.read_batch(batch);
+    for e in batch.errors() {
+        tracing::warn!(run = %shared.run_id, error = %e, "invalid frame");
+    }
+    if batch.len_bytes() == 0 {
+        return 0;
+    }
+    match writer.append_batch(batch) {
+        Ok(appended) => {
+            consumer.release();
+            for f in batch.frames() {
+                let rec = f.record();
+                keys.observe(f.lane(), &rec);
+                summary.observe(f.lane(), &rec, keys);
+            }
+            let mut live = shared.live.lock();
+            live.records += appended.frames as u64;
+            live.bytes += appended.bytes as u64;
+            n
+        }
+        Err(e) => {
+            tracing::error!(run = %shared.run_id, error = %e, "cannot append to the run log; nothing released, retrying");
+            consumer.unread();
+            std::thread::sleep(Duration::from_millis(100));
+            0
+        }
+    }
+}
+
+/// Applies detaches and deaths noticed since the last pass.
+fn apply_liveness(shared: &RunShared, consumer: &mut Consumer) {
+    let mut lanes = shared.lanes.lock();
+    for l in lanes.iter_mut() {
+        if l.closing.is_none() && l.pidfd.as_ref().is_some_and(exited) {
+            tracing::warn!(run = %shared.run_id, lane = l.lane, pid = l.pid, "producer died; lane abandoned after draining its committed frames");
+            l.closing = Some(LaneState::Abandoned);
+        }
+        if let (Some(state), false) = (l.closing, l.closed_applied) {
+            match state {
+                LaneState::Abandoned => consumer.abandon_lane(l.lane),
+                _ => consumer.detach_lane(l.lane),
+            };
+            l.closed_applied = true;
+        }
+    }
+}
+
+fn owner_pid(shared: &RunShared) -> u32 {
+    shared.meta.lock().owner_pid
+}
+
+/// Every lane but the owner's is detached or dead.
+fn others_closed(shared: &RunShared) -> bool {
+    let owner = owner_pid(shared);
+    shared.lanes.lock().iter().all(|l| l.pid == owner || l.closing.is_some())
+}
+
+/// Every lane is dead (and there is at least one).
+fn all_dead(shared: &RunShared) -> bool {
+    let lanes = shared.lanes.lock();
+    !lanes.is_empty() && lanes.iter().all(|l| l.closing == Some(LaneState::Abandoned))
+}
+
+/// Final drain, fsync, summary, metadata; unlinks the segment.
+fn finalize(
+    shared: &RunShared,
+    consumer: &mut Consumer,
+    batch: &mut Batch,
+    writer: &mut RunLogWriter,
+    keys: &mut KeyTable,
+    summary: &mut SummaryState,
+    exit_code: Option<i32>,
+) -> FinishReport {
+    {
+        let mut lanes = shared.lanes.lock();
+        for l in lanes.iter_mut() {
+            if l.closing.is_none() {
+                l.closing = Some(LaneState::Detached);
+            }
+        }
+    }
+    apply_liveness(shared, consumer);
+    // Bounded: every lane is closing, so each read pass ends at the first
+    // empty frame; a producer still writing can extend this by at most the
+    // frames it commits meanwhile, and lanes close when they run dry.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !consumer.all_closed() && Instant::now() < deadline {
+        if drain_once(shared, consumer, batch, writer, keys, summary) == 0 && batch.len_bytes() == 0 {
+            consumer.wait(Duration::from_millis(1));
+        }
+    }
+    drain_once(shared, consumer, batch, writer, keys, summary);
+    if let Err(e) = writer.sync() {
+        tracing::error!(run = %shared.run_id, error = %e, "fsync of the run log failed");
+    }
+    let mut report = FinishReport::default();
+    let mut abandoned = 0;
+    for lane in 0..shared.segment.lane_count() {
+        if let Ok(s) = shared.segment.lane_stats(lane as u16) {
+            report.drops += s.drops;
+            report.timeouts += s.timeouts;
+            report.invalid_frames += s.invalid_frames;
+            abandoned += u32::from(s.state == LaneState::Abandoned);
+        }
+    }
+    let counters = writer.counters();
+    let mut meta = shared.meta.lock();
+    report.run_id = shared.run_id.clone();
+    report.run_dir = meta.run_dir.clone();
+    report.exit_code = exit_code.unwrap_or(-1);
+    report.state = if exit_code.is_some() { "finished" } else { "crashed" }.into();
+    report.records = counters.frames;
+    report.bytes = counters.bytes;
+    report.abandoned_lanes = abandoned;
+    report.runtime_ms = shared.started.elapsed().as_millis() as u64;
+    let run_dir = PathBuf::from(&meta.run_dir);
+    if let Err(e) = summary.write(&run_dir.join(SUMMARY_FILE)) {
+        tracing::error!(run = %shared.run_id, error = %e, "cannot write summary.json");
+    }
+    meta.state = report.state.clone();
+    meta.exit_code = exit_code;
+    meta.runtime_ms = report.runtime_ms;
+    meta.records = report.records;
+    meta.bytes = report.bytes;
+    meta.drops = report.drops;
+    meta.timeouts = report.timeouts;
+    meta.invalid_frames = report.invalid_frames;
+    meta.abandoned_lanes = abandoned;
+    if let Err(e) = meta.write(&run_dir) {
+        tracing::error!(run = %shared.run_id, error = %e, "cannot write run.json");
+    }
+    drop(meta);
+    shared.segment.set_run_state(if exit_code.is_some() { RunState::Finished } else { RunState::Crashed });
+    let _ = shared.segment.unlink();
+    let _ = std::fs::remove_file(&shared.registry_entry);
+    shared.live.lock().done = true;
+    tracing::info!(run = %shared.run_id, records = report.records, state = %report.state, "run closed");
+    report
+}

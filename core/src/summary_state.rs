@@ -1,0 +1,282 @@
+//! A run's summary: the last value of each key plus record counts, kept up to
+//! date record by record and written as `summary.json`.
+//!
+//! History records (`Scalar1`, `Scalars`, `History`) set a key's value until an
+//! explicit `Summary` record sets that key; from then on the explicit value
+//! wins and later history values of the key do not replace it (a later
+//! `Summary` record does). Timing fields such as `_runtime` belong to the run's
+//! metadata, not here.
+//!
+//! `summary.json` is one JSON object: each key → its last value, plus a
+//! reserved `"_ringlog"` object (a logged key of that name is shadowed):
+//!
+//! ```text
+//! {"train/loss": 0.12, ..., "_ringlog": {"counts": {"history_rows": 1000, ...}, "last_step": 999}}
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value as Json};
+
+use crate::key_table::KeyTable;
+use crate::record::{ArchivedItem, RecordRef};
+use crate::record_json::{f64_json, value_json};
+
+/// Name of the reserved object with counts in `summary.json`.
+pub const SUMMARY_META_KEY: &str = "_ringlog";
+
+/// Records seen by a [`SummaryState`], per kind.
+///
+/// # Examples
+/// ```
+/// let c = ringlog::SummaryCounts::default();
+/// assert_eq!(c.history_rows + c.summary_updates, 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SummaryCounts {
+    /// Key definitions.
+    pub key_defs: u64,
+    /// History rows (`Scalar1`, `Scalars` and `History` records).
+    pub history_rows: u64,
+    /// `Summary` records.
+    pub summary_updates: u64,
+    /// `Config` records.
+    pub config_updates: u64,
+    /// Output lines.
+    pub outputs: u64,
+    /// System stats samples.
+    pub stats: u64,
+    /// Alerts.
+    pub alerts: u64,
+    /// Exit records.
+    pub exits: u64,
+}
+
+/// Where a key's current summary value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    History,
+    Explicit,
+}
+
+/// The running summary of one run.
+///
+/// Memory holds one JSON value per distinct key.
+///
+/// # Examples
+/// ```
+/// use ringlog::{KeyDef, KeyTable, RecordKind, Scalar1, SummaryState, record};
+/// let def = rkyv::to_bytes::<rkyv::rancor::Error>(&KeyDef { id: 0, name: "loss".into() })?;
+/// let mut keys = KeyTable::new();
+/// let mut summary = SummaryState::new();
+/// for (kind, bytes) in [(RecordKind::KeyDef, def)] {
+///     let rec = record::check(kind, 1, &bytes)?;
+///     keys.observe(0, &rec);
+///     summary.observe(0, &rec, &keys);
+/// }
+/// for step in 0..3 {
+///     let s = Scalar1 { ts_ns: 1, step, value: step as f64, key: 0, reserved: 0 };
+///     let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&s)?;
+///     summary.observe(0, &record::check(RecordKind::Scalar1, 1, &bytes)?, &keys);
+/// }
+/// let json = summary.to_json();
+/// assert_eq!(json["loss"], 2.0);
+/// assert_eq!(json["_ringlog"]["counts"]["history_rows"], 3);
+/// assert_eq!(json["_ringlog"]["last_step"], 2);
+/// assert_eq!((summary.counts().key_defs, summary.last_step()), (1, Some(2)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SummaryState {
+    values: BTreeMap<String, (Json, Source)>,
+    counts: SummaryCounts,
+    last_step: Option<i64>,
+}
+
+impl SummaryState {
+    /// An empty summary.
+    ///
+    /// # Examples
+    /// ```
+    /// let s = ringlog::SummaryState::new();
+    /// assert_eq!(s.last_step(), None);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Folds in `rec`, read from lane `lane`; `keys` must already have
+    /// observed every earlier record of the run (the key definitions).
+    ///
+    /// # Examples
+    /// See [`SummaryState`].
+    pub fn observe(&mut self, lane: u16, rec: &RecordRef<'_>, keys: &KeyTable) {
+        let c = &mut self.counts;
+        match rec {
+            RecordRef::KeyDef(_) => c.key_defs += 1,
+            RecordRef::Scalar1(s) => {
+                c.history_rows += 1;
+                self.note_step(s.step.to_native());
+                self.set_history(keys.resolve(lane, s.key.to_native()).as_ref(), || f64_json(s.value.to_native()));
+            }
+            RecordRef::Scalars(s) => {
+                c.history_rows += 1;
+                self.note_step(s.step.to_native());
+                for item in s.items.iter() {
+                    self.set_history(keys.resolve(lane, item.key.to_native()).as_ref(), || {
+                        f64_json(item.value.to_native())
+                    });
+                }
+            }
+            RecordRef::History(h) => {
+                c.history_rows += 1;
+                self.note_step(h.step.to_native());
+                for item in h.items.iter() {
+                    self.set_history(keys.resolve(lane, item.key.to_native()).as_ref(), || value_json(&item.value));
+                }
+            }
+            RecordRef::Summary(s) => {
+                c.summary_updates += 1;
+                self.set_explicit(lane, s.items.as_slice(), keys);
+            }
+            RecordRef::Config(_) => c.config_updates += 1,
+            RecordRef::Output(_) => c.outputs += 1,
+            RecordRef::Stats(_) => c.stats += 1,
+            RecordRef::Alert(_) => c.alerts += 1,
+            RecordRef::Exit(_) => c.exits += 1,
+        }
+    }
+
+    /// The current summary value of `key`.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(ringlog::SummaryState::new().get("loss"), None);
+    /// ```
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        self.values.get(key).map(|(v, _)| v)
+    }
+
+    /// Records seen, per kind.
+    ///
+    /// # Examples
+    /// See [`SummaryState`].
+    pub fn counts(&self) -> SummaryCounts {
+        self.counts
+    }
+
+    /// The step of the last history row seen (the last in log order, which
+    /// need not be the largest across lanes).
+    ///
+    /// # Examples
+    /// See [`SummaryState`].
+    pub fn last_step(&self) -> Option<i64> {
+        self.last_step
+    }
+
+    /// The summary as written to `summary.json` (see the module docs).
+    ///
+    /// # Examples
+    /// See [`SummaryState`].
+    pub fn to_json(&self) -> Json {
+        let mut obj: Map<String, Json> = self.values.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect();
+        let mut meta = Map::new();
+        meta.insert("counts".into(), serde_json::to_value(self.counts).unwrap_or(Json::Null));
+        meta.insert("last_step".into(), self.last_step.map_or(Json::Null, Json::from));
+        obj.insert(SUMMARY_META_KEY.into(), Json::Object(meta));
+        Json::Object(obj)
+    }
+
+    /// Writes [`to_json`](Self::to_json) to `path` atomically and durably: into
+    /// a temporary file in the same directory, fsync, rename over `path`,
+    /// fsync the directory. A reader sees the old file or the new one, never
+    /// a mix; on error the old file is left as it was.
+    ///
+    /// # Errors
+    /// [`SummaryWriteError`] naming the step that failed.
+    ///
+    /// # Examples
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("ringlog-doc-summary-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("summary.json");
+    /// ringlog::SummaryState::new().write(&path)?;
+    /// let back: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+    /// assert_eq!(back["_ringlog"]["counts"]["history_rows"], 0);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write(&self, path: &Path) -> Result<(), SummaryWriteError> {
+        let err = |op: &'static str| move |source: io::Error| SummaryWriteError { path: path.to_owned(), op, source };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let name = path.file_name().map_or_else(|| "summary.json".into(), |n| n.to_string_lossy());
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let written = (|| {
+            let mut w = BufWriter::new(File::create(&tmp).map_err(err("creating the temporary file"))?);
+            serde_json::to_writer_pretty(&mut w, &self.to_json())
+                .map_err(io::Error::from)
+                .and_then(|()| w.write_all(b"\n"))
+                .map_err(err("writing the temporary file"))?;
+            let file = w.into_inner().map_err(|e| err("writing the temporary file")(e.into_error()))?;
+            file.sync_all().map_err(err("syncing the temporary file"))?;
+            std::fs::rename(&tmp, path).map_err(err("renaming the temporary file over it"))
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(err("syncing the directory"))
+    }
+
+    fn note_step(&mut self, step: i64) {
+        self.last_step = Some(step);
+    }
+
+    fn set_history(&mut self, key: &str, value: impl FnOnce() -> Json) {
+        match self.values.get_mut(key) {
+            Some((_, Source::Explicit)) => {}
+            Some((v, Source::History)) => *v = value(),
+            None => {
+                self.values.insert(key.to_owned(), (value(), Source::History));
+            }
+        }
+    }
+
+    fn set_explicit(&mut self, lane: u16, items: &[ArchivedItem], keys: &KeyTable) {
+        for item in items {
+            let key = keys.resolve(lane, item.key.to_native());
+            let value = value_json(&item.value);
+            match self.values.get_mut(key.as_ref()) {
+                Some(slot) => *slot = (value, Source::Explicit),
+                None => {
+                    self.values.insert(key.into_owned(), (value, Source::Explicit));
+                }
+            }
+        }
+    }
+}
+
+/// Writing `summary.json` failed.
+///
+/// # Examples
+/// ```
+/// let err = ringlog::SummaryState::new().write("/nonexistent-dir/summary.json".as_ref()).unwrap_err();
+/// assert!(err.to_string().contains("/nonexistent-dir/summary.json"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("writing summary {}: {op} failed: {source}: check free space and permissions in the run directory", .path.display())]
+pub struct SummaryWriteError {
+    /// The summary file.
+    pub path: PathBuf,
+    /// The step that failed.
+    pub op: &'static str,
+    /// The OS error.
+    #[source]
+    pub source: io::Error,
+}

@@ -1,0 +1,147 @@
+//! A real trainer process for the service tests, driven by its arguments.
+//! The socket, runs dir and service binary come from the environment
+//! (`RINGLOG_SOCKET`, `RINGLOG_DIR`, `RINGLOG_BIN`), set per test.
+//!
+//! Modes (each prints one JSON line on stdout with what happened):
+//! - `init RECORDS [LANE_BYTES]`: init, log RECORDS steps of one scalar, finish.
+//! - `init-attach WORKERS RECORDS`: init, spawn WORKERS `attach` children, finish after them.
+//! - `attach RUN_ID RECORDS [PROGRESS]`: attach, log RECORDS steps; with PROGRESS, print
+//!   `committed N` after each 1000 records (the test kills it mid-stream).
+//! - `init-hold RECORDS`: init, log, print the run id, wait for a line on stdin, finish.
+//! - `fork`: init, fork; the child must get `Forked` from the parent's handle.
+//! - `status-raw`: connect without any checks and ask for status (the other-uid test).
+
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+use ringlog::{ClientError, InitOptions, Value};
+
+fn out(v: serde_json::Value) {
+    println!("{v}");
+    std::io::stdout().flush().expect("stdout");
+}
+
+fn fail(e: impl std::fmt::Display) -> ! {
+    eprintln!("ringlog-test-client: {e}");
+    std::process::exit(1)
+}
+
+fn log_steps(run: &mut ringlog::Run, records: i64, progress: bool) {
+    let k = run.key("loss").unwrap_or_else(|e| fail(e));
+    for step in 0..records {
+        run.log(step, &[(k, step as f64)]).unwrap_or_else(|e| fail(e));
+        if progress && (step + 1) % 1000 == 0 {
+            println!("committed {}", step + 1);
+            std::io::stdout().flush().expect("stdout");
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_else(|| fail("missing argument"));
+    match arg(0) {
+        "init" => {
+            let records: i64 = arg(1).parse().unwrap_or_else(|e| fail(e));
+            let lane_bytes = args.get(2).map(|b| b.parse().unwrap_or_else(|e| fail(e)));
+            let opts = InitOptions {
+                project: "tests".into(),
+                lane_bytes,
+                config: serde_json::json!({"lr": 0.1}),
+                ..Default::default()
+            };
+            let mut run = ringlog::init(opts).unwrap_or_else(|e| fail(e));
+            out(serde_json::json!({"run_id": run.run_id(), "pid": std::process::id()}));
+            log_steps(&mut run, records, false);
+            run.summary(&[("best", Value::F64(0.5))]).unwrap_or_else(|e| fail(e));
+            let report = run.finish(0).unwrap_or_else(|e| fail(e));
+            out(serde_json::to_value(&report).expect("json"));
+        }
+        "init-attach" => {
+            let workers: usize = arg(1).parse().unwrap_or_else(|e| fail(e));
+            let records = arg(2);
+            let run = ringlog::init(InitOptions { project: "tests".into(), ..Default::default() })
+                .unwrap_or_else(|e| fail(e));
+            let exe = std::env::current_exe().expect("exe");
+            let children: Vec<_> = (0..workers)
+                .map(|_| {
+                    std::process::Command::new(&exe)
+                        .args(["attach", run.run_id(), records])
+                        .stdout(std::process::Stdio::null())
+                        .spawn()
+                        .unwrap_or_else(|e| fail(e))
+                })
+                .collect();
+            for mut c in children {
+                let status = c.wait().unwrap_or_else(|e| fail(e));
+                if !status.success() {
+                    fail(format!("worker failed: {status}"));
+                }
+            }
+            let report = run.finish(0).unwrap_or_else(|e| fail(e));
+            out(serde_json::to_value(&report).expect("json"));
+        }
+        "attach" => {
+            let records: i64 = arg(2).parse().unwrap_or_else(|e| fail(e));
+            let mut run = ringlog::attach(arg(1)).unwrap_or_else(|e| fail(e));
+            log_steps(&mut run, records, args.get(3).is_some());
+            let report = run.finish(0).unwrap_or_else(|e| fail(e));
+            out(serde_json::to_value(&report).expect("json"));
+        }
+        "init-hold" => {
+            let records: i64 = arg(1).parse().unwrap_or_else(|e| fail(e));
+            let mut run = ringlog::init(InitOptions {
+                project: "tests".into(),
+                lane_bytes: Some(1 << 16),
+                policy: ringlog::FullPolicy::Block { timeout: Duration::from_secs(60) },
+                ..Default::default()
+            })
+            .unwrap_or_else(|e| fail(e));
+            out(serde_json::json!({"run_id": run.run_id()}));
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).expect("stdin");
+            log_steps(&mut run, records, false);
+            let report = run.finish(0).unwrap_or_else(|e| fail(e));
+            out(serde_json::to_value(&report).expect("json"));
+        }
+        "fork" => {
+            let mut run = ringlog::init(InitOptions { project: "tests".into(), ..Default::default() })
+                .unwrap_or_else(|e| fail(e));
+            let k = run.key("x").unwrap_or_else(|e| fail(e));
+            run.log(0, &[(k, 1.0)]).unwrap_or_else(|e| fail(e));
+            // SAFETY: the child only calls into ringlog (no allocation-sensitive
+            // locks held: this process is single-threaded here) and _exits.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                let code = match run.log(1, &[(k, 2.0)]) {
+                    Err(ClientError::Forked) => 0,
+                    _ => 9,
+                };
+                std::mem::forget(run);
+                // SAFETY: immediate exit of the forked child without running atexit handlers.
+                unsafe { libc::_exit(code) };
+            }
+            let mut status = 0;
+            // SAFETY: waiting for our own child.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            let child_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+            run.log(1, &[(k, 3.0)]).unwrap_or_else(|e| fail(e));
+            let report = run.finish(0).unwrap_or_else(|e| fail(e));
+            out(serde_json::json!({"child_got_forked_error": child_ok, "records": report.records}));
+        }
+        "status-raw" => {
+            use ringlog::control_message::{PROTOCOL_VERSION, Request, Response, read_frame, write_frame};
+            let socket = std::env::var("RINGLOG_SOCKET").unwrap_or_else(|e| fail(e));
+            let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap_or_else(|e| fail(e));
+            s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            write_frame(&mut s, &Request::Hello { protocol: PROTOCOL_VERSION, client_version: "test".into() })
+                .unwrap_or_else(|e| fail(e));
+            match read_frame::<Response>(&mut s) {
+                Ok(Response::Error { message, .. }) => out(serde_json::json!({"refused": message})),
+                Ok(other) => out(serde_json::json!({"accepted": format!("{other:?}")})),
+                Err(e) => out(serde_json::json!({"refused": e.to_string()})),
+            }
+        }
+        other => fail(format!("unknown mode {other}")),
+    }
+}

@@ -1,0 +1,294 @@
+//! The service end to end: the real `ringlog` binary (auto-started by real
+//! client processes), real producer processes, real files. Each test has its
+//! own socket and runs directory, passed through `Command::env`.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::Stdio;
+use std::time::Duration;
+
+use ringlog::control_message::{PROTOCOL_VERSION, Request, Response, read_frame, write_frame};
+use ringlog::{RecordRef, RunLog};
+use ringlog_tests::{TestEnv, wait_bounded};
+
+fn client_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ringlog-test-client")
+}
+
+/// Runs the client to completion and returns its JSON lines.
+fn run_client(env: &TestEnv, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut child = env.command(client_bin()).args(args).stdout(Stdio::piped()).spawn().expect("spawn client");
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    let status = wait_bounded(&mut child, Duration::from_secs(120), "client");
+    assert!(status.success(), "client {args:?} failed: {status}");
+    stdout.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Per-lane list of Scalar1 steps in a run log, and the total frame count.
+fn steps_by_lane(run_dir: &std::path::Path) -> (HashMap<u16, Vec<i64>>, u64) {
+    let log = RunLog::open(run_dir.join("run.rlog")).expect("run log");
+    let mut lanes: HashMap<u16, Vec<i64>> = HashMap::new();
+    let mut frames = 0;
+    for rec in log {
+        let rec = rec.expect("valid record");
+        frames += 1;
+        if let RecordRef::Scalar1(s) = rec.record() {
+            lanes.entry(rec.lane()).or_default().push(s.step.to_native());
+        }
+    }
+    (lanes, frames)
+}
+
+fn is_sequence(steps: &[i64], n: i64) -> bool {
+    steps.len() as i64 == n && steps.iter().enumerate().all(|(i, &s)| s == i as i64)
+}
+
+#[test]
+fn auto_start_race_ends_with_one_service() {
+    let env = TestEnv::new("race");
+    let spawn = || env.command(client_bin()).args(["init", "100"]).stdout(Stdio::piped()).spawn().unwrap();
+    let (mut a, mut b) = (spawn(), spawn());
+    for c in [&mut a, &mut b] {
+        assert!(wait_bounded(c, Duration::from_secs(60), "client").success());
+    }
+    let pid = env.service_pid();
+    // Exactly one process holds the lock: a second `serve` refuses to start.
+    let out = env.command(ringlog_tests::ringlog_bin()).args(["serve", "--idle-timeout", "1"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already running"), "{out:?}");
+    assert_eq!(env.service_pid(), pid);
+    let runs = env.ringlog(&["runs", "--json"]);
+    let runs: Vec<serde_json::Value> = serde_json::from_str(&runs).unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r["state"] == "finished"), "{runs:?}");
+}
+
+#[test]
+fn four_producer_processes_into_one_run_exact_counts() {
+    let env = TestEnv::new("four");
+    let out = run_client(&env, &["init-attach", "4", "20000"]);
+    let report = &out[0];
+    assert_eq!(report["state"], "finished");
+    let run_dir = std::path::PathBuf::from(report["run_dir"].as_str().unwrap());
+    let (lanes, frames) = steps_by_lane(&run_dir);
+    assert_eq!(frames, report["records"].as_u64().unwrap());
+    // Lane 0 is the owner's (no scalars); lanes 1..=4 the workers'.
+    assert_eq!(lanes.len(), 4, "{:?}", lanes.keys());
+    for (lane, steps) in &lanes {
+        assert!(is_sequence(steps, 20000), "lane {lane}: {} steps", steps.len());
+    }
+    assert_eq!(report["drops"], 0);
+    assert_eq!(report["invalid_frames"], 0);
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(meta["state"], "finished");
+    assert_eq!(meta["exit_code"], 0);
+}
+
+#[test]
+fn killed_producer_keeps_its_committed_records() {
+    let env = TestEnv::new("killed");
+    let mut owner = env
+        .command(client_bin())
+        .args(["init-hold", "10"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut owner_out = BufReader::new(owner.stdout.take().unwrap());
+    let mut line = String::new();
+    owner_out.read_line(&mut line).unwrap();
+    let run_id = serde_json::from_str::<serde_json::Value>(&line).unwrap()["run_id"].as_str().unwrap().to_owned();
+
+    let mut victim = env
+        .command(client_bin())
+        .args(["attach", &run_id, "100000000", "progress"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut victim_out = BufReader::new(victim.stdout.take().unwrap());
+    let mut seen = 0u64;
+    while seen < 5000 {
+        line.clear();
+        assert!(victim_out.read_line(&mut line).unwrap() > 0, "victim exited early");
+        seen = line.trim().trim_start_matches("committed ").parse().unwrap();
+    }
+    victim.kill().unwrap();
+    wait_bounded(&mut victim, Duration::from_secs(30), "victim");
+
+    owner.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    line.clear();
+    owner_out.read_line(&mut line).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(wait_bounded(&mut owner, Duration::from_secs(60), "owner").success());
+    assert_eq!(report["state"], "finished");
+    assert_eq!(report["abandoned_lanes"], 1, "{report}");
+    let (lanes, _) = steps_by_lane(std::path::Path::new(report["run_dir"].as_str().unwrap()));
+    let killed = &lanes[&1];
+    // Every record the victim reported committed is there, in order, no gaps.
+    assert!(killed.len() as u64 >= seen, "{} < {seen}", killed.len());
+    assert!(is_sequence(killed, killed.len() as i64));
+    assert!(is_sequence(&lanes[&0], 10));
+}
+
+#[test]
+fn service_sigkill_under_load_loses_and_duplicates_nothing() {
+    let env = TestEnv::new("svckill");
+    const N: i64 = 400_000;
+    let mut owner = env
+        .command(client_bin())
+        .args(["init-hold", &N.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut owner_out = BufReader::new(owner.stdout.take().unwrap());
+    let mut line = String::new();
+    owner_out.read_line(&mut line).unwrap();
+    let pid = env.service_pid();
+    owner.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    // Kill the service while the producer is writing (its 64 KiB lane fills in
+    // well under a millisecond once nobody drains it).
+    std::thread::sleep(Duration::from_millis(20));
+    // SAFETY: plain kill(2) of the service process this test started.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    line.clear();
+    owner_out.read_line(&mut line).unwrap();
+    assert!(wait_bounded(&mut owner, Duration::from_secs(120), "owner").success());
+    let report: serde_json::Value = serde_json::from_str(&line).expect("finish report");
+    assert_ne!(env.service_pid(), pid, "a new service took over");
+    let (lanes, frames) = steps_by_lane(std::path::Path::new(report["run_dir"].as_str().unwrap()));
+    assert!(is_sequence(&lanes[&0], N), "lost or duplicated records: {} of {N}", lanes[&0].len());
+    assert_eq!(frames, report["records"].as_u64().unwrap());
+    assert_eq!(report["timeouts"], 0);
+}
+
+fn raw_connect(env: &TestEnv) -> UnixStream {
+    let s = UnixStream::connect(env.socket()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+#[test]
+fn malformed_control_messages_get_an_error_and_close_only_that_connection() {
+    let env = TestEnv::new("malformed");
+    run_client(&env, &["init", "10"]); // starts the service
+    // Garbage JSON.
+    let mut s = raw_connect(&env);
+    s.write_all(&5u32.to_le_bytes()).unwrap();
+    s.write_all(b"{nope").unwrap();
+    match read_frame::<Response>(&mut s).unwrap() {
+        Response::Error { code, .. } => assert_eq!(code, ringlog::control_message::ErrorCode::Malformed),
+        other => panic!("{other:?}"),
+    }
+    assert!(read_frame::<Response>(&mut s).is_err(), "connection closed");
+    // Oversize frame.
+    let mut s = raw_connect(&env);
+    s.write_all(&u32::MAX.to_le_bytes()).unwrap();
+    assert!(matches!(read_frame::<Response>(&mut s).unwrap(), Response::Error { .. }));
+    // Unknown message type.
+    let mut s = raw_connect(&env);
+    let body = br#"{"type":"launch_missiles"}"#;
+    s.write_all(&(body.len() as u32).to_le_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    assert!(matches!(read_frame::<Response>(&mut s).unwrap(), Response::Error { .. }));
+    // Requests before Hello, and a protocol mismatch.
+    let mut s = raw_connect(&env);
+    write_frame(&mut s, &Request::Status).unwrap();
+    assert!(matches!(read_frame::<Response>(&mut s).unwrap(), Response::Error { .. }));
+    write_frame(&mut s, &Request::Hello { protocol: PROTOCOL_VERSION + 1, client_version: "x".into() }).unwrap();
+    match read_frame::<Response>(&mut s).unwrap() {
+        Response::Error { message, .. } => assert!(message.contains("same ringlog version"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    // Unknown run, bad arguments.
+    let mut s = raw_connect(&env);
+    write_frame(&mut s, &Request::Hello { protocol: PROTOCOL_VERSION, client_version: "x".into() }).unwrap();
+    assert!(matches!(read_frame::<Response>(&mut s).unwrap(), Response::Welcome { .. }));
+    write_frame(&mut s, &Request::AttachRun { run_id: "nosuchrun".into() }).unwrap();
+    assert!(matches!(read_frame::<Response>(&mut s).unwrap(), Response::Error { .. }));
+    // The service still works for everyone else.
+    let out = run_client(&env, &["init", "10"]);
+    assert_eq!(out[1]["state"], "finished");
+}
+
+#[test]
+fn no_service_and_autostart_disabled_says_how_to_start_one() {
+    let env = TestEnv::new("noauto");
+    let out = env.command(client_bin()).args(["init", "1"]).env("RINGLOG_AUTOSTART", "0").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ringlog serve"), "{err}");
+}
+
+#[test]
+fn other_uid_is_refused_by_the_peer_credential_check() {
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("SKIPPED: needs root to run a client as another user");
+        return;
+    }
+    let env = TestEnv::new("otheruid");
+    run_client(&env, &["init", "1"]);
+    // Open every permission so only the SO_PEERCRED check can refuse `nobody`.
+    use std::os::unix::fs::PermissionsExt;
+    let perm = |p: &std::path::Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    perm(&env.root, 0o777);
+    perm(&env.root.join("rt"), 0o777);
+    perm(&env.socket(), 0o777);
+    let mut bin_dir = std::path::PathBuf::from(client_bin());
+    while let Some(parent) = bin_dir.parent().map(std::path::Path::to_path_buf) {
+        // The nobody user must be able to reach and run the client binary.
+        if std::fs::metadata(&parent).is_ok_and(|m| m.permissions().mode() & 0o001 == 0) {
+            eprintln!("SKIPPED: {} is not traversable by other users", parent.display());
+            return;
+        }
+        bin_dir = parent;
+    }
+    let mut cmd = env.command(client_bin());
+    std::os::unix::process::CommandExt::uid(cmd.arg("status-raw"), 65534);
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("refused") && text.contains("another user"),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn forked_child_cannot_write_into_the_parents_lane() {
+    let env = TestEnv::new("fork");
+    let out = run_client(&env, &["fork"]);
+    assert_eq!(out[0]["child_got_forked_error"], true);
+}
+
+#[test]
+fn export_round_trip_and_torn_tail() {
+    let env = TestEnv::new("export");
+    let out = run_client(&env, &["init", "3000"]);
+    let run_id = out[0]["run_id"].as_str().unwrap().to_owned();
+    let run_dir = env.runs().join(&run_id);
+    let jsonl = env.ringlog(&["export", &run_id, "--format", "jsonl"]);
+    let rows: Vec<serde_json::Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let losses: Vec<(i64, f64)> = rows
+        .iter()
+        .filter(|r| r.get("loss").is_some())
+        .map(|r| (r["_step"].as_i64().unwrap(), r["loss"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(losses, (0..3000).map(|s| (s, s as f64)).collect::<Vec<_>>());
+    let summary: serde_json::Value =
+        serde_json::from_str(&env.ringlog(&["export", &run_id, "--format", "summary"])).unwrap();
+    assert_eq!(summary["loss"], 2999.0);
+    assert_eq!(summary["best"], 0.5);
+    // Tear the tail: half a frame of garbage, as an interrupted write leaves.
+    let mut f = std::fs::OpenOptions::new().append(true).open(run_dir.join("run.rlog")).unwrap();
+    f.write_all(&[0x42; 40]).unwrap();
+    let again = env.ringlog(&["export", &run_id, "--format", "jsonl"]);
+    assert_eq!(again, jsonl, "a torn tail changes nothing before it");
+    let csv = env.ringlog(&["export", &run_id, "--format", "csv"]);
+    assert!(csv.lines().next().unwrap().starts_with("_step,_timestamp,_lane"), "{csv}");
+    assert_eq!(csv.lines().count(), 3001);
+    let runs = env.ringlog(&["runs"]);
+    assert!(runs.lines().nth(1).unwrap().starts_with(&run_id), "{runs}");
+}
