@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The main job for now: build in release and run the transport comparison.
-# (`ringlog demo` with the auto-started service replaces this with the service issue.)
+# The main job: build ringlog in release and run `ringlog demo`, which
+# auto-starts the service on the default socket (RINGLOG_SOCKET or the per-user
+# runtime dir), logs a realistic run from several processes, finishes it and
+# prints the run directory, counts and throughput. Extra args go to `demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec cargo run --release -p ringlog-benches --bin compare -- --quick "$@"
+cargo build --release -p ringlog --bin ringlog
+exec target/release/ringlog demo "$@"
