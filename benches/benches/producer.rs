@@ -1,1 +1,125 @@
-fn main() {}
+//! Producer cost per record: `log_scalar1` and `log_scalars` (claim, write in
+//! place, commit) against a heap lane.
+//!
+//! Records are logged in chunks that fit the lane; only the logging is timed.
+//! Between chunks the lane is drained by a consumer on the same thread
+//! (untimed), so the producer never waits for space and the figure is the
+//! producer's own cost with the lane in its cache.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ringlog::{Batch, Consumer, FullPolicy, KeyId, LaneMemory, Producer, RecordRef};
+
+/// Ring bytes of the benchmark lane.
+const LANE_BYTES: usize = 1 << 20;
+/// Records logged between two drains: well under a quarter of the lane
+/// (176 B x 1024 = 176 KiB for scalar8).
+const CHUNK: u64 = 1024;
+
+/// A producer and a consumer over one heap lane, with the keys interned.
+struct Lane {
+    producer: Producer,
+    consumer: Consumer,
+    batch: Batch,
+    keys: [KeyId; 8],
+}
+
+impl Lane {
+    fn new() -> Self {
+        let lane = LaneMemory::heap(LANE_BYTES).expect("valid lane size");
+        // `Error`: a full lane would be a bug in this bench, never a wait.
+        let mut producer = Producer::new(lane.clone(), 0, FullPolicy::Error);
+        let keys = std::array::from_fn(|i| producer.key(&format!("train/metric{i}")).expect("key"));
+        let mut consumer = Consumer::new();
+        consumer.add_lane(lane, 0);
+        let mut batch = Batch::new(LANE_BYTES);
+        assert_eq!(consumer.drain(&mut batch), 8, "the eight key definitions");
+        Self { producer, consumer, batch, keys }
+    }
+
+    /// Drains everything logged so far; returns the number of frames.
+    fn drain(&mut self) -> usize {
+        let n = self.consumer.drain(&mut self.batch);
+        assert!(self.batch.errors().is_empty(), "rejected frames: {:?}", self.batch.errors());
+        n
+    }
+
+    fn items(&self, step: i64) -> [(KeyId, f64); 8] {
+        std::array::from_fn(|i| (self.keys[i], step as f64 + i as f64))
+    }
+}
+
+/// Logs and drains a few records, checking what the consumer reads back.
+fn assert_correct(lane: &mut Lane) {
+    for step in 0..10 {
+        assert!(lane.producer.log_scalar1(step, lane.keys[0], step as f64 * 0.5).expect("log_scalar1"));
+        let items = lane.items(step);
+        assert!(lane.producer.log_scalars(step, &items).expect("log_scalars"));
+    }
+    assert_eq!(lane.drain(), 20);
+    for (i, frame) in lane.batch.frames().enumerate() {
+        let step = (i / 2) as i64;
+        match frame.record() {
+            RecordRef::Scalar1(s) => {
+                assert_eq!((s.step.to_native(), s.value.to_native()), (step, step as f64 * 0.5));
+                assert_eq!(s.key.to_native(), lane.keys[0].0);
+            }
+            RecordRef::Scalars(s) => {
+                assert_eq!(s.step.to_native(), step);
+                assert_eq!(s.items.len(), 8);
+                assert_eq!(s.items[7].value.to_native(), step as f64 + 7.0);
+            }
+            other => panic!("unexpected record {other:?}"),
+        }
+    }
+}
+
+/// Times `iters` records logged by `log`, in chunks with untimed drains between.
+fn timed(lane: &mut Lane, iters: u64, mut log: impl FnMut(&mut Lane, i64)) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let n = CHUNK.min(iters - done);
+        let start = Instant::now();
+        for i in done..done + n {
+            log(lane, i as i64);
+        }
+        total += start.elapsed();
+        assert_eq!(lane.drain() as u64, n);
+        done += n;
+    }
+    total
+}
+
+fn producer(c: &mut Criterion) {
+    let mut lane = Lane::new();
+    assert_correct(&mut lane);
+
+    let mut group = c.benchmark_group("producer");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("log_scalar1", |b| {
+        b.iter_custom(|iters| {
+            timed(&mut lane, iters, |l, step| {
+                let ok = l.producer.log_scalar1(black_box(step), l.keys[0], black_box(0.5));
+                debug_assert!(matches!(ok, Ok(true)));
+                black_box(ok).ok();
+            })
+        })
+    });
+    group.bench_function("log_scalars_8", |b| {
+        b.iter_custom(|iters| {
+            timed(&mut lane, iters, |l, step| {
+                let items = l.items(black_box(step));
+                let ok = l.producer.log_scalars(step, &items);
+                debug_assert!(matches!(ok, Ok(true)));
+                black_box(ok).ok();
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, producer);
+criterion_main!(benches);

@@ -1,1 +1,41 @@
-//! Shared benchmark code.
+//! Benchmarks of ringlog against peer transports.
+//!
+//! The `compare` binary runs a producer and a consumer in two separate
+//! processes (it re-executes itself with a hidden `child` subcommand), pinned
+//! to two different cores, over three transports:
+//!
+//! - `ringlog`: one lane of a real [`ringlog::Segment`], written with
+//!   `Producer::log_scalar1` / `log_scalars` and drained with
+//!   `Consumer::read_batch` (private copy, then validation);
+//! - `uds-protobuf`: a Unix socket carrying W&B-shaped protobuf history
+//!   records, one `write(2)` per record, decoded with prost;
+//! - `raw-spsc`: a minimal memcpy single-producer ring in shared memory moving
+//!   the same frame bytes, the physical reference.
+//!
+//! Each run reports throughput or paced one-way latency; the parent takes the
+//! median over several runs and prints a table plus a JSON array.
+
+pub mod case;
+pub mod child;
+pub mod cli;
+pub mod comparison;
+pub mod error;
+pub mod history_proto;
+pub mod idle_watch;
+pub mod latency;
+pub mod outcome;
+pub mod pacer;
+pub mod pair_run;
+pub mod pin;
+pub mod plan;
+pub mod raw_ring;
+pub mod raw_spsc;
+pub mod report;
+pub mod ringlog_transport;
+pub mod scalar_frame;
+pub mod uds_protobuf;
+
+pub use case::{Case, Mode, RecordShape, Transport};
+pub use error::{BenchError, BenchResult};
+pub use outcome::{ConsumerOutcome, ProducerOutcome};
+pub use report::Row;

@@ -1,0 +1,124 @@
+//! What one benchmark case measures: transport, record shape and mode.
+
+use clap::ValueEnum;
+
+/// The transport under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// One lane of a real ringlog segment.
+    Ringlog,
+    /// A Unix socket carrying length-prefixed protobuf, one write per record.
+    UdsProtobuf,
+    /// A minimal memcpy SPSC ring in shared memory (the physical reference).
+    RawSpsc,
+}
+
+impl Transport {
+    /// Every transport, in report order.
+    pub const ALL: [Transport; 3] = [Transport::Ringlog, Transport::UdsProtobuf, Transport::RawSpsc];
+
+    /// The name used on the command line and in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Ringlog => "ringlog",
+            Transport::UdsProtobuf => "uds-protobuf",
+            Transport::RawSpsc => "raw-spsc",
+        }
+    }
+
+    /// The APIs each side uses, for the report.
+    pub fn api(self) -> &'static str {
+        match self {
+            Transport::Ringlog => "Producer::log_scalar1/log_scalars -> Consumer::read_batch (copy+rkyv check)+release",
+            Transport::UdsProtobuf => "prost encode + 1 write(2)/record -> BufReader + prost decode",
+            Transport::RawSpsc => "memcpy frame + Release tail -> Acquire tail, copy, field check, Release head",
+        }
+    }
+}
+
+/// The record logged per step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecordShape {
+    /// A step and one metric.
+    Scalar1,
+    /// A step and eight metrics.
+    Scalar8,
+}
+
+impl RecordShape {
+    /// Every shape, in report order.
+    pub const ALL: [RecordShape; 2] = [RecordShape::Scalar1, RecordShape::Scalar8];
+
+    /// The name used on the command line and in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordShape::Scalar1 => "scalar1",
+            RecordShape::Scalar8 => "scalar8",
+        }
+    }
+
+    /// Metrics per record.
+    pub fn metrics(self) -> usize {
+        match self {
+            RecordShape::Scalar1 => 1,
+            RecordShape::Scalar8 => 8,
+        }
+    }
+}
+
+/// What a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// As many records as fast as possible; records per second.
+    Throughput,
+    /// Paced records stamped with the monotonic clock; one-way latency percentiles.
+    Latency,
+}
+
+impl Mode {
+    /// Both modes, in report order.
+    pub const ALL: [Mode; 2] = [Mode::Throughput, Mode::Latency];
+
+    /// The name used on the command line and in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Throughput => "throughput",
+            Mode::Latency => "latency",
+        }
+    }
+}
+
+/// One fully specified benchmark case (one row of the report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Case {
+    /// Transport under test.
+    pub transport: Transport,
+    /// Record shape.
+    pub record: RecordShape,
+    /// Throughput or latency.
+    pub mode: Mode,
+    /// Records measured per run.
+    pub records: u64,
+    /// Records sent (unpaced, unmeasured) before the measured ones, so page
+    /// faults of a fresh ring and cold caches stay out of latency figures.
+    pub warmup: u64,
+    /// Interval between paced records in latency mode, in nanoseconds.
+    pub pace_ns: u64,
+}
+
+impl Case {
+    /// Records the producer sends in total (warm-up included).
+    pub fn total_records(&self) -> u64 {
+        self.warmup + self.records
+    }
+
+    /// The step of warm-up record `i`: its index in throughput runs, a
+    /// monotonic stamp in latency runs, so the consumer's step check holds
+    /// for warm-up records too.
+    pub fn warmup_step(&self, i: u64) -> i64 {
+        match self.mode {
+            Mode::Throughput => i as i64,
+            Mode::Latency => ringlog::clock::monotonic_ns() as i64,
+        }
+    }
+}

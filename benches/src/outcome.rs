@@ -1,0 +1,66 @@
+//! What each child process reports to the parent, and the line protocol that
+//! carries it over the child's stdout.
+//!
+//! A child writes at most two lines that the parent reads: the consumer first
+//! writes `READY <endpoint>` once it accepts producers (the endpoint names the
+//! segment, socket or ring to open), then each child ends with
+//! `RESULT <json>`. Anything else on stdout is ignored; diagnostics go to stderr.
+
+use std::io::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::BenchResult;
+use crate::latency::LatencySummary;
+
+/// Prefix of the consumer's readiness line.
+pub const READY_PREFIX: &str = "READY ";
+/// Prefix of a child's result line.
+pub const RESULT_PREFIX: &str = "RESULT ";
+
+/// The producer's side of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerOutcome {
+    /// `CLOCK_MONOTONIC` (system-wide) just before the first measured record.
+    pub start_ns: u64,
+    /// `CLOCK_MONOTONIC` after the last record was handed to the transport.
+    pub end_ns: u64,
+    /// Measured records sent (warm-up excluded).
+    pub records: u64,
+}
+
+/// The consumer's side of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ConsumerOutcome {
+    /// Measured records received and validated (warm-up excluded).
+    pub records: u64,
+    /// Bytes of those records as the transport carried them.
+    pub bytes: u64,
+    /// `CLOCK_MONOTONIC` after the last record was validated.
+    pub end_ns: u64,
+    /// One-way latency percentiles (latency mode only).
+    pub latency: Option<LatencySummary>,
+}
+
+/// Writes the readiness line and flushes it.
+///
+/// # Errors
+/// If stdout cannot be written.
+pub fn emit_ready(endpoint: &str) -> BenchResult<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{READY_PREFIX}{endpoint}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes a result line and flushes it.
+///
+/// # Errors
+/// If the value cannot be encoded or stdout cannot be written.
+pub fn emit_result<T: Serialize>(value: &T) -> BenchResult<()> {
+    let json = serde_json::to_string(value)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{RESULT_PREFIX}{json}")?;
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! Runs one case once: a consumer process and a producer process, both
+//! re-executions of the current binary, pinned to separate CPUs.
+//!
+//! Every wait is bounded: the consumer must announce its endpoint within
+//! [`SETUP_TIMEOUT`], the run must end within [`run_timeout`], and a child that
+//! fails or overruns gets both children killed and the endpoint removed.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use crate::case::{Case, Mode};
+use crate::child::cleanup;
+use crate::cli::{ChildArgs, Role};
+use crate::error::BenchResult;
+use crate::latency::LatencySummary;
+use crate::outcome::{ConsumerOutcome, ProducerOutcome, READY_PREFIX, RESULT_PREFIX};
+use crate::pin::{CONSUMER_CPU, PRODUCER_CPU};
+
+/// Bound on the consumer's setup (process start to `READY`).
+pub const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on a child's exit after it closed its stdout.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Bound on a whole run: generous for the slowest transport, plus the pacing.
+pub fn run_timeout(case: &Case) -> Duration {
+    let paced = match case.mode {
+        Mode::Throughput => 0,
+        Mode::Latency => case.records.saturating_mul(case.pace_ns),
+    };
+    // Even 1 µs per record (a socket) fits in the bound several times over.
+    Duration::from_secs(30) + Duration::from_nanos(paced) + Duration::from_micros(case.total_records() * 4)
+}
+
+/// The measured result of one run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunMeasure {
+    /// Records received and validated.
+    pub records: u64,
+    /// Bytes of those records as the transport carried them.
+    pub bytes: u64,
+    /// From the producer's first measured record to the consumer's last validation.
+    pub elapsed_ns: u64,
+    /// Latency percentiles (latency mode).
+    pub latency: Option<LatencySummary>,
+}
+
+impl RunMeasure {
+    /// Records per second.
+    pub fn records_per_s(&self) -> f64 {
+        self.records as f64 * 1e9 / self.elapsed_ns.max(1) as f64
+    }
+
+    /// Bytes per second.
+    pub fn bytes_per_s(&self) -> f64 {
+        self.bytes as f64 * 1e9 / self.elapsed_ns.max(1) as f64
+    }
+}
+
+/// A child process that is killed and reaped if dropped before it exits.
+struct ChildGuard {
+    name: &'static str,
+    child: Child,
+    reaped: bool,
+}
+
+impl ChildGuard {
+    /// Waits at most `timeout` for the child to exit.
+    fn wait(&mut self, timeout: Duration) -> BenchResult<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                self.reaped = true;
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("{} did not exit within {timeout:?}", self.name).into());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A line from a child's stdout, or the end of it.
+enum Event {
+    Line(Role, String),
+    Closed(Role),
+}
+
+/// Forwards a child's stdout lines to `tx` from a helper thread (which ends
+/// when the child closes its stdout, at exit at the latest).
+fn forward_lines(role: Role, stdout: ChildStdout, tx: Sender<Event>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(Event::Line(role, line)).is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(Event::Closed(role));
+    });
+}
+
+fn spawn(name: &'static str, args: Vec<String>, role: Role, tx: &Sender<Event>) -> BenchResult<ChildGuard> {
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .arg("child")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start the {name} process: {e}"))?;
+    let stdout = child.stdout.take().ok_or("child stdout missing")?;
+    forward_lines(role, stdout, tx.clone());
+    Ok(ChildGuard { name, child, reaped: false })
+}
+
+/// Runs `case` once with a consumer and a producer process.
+///
+/// # Errors
+/// A child that fails, overruns, or reports nonsense.
+pub fn run_pair(case: &Case, pin: bool) -> BenchResult<RunMeasure> {
+    let (tx, rx) = mpsc::channel();
+    let cpu = |c: usize| pin.then_some(c);
+    let mut consumer =
+        spawn("consumer", ChildArgs::to_args(case, Role::Consumer, None, cpu(CONSUMER_CPU)), Role::Consumer, &tx)?;
+    let endpoint = wait_ready(&rx, SETUP_TIMEOUT)?;
+    let result = (|| {
+        let producer_args = ChildArgs::to_args(case, Role::Producer, Some(&endpoint), cpu(PRODUCER_CPU));
+        let mut producer = spawn("producer", producer_args, Role::Producer, &tx)?;
+        let (p, c) = collect(&rx, Instant::now() + run_timeout(case))?;
+        for guard in [&mut producer, &mut consumer] {
+            let status = guard.wait(EXIT_TIMEOUT)?;
+            if !status.success() {
+                return Err(format!("{} exited with {status}", guard.name).into());
+            }
+        }
+        measure(case, &p, &c)
+    })();
+    if result.is_err() {
+        drop(consumer); // kill it before removing what it serves
+        cleanup(case.transport, &endpoint);
+    }
+    result
+}
+
+/// Waits for the consumer's `READY <endpoint>` line.
+fn wait_ready(rx: &Receiver<Event>, timeout: Duration) -> BenchResult<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match recv(rx, deadline, "the consumer's READY line")? {
+            Event::Line(_, line) => {
+                if let Some(endpoint) = line.strip_prefix(READY_PREFIX) {
+                    return Ok(endpoint.to_owned());
+                }
+            }
+            Event::Closed(_) => return Err("the consumer exited before it was ready".into()),
+        }
+    }
+}
+
+fn recv(rx: &Receiver<Event>, deadline: Instant, what: &str) -> BenchResult<Event> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    match rx.recv_timeout(left) {
+        Ok(e) => Ok(e),
+        Err(RecvTimeoutError::Timeout) => Err(format!("timed out waiting for {what}").into()),
+        Err(RecvTimeoutError::Disconnected) => Err(format!("lost the children's output waiting for {what}").into()),
+    }
+}
+
+/// Collects both children's result lines until both closed their stdout.
+fn collect(rx: &Receiver<Event>, deadline: Instant) -> BenchResult<(ProducerOutcome, ConsumerOutcome)> {
+    let (mut producer, mut consumer) = (None, None);
+    let (mut producer_open, mut consumer_open) = (true, true);
+    while producer_open || consumer_open {
+        match recv(rx, deadline, "the run's results")? {
+            Event::Line(role, line) => {
+                let Some(json) = line.strip_prefix(RESULT_PREFIX) else { continue };
+                match role {
+                    Role::Producer => producer = Some(serde_json::from_str::<ProducerOutcome>(json)?),
+                    Role::Consumer => consumer = Some(serde_json::from_str::<ConsumerOutcome>(json)?),
+                }
+            }
+            Event::Closed(Role::Producer) => {
+                producer_open = false;
+                if producer.is_none() {
+                    return Err("the producer failed (see its message above)".into());
+                }
+            }
+            Event::Closed(Role::Consumer) => {
+                consumer_open = false;
+                if consumer.is_none() {
+                    return Err("the consumer failed (see its message above)".into());
+                }
+            }
+        }
+    }
+    match (producer, consumer) {
+        (Some(p), Some(c)) => Ok((p, c)),
+        _ => Err("a child closed its output without a result".into()),
+    }
+}
+
+fn measure(case: &Case, p: &ProducerOutcome, c: &ConsumerOutcome) -> BenchResult<RunMeasure> {
+    if c.records != case.records || p.records != case.records {
+        return Err(format!(
+            "{}: expected {} records, producer sent {}, consumer validated {}",
+            case.transport.as_str(),
+            case.records,
+            p.records,
+            c.records
+        )
+        .into());
+    }
+    if c.end_ns < p.start_ns {
+        return Err("the consumer finished before the producer started: clocks disagree".into());
+    }
+    Ok(RunMeasure { records: c.records, bytes: c.bytes, elapsed_ns: c.end_ns - p.start_ns, latency: c.latency })
+}

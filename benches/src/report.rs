@@ -1,0 +1,173 @@
+//! Report rows: medians over runs, the printed table, the JSON array, and the
+//! check of the performance goals from the architecture brief.
+
+use serde::Serialize;
+
+use crate::case::{Case, Mode, RecordShape, Transport};
+use crate::pair_run::RunMeasure;
+
+/// One row of the report: one case, medians over its runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    /// `ringlog`, `uds-protobuf` or `raw-spsc`.
+    pub transport: String,
+    /// `scalar1` or `scalar8`.
+    pub record: String,
+    /// `throughput` or `latency`.
+    pub mode: String,
+    /// Producer processes (one lane, one producer).
+    pub producers: u32,
+    /// Runs the medians are taken over.
+    pub runs: u32,
+    /// The APIs each side used.
+    pub api: String,
+    /// Measured records per run.
+    pub records: u64,
+    /// Unmeasured warm-up records sent before them.
+    pub warmup_records: u64,
+    /// Pacing interval of latency runs (ns); null in throughput rows.
+    pub pace_ns: Option<u64>,
+    /// Median records per second (in latency rows: the paced rate achieved).
+    pub records_per_s: f64,
+    /// Median payload bytes per second as the transport carries them.
+    pub bytes_per_s: f64,
+    /// Bytes per record as carried (frame bytes, or socket bytes with framing).
+    pub bytes_per_record: f64,
+    /// Median one-way latency p50 (ns); null in throughput rows.
+    pub p50_ns: Option<u64>,
+    /// Median p99 (ns); null in throughput rows.
+    pub p99_ns: Option<u64>,
+    /// Median p99.9 (ns); null in throughput rows.
+    pub p999_ns: Option<u64>,
+    /// Median of the runs' largest latency sample (ns); null in throughput rows.
+    pub max_ns: Option<u64>,
+    /// Records per second of every run, in run order.
+    pub runs_records_per_s: Vec<f64>,
+    /// Whether producer and consumer were pinned to separate CPUs.
+    pub pinned: bool,
+    /// The machine's 1-minute load average when the case started: above
+    /// about 1 on a 2-core machine, other processes shared the benchmark's
+    /// cores and the figures (latency most) are noisy.
+    pub loadavg_1m: Option<f64>,
+}
+
+/// The median of `values` (mean of the middle two for an even count); 0 for none.
+///
+/// # Examples
+/// ```
+/// assert_eq!(ringlog_benches::report::median(&[3.0, 1.0, 2.0]), 2.0);
+/// assert_eq!(ringlog_benches::report::median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+/// ```
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn median_u64(values: impl Iterator<Item = u64>) -> Option<u64> {
+    let v: Vec<f64> = values.map(|x| x as f64).collect();
+    (!v.is_empty()).then(|| median(&v).round() as u64)
+}
+
+impl Row {
+    /// Builds the row of `case` from its runs.
+    pub fn from_runs(case: &Case, runs: &[RunMeasure], pinned: bool, loadavg_1m: Option<f64>) -> Self {
+        let rates: Vec<f64> = runs.iter().map(RunMeasure::records_per_s).collect();
+        let byte_rates: Vec<f64> = runs.iter().map(RunMeasure::bytes_per_s).collect();
+        let lat = |f: fn(&crate::latency::LatencySummary) -> u64| {
+            median_u64(runs.iter().filter_map(|r| r.latency.as_ref().map(f)))
+        };
+        let (records, bytes) = runs.iter().fold((0u64, 0u64), |(r, b), m| (r + m.records, b + m.bytes));
+        Row {
+            transport: case.transport.as_str().to_owned(),
+            record: case.record.as_str().to_owned(),
+            mode: case.mode.as_str().to_owned(),
+            producers: 1,
+            runs: runs.len() as u32,
+            api: case.transport.api().to_owned(),
+            records: case.records,
+            warmup_records: case.warmup,
+            pace_ns: (case.mode == Mode::Latency).then_some(case.pace_ns),
+            records_per_s: median(&rates),
+            bytes_per_s: median(&byte_rates),
+            bytes_per_record: if records == 0 { 0.0 } else { bytes as f64 / records as f64 },
+            p50_ns: lat(|l| l.p50_ns),
+            p99_ns: lat(|l| l.p99_ns),
+            p999_ns: lat(|l| l.p999_ns),
+            max_ns: lat(|l| l.max_ns),
+            runs_records_per_s: rates,
+            pinned,
+            loadavg_1m,
+        }
+    }
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |x| x.to_string())
+}
+
+/// The rows as a fixed-width table.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = format!(
+        "{:<13} {:<8} {:<10} {:>9} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>8}\n",
+        "transport", "record", "mode", "records", "runs", "Mrec/s", "MB/s", "B/rec", "p50 ns", "p99 ns", "p999 ns"
+    );
+    for r in rows {
+        out += &format!(
+            "{:<13} {:<8} {:<10} {:>9} {:>4} {:>9.3} {:>9.1} {:>6.1} {:>8} {:>8} {:>8}\n",
+            r.transport,
+            r.record,
+            r.mode,
+            r.records,
+            r.runs,
+            r.records_per_s / 1e6,
+            r.bytes_per_s / 1e6,
+            r.bytes_per_record,
+            opt(r.p50_ns),
+            opt(r.p99_ns),
+            opt(r.p999_ns),
+        );
+    }
+    out
+}
+
+fn find(rows: &[Row], transport: Transport, record: RecordShape, mode: Mode) -> Option<&Row> {
+    rows.iter().find(|r| r.transport == transport.as_str() && r.record == record.as_str() && r.mode == mode.as_str())
+}
+
+/// One line per performance goal that these rows can judge: `ok` or `MISSED`.
+pub fn goals(rows: &[Row]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |name: String, met: bool, detail: String| {
+        out.push(format!("{:<7} {name}: {detail}", if met { "ok" } else { "MISSED" }));
+    };
+    for (record, floor) in [(RecordShape::Scalar1, 20e6), (RecordShape::Scalar8, 8e6)] {
+        let Some(ring) = find(rows, Transport::Ringlog, record, Mode::Throughput) else { continue };
+        let rate = ring.records_per_s;
+        check(
+            format!("ringlog {} >= {:.0} M records/s", record.as_str(), floor / 1e6),
+            rate >= floor,
+            format!("{:.2} M/s", rate / 1e6),
+        );
+        if let Some(uds) = find(rows, Transport::UdsProtobuf, record, Mode::Throughput) {
+            let ratio = rate / uds.records_per_s.max(1e-9);
+            check(format!("ringlog {} >= 20x uds-protobuf", record.as_str()), ratio >= 20.0, format!("{ratio:.1}x"));
+        }
+        if let Some(raw) = find(rows, Transport::RawSpsc, record, Mode::Throughput) {
+            let share = rate / raw.records_per_s.max(1e-9);
+            check(
+                format!("ringlog {} >= 10% of raw-spsc", record.as_str()),
+                share >= 0.10,
+                format!("{:.1}%", share * 100.0),
+            );
+        }
+    }
+    if let Some(p50) = find(rows, Transport::Ringlog, RecordShape::Scalar1, Mode::Latency).and_then(|r| r.p50_ns) {
+        check("ringlog scalar1 one-way p50 <= 300 ns".to_owned(), p50 <= 300, format!("{p50} ns"));
+    }
+    out
+}

@@ -1,0 +1,171 @@
+//! The `ringlog` transport: one lane of a real segment, through the public API.
+//!
+//! The consumer plays the service: it creates the segment, announces its name,
+//! drains with `Consumer::read_batch` (private copy, then rkyv validation) and
+//! `release`, and unlinks the segment at the end. The producer opens the
+//! segment by name, interns its keys, and logs with `log_scalar1` or
+//! `log_scalars`.
+
+use std::time::Duration;
+
+use ringlog::clock::monotonic_ns;
+use ringlog::{Batch, KeyId, Producer, RecordRef, Segment, SegmentConfig, SegmentError};
+
+use crate::case::{Case, Mode, RecordShape};
+use crate::error::BenchResult;
+use crate::idle_watch::{IDLE_TIMEOUT, IdleWatch};
+use crate::latency::LatencyRecorder;
+use crate::outcome::{ConsumerOutcome, ProducerOutcome};
+use crate::pacer::Pacer;
+
+/// Ring bytes of the lane (the product's default size).
+pub const LANE_BYTES: usize = ringlog::DEFAULT_LANE_BYTES;
+/// Bytes of the consumer's private batch buffer.
+const BATCH_BYTES: usize = 256 << 10;
+/// Longest single futex sleep of an idle throughput consumer.
+const WAIT_SLICE: Duration = Duration::from_millis(100);
+
+/// Records that fill the lane about once: a latency run sends them first so
+/// the ring's pages are mapped and warm in both processes.
+pub fn warmup_records(shape: RecordShape) -> u64 {
+    (LANE_BYTES / crate::scalar_frame::slot_len(shape)) as u64 + 1
+}
+
+/// Consumer side: creates the segment, calls `ready` with its name, drains
+/// the case's records, unlinks the segment.
+///
+/// # Errors
+/// Segment errors, rejected frames, unexpected records, or no data for
+/// [`crate::idle_watch::IDLE_TIMEOUT`].
+pub fn consumer(case: &Case, ready: impl FnOnce(&str) -> BenchResult<()>) -> BenchResult<ConsumerOutcome> {
+    let cfg = SegmentConfig { lane_bytes: LANE_BYTES, max_lanes: 1, initial_lanes: 1, ..Default::default() };
+    let segment = Segment::create(&cfg)?;
+    let result = ready(segment.name()).and_then(|()| drain(&segment, case));
+    let unlinked = segment.unlink();
+    let outcome = result?;
+    unlinked?;
+    Ok(outcome)
+}
+
+fn drain(segment: &Segment, case: &Case) -> BenchResult<ConsumerOutcome> {
+    let mut consumer = segment.consumer()?;
+    let mut batch = Batch::new(BATCH_BYTES);
+    let latency_mode = case.mode == Mode::Latency;
+    let mut latency = latency_mode.then(LatencyRecorder::new);
+    let mut watch =
+        if latency_mode { IdleWatch::spinning("ringlog consumer") } else { IdleWatch::blocking("ringlog consumer") };
+    let total = case.total_records();
+    let (mut seen, mut bytes, mut last_step) = (0u64, 0u64, i64::MIN);
+    while seen < total {
+        let n = consumer.read_batch(&mut batch);
+        if let Some(e) = batch.errors().first() {
+            return Err(format!("ringlog consumer: frame rejected: {e}").into());
+        }
+        if n == 0 {
+            watch.idle()?;
+            if latency_mode {
+                std::hint::spin_loop(); // spinning consumer: never parks
+            } else {
+                consumer.wait(WAIT_SLICE);
+            }
+            continue;
+        }
+        watch.progress();
+        let now = if latency_mode { monotonic_ns() } else { 0 };
+        for frame in batch.frames() {
+            let step = match (frame.record(), case.record) {
+                (RecordRef::KeyDef(_), _) => continue,
+                (RecordRef::Scalar1(s), RecordShape::Scalar1) => s.step.to_native(),
+                (RecordRef::Scalars(s), RecordShape::Scalar8) if s.items.len() == 8 => s.step.to_native(),
+                (other, _) => return Err(format!("ringlog consumer: unexpected record {other:?}").into()),
+            };
+            // Throughput steps count 0, 1, 2...; latency steps are monotonic stamps.
+            let in_order = if latency_mode { step >= last_step } else { step == seen as i64 };
+            if !in_order {
+                return Err(format!("ringlog consumer: step {step} after {last_step} (record {seen})").into());
+            }
+            last_step = step;
+            if seen >= case.warmup {
+                bytes += frame.frame_bytes().len() as u64;
+                if let Some(l) = latency.as_mut() {
+                    l.record(now.saturating_sub(step as u64));
+                }
+            }
+            seen += 1;
+        }
+        consumer.release();
+    }
+    Ok(ConsumerOutcome {
+        records: seen - case.warmup,
+        bytes,
+        end_ns: monotonic_ns(),
+        latency: latency.map(|l| l.summary()),
+    })
+}
+
+/// The keys a producer interns for `shape`.
+fn intern_keys(producer: &mut Producer, shape: RecordShape) -> BenchResult<Vec<KeyId>> {
+    match shape {
+        RecordShape::Scalar1 => Ok(vec![producer.key("train/loss")?]),
+        RecordShape::Scalar8 => (0..8).map(|i| Ok(producer.key(&format!("train/metric{i}"))?)).collect(),
+    }
+}
+
+/// Logs one record at `step`.
+#[inline]
+fn log(producer: &mut Producer, shape: RecordShape, keys: &[KeyId], step: i64) -> BenchResult<()> {
+    let value = step as f64 * 0.5;
+    let written = match shape {
+        RecordShape::Scalar1 => producer.log_scalar1(step, keys[0], value)?,
+        RecordShape::Scalar8 => {
+            let items: [(KeyId, f64); 8] = std::array::from_fn(|i| (keys[i], value + i as f64));
+            producer.log_scalars(step, &items)?
+        }
+    };
+    if !written {
+        return Err("ringlog producer: record dropped by the full-lane policy".into());
+    }
+    Ok(())
+}
+
+/// Producer side: opens the segment `endpoint` and logs the case's records.
+///
+/// # Errors
+/// Segment or produce errors (a full lane blocks for the run's bounded timeout).
+pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
+    let segment = Segment::open(endpoint)?;
+    let mut producer = segment.producer(0)?;
+    let keys = intern_keys(&mut producer, case.record)?;
+    let shape = case.record;
+    for i in 0..case.warmup {
+        log(&mut producer, shape, &keys, case.warmup_step(i))?;
+    }
+    // Start measuring from an empty lane, not behind a backlog of warm-up records.
+    if case.warmup > 0 && !producer.wait_drained(IDLE_TIMEOUT) {
+        return Err(format!("ringlog producer: warm-up not drained within {IDLE_TIMEOUT:?}").into());
+    }
+    let start_ns = monotonic_ns();
+    match case.mode {
+        Mode::Throughput => {
+            for i in case.warmup..case.total_records() {
+                log(&mut producer, shape, &keys, i as i64)?;
+            }
+        }
+        Mode::Latency => {
+            let mut pacer = Pacer::new(case.pace_ns);
+            for _ in 0..case.records {
+                let stamp = pacer.wait();
+                log(&mut producer, shape, &keys, stamp as i64)?;
+            }
+        }
+    }
+    Ok(ProducerOutcome { start_ns, end_ns: monotonic_ns(), records: case.records })
+}
+
+/// Removes a segment a failed run may have left behind.
+pub fn cleanup(endpoint: &str) {
+    match Segment::unlink_name(endpoint) {
+        Ok(()) | Err(SegmentError::NotFound { .. }) => {}
+        Err(e) => eprintln!("compare: cannot unlink segment {endpoint}: {e}"),
+    }
+}
