@@ -17,7 +17,9 @@ use crate::sync::{Ordering, spin_hint};
 use crate::wakeup;
 
 /// Spins on an empty run before parking on the futex.
-const SPINS_BEFORE_PARK: u32 = 1024;
+const SPINS_BEFORE_PARK: u32 = 4096;
+/// Spin hints between two looks at the lanes while spinning.
+const SPINS_PER_CHECK: u32 = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reading {
@@ -222,8 +224,11 @@ impl Consumer {
     /// spins briefly, then sleeps on the run's futex. Returns whether data is
     /// pending. Uses no CPU while asleep.
     pub fn wait(&self, timeout: Duration) -> bool {
-        for _ in 0..SPINS_BEFORE_PARK {
-            if self.has_pending() {
+        // Look at the next commit word only every few spins: that cache line is
+        // the one the producer writes next, and polling it flat out takes it
+        // away from the producer (measured: about half the throughput).
+        for i in 0..SPINS_BEFORE_PARK {
+            if i % SPINS_PER_CHECK == 0 && self.has_pending() {
                 return true;
             }
             spin_hint();
