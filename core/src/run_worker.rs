@@ -89,128 +89,198 @@ pub(crate) enum WorkerExit {
     Shutdown,
 }
 
+/// The worker's private state: the consumer, its batch buffer, the run log,
+/// and what the service learns from the records (keys, summary).
+struct Drain {
+    shared: Arc<RunShared>,
+    consumer: Consumer,
+    batch: Batch,
+    writer: RunLogWriter,
+    keys: KeyTable,
+    summary: SummaryState,
+    /// Lanes handed to the consumer so far.
+    added: u32,
+}
+
 /// The drain loop. Returns when the run is finished or crashed, or when
 /// `stopping` says the service is going away.
-pub(crate) fn run(shared: Arc<RunShared>, mut writer: RunLogWriter, stopping: impl Fn() -> bool) -> WorkerExit {
-    let mut consumer = Consumer::new();
-    let mut batch = Batch::new(BATCH_BYTES);
-    let mut keys = KeyTable::new();
-    let mut summary = SummaryState::new();
-    let mut added = 0u32;
+pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl Fn() -> bool) -> WorkerExit {
+    let mut d = Drain {
+        shared,
+        consumer: Consumer::new(),
+        batch: Batch::new(BATCH_BYTES),
+        writer,
+        keys: KeyTable::new(),
+        summary: SummaryState::new(),
+        added: 0,
+    };
     let mut rate_mark = (Instant::now(), 0u64);
     loop {
-        while added < shared.segment.lane_count() {
-            match shared.segment.lane_memory(added as u16) {
-                Ok(mem) => consumer.add_lane(mem, added as u16),
-                Err(e) => tracing::error!(run = %shared.run_id, lane = added, error = %e, "cannot map lane"),
-            }
-            added += 1;
-        }
-        consumer.wait(IDLE_WAIT);
-        drain_once(&shared, &mut consumer, &mut batch, &mut writer, &mut keys, &mut summary);
-        apply_liveness(&shared, &mut consumer);
+        d.add_new_lanes();
+        d.consumer.wait(IDLE_WAIT);
+        d.drain_once();
+        d.apply_liveness();
 
         let now = Instant::now();
         if now - rate_mark.0 >= Duration::from_secs(1) {
-            let mut live = shared.live.lock();
+            let mut live = d.shared.live.lock();
             let rate = (live.records - rate_mark.1) as f64 / (now - rate_mark.0).as_secs_f64();
             live.records_per_s = rate;
             rate_mark = (now, live.records);
         }
 
-        let finish = shared.finish.lock().take();
+        let finish = d.shared.finish.lock().take();
         if let Some(req) = finish {
-            if others_closed(&shared) || Instant::now() >= req.deadline {
-                let report = finalize(
-                    &shared,
-                    &mut consumer,
-                    &mut batch,
-                    &mut writer,
-                    &mut keys,
-                    &mut summary,
-                    Some(req.exit_code),
-                );
+            if others_closed(&d.shared) || Instant::now() >= req.deadline {
+                let report = d.finalize(Some(req.exit_code));
                 let _ = req.reply.send(report);
                 return WorkerExit::Finished;
             }
-            *shared.finish.lock() = Some(req);
-        } else if all_dead(&shared) {
-            tracing::warn!(run = %shared.run_id, "every producer died without finishing: closing the run as crashed");
-            finalize(&shared, &mut consumer, &mut batch, &mut writer, &mut keys, &mut summary, None);
+            *d.shared.finish.lock() = Some(req);
+        } else if all_dead(&d.shared) {
+            tracing::warn!(run = %d.shared.run_id, "every producer died without finishing: closing the run as crashed");
+            d.finalize(None);
             return WorkerExit::Crashed;
         }
         if stopping() {
-            drain_once(&shared, &mut consumer, &mut batch, &mut writer, &mut keys, &mut summary);
-            let _ = writer.sync();
+            d.drain_once();
+            let _ = d.writer.sync();
             return WorkerExit::Shutdown;
         }
     }
 }
 
-/// One batch: read, append (one write), release. On a write error nothing is
-/// released and the batch will be read again.
-fn drain_once(
-    shared: &RunShared,
-    consumer: &mut Consumer,
-    batch: &mut Batch,
-    writer: &mut RunLogWriter,
-    keys: &mut KeyTable,
-    summary: &mut SummaryState,
-) -> usize {
-    let n = consumer.read_batch(batch);
-    for e in batch.errors() {
-        tracing::warn!(run = %shared.run_id, error = %e, "invalid frame");
-    }
-    if batch.len_bytes() == 0 {
-        return 0;
-    }
-    match writer.append_batch(batch) {
-        Ok(appended) => {
-            consumer.release();
-            for f in batch.frames() {
-                let rec = f.record();
-                keys.observe(f.lane(), &rec);
-                summary.observe(f.lane(), &rec, keys);
+impl Drain {
+    /// Gives the consumer the lanes allocated since the last pass.
+    fn add_new_lanes(&mut self) {
+        while self.added < self.shared.segment.lane_count() {
+            let lane = self.added as u16;
+            match self.shared.segment.lane_memory(lane) {
+                Ok(mem) => self.consumer.add_lane(mem, lane),
+                Err(e) => tracing::error!(run = %self.shared.run_id, lane, error = %e, "cannot map lane"),
             }
-            let mut live = shared.live.lock();
-            live.records += appended.frames as u64;
-            live.bytes += appended.bytes as u64;
-            n
-        }
-        Err(e) => {
-            tracing::error!(run = %shared.run_id, error = %e, "cannot append to the run log; nothing released, retrying");
-            consumer.unread();
-            std::thread::sleep(Duration::from_millis(100));
-            0
+            self.added += 1;
         }
     }
-}
 
-/// Applies detaches and deaths noticed since the last pass.
-fn apply_liveness(shared: &RunShared, consumer: &mut Consumer) {
-    let mut lanes = shared.lanes.lock();
-    for l in lanes.iter_mut() {
-        if l.closing.is_none() && l.pidfd.as_ref().is_some_and(exited) {
-            tracing::warn!(run = %shared.run_id, lane = l.lane, pid = l.pid, "producer died; lane abandoned after draining its committed frames");
-            l.closing = Some(LaneState::Abandoned);
+    /// One batch: read, append (one write), release. On a write error nothing
+    /// is released and the batch will be read again. Returns valid frames read.
+    fn drain_once(&mut self) -> usize {
+        let n = self.consumer.read_batch(&mut self.batch);
+        for e in self.batch.errors() {
+            tracing::warn!(run = %self.shared.run_id, error = %e, "invalid frame");
         }
-        if let (Some(state), false) = (l.closing, l.closed_applied) {
-            match state {
-                LaneState::Abandoned => consumer.abandon_lane(l.lane),
-                _ => consumer.detach_lane(l.lane),
-            };
-            l.closed_applied = true;
+        if self.batch.len_bytes() == 0 {
+            return 0;
+        }
+        match self.writer.append_batch(&self.batch) {
+            Ok(appended) => {
+                self.consumer.release();
+                for f in self.batch.frames() {
+                    let rec = f.record();
+                    self.keys.observe(f.lane(), &rec);
+                    self.summary.observe(f.lane(), &rec, &self.keys);
+                }
+                let mut live = self.shared.live.lock();
+                live.records += appended.frames as u64;
+                live.bytes += appended.bytes as u64;
+                n
+            }
+            Err(e) => {
+                tracing::error!(run = %self.shared.run_id, error = %e, "cannot append to the run log; nothing released, retrying");
+                self.consumer.unread();
+                std::thread::sleep(Duration::from_millis(100));
+                0
+            }
         }
     }
-}
 
-fn owner_pid(shared: &RunShared) -> u32 {
-    shared.meta.lock().owner_pid
+    /// Applies detaches and deaths noticed since the last pass (to lanes the
+    /// consumer already has; a lane added later gets its close on a later pass).
+    fn apply_liveness(&mut self) {
+        let mut lanes = self.shared.lanes.lock();
+        for l in lanes.iter_mut() {
+            if l.closing.is_none() && l.pidfd.as_ref().is_some_and(exited) {
+                tracing::warn!(run = %self.shared.run_id, lane = l.lane, pid = l.pid, "producer died; lane abandoned after draining its committed frames");
+                l.closing = Some(LaneState::Abandoned);
+            }
+            if let (Some(state), false) = (l.closing, l.closed_applied) {
+                l.closed_applied = match state {
+                    LaneState::Abandoned => self.consumer.abandon_lane(l.lane),
+                    _ => self.consumer.detach_lane(l.lane),
+                };
+            }
+        }
+    }
+
+    /// Final drain, fsync, summary, metadata; unlinks the segment.
+    fn finalize(&mut self, exit_code: Option<i32>) -> FinishReport {
+        for l in self.shared.lanes.lock().iter_mut() {
+            l.closing.get_or_insert(LaneState::Detached);
+        }
+        self.add_new_lanes();
+        self.apply_liveness();
+        // Bounded: every lane is closing, so each read pass ends at the first
+        // empty frame and a lane closes when it runs dry; the deadline covers a
+        // producer that keeps writing after its finish.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.consumer.all_closed() && Instant::now() < deadline {
+            if self.drain_once() == 0 && self.batch.len_bytes() == 0 {
+                self.consumer.wait(Duration::from_millis(1));
+            }
+        }
+        self.drain_once();
+        let shared = Arc::clone(&self.shared);
+        if let Err(e) = self.writer.sync() {
+            tracing::error!(run = %shared.run_id, error = %e, "fsync of the run log failed");
+        }
+        let mut report = FinishReport::default();
+        for lane in 0..shared.segment.lane_count() {
+            if let Ok(s) = shared.segment.lane_stats(lane as u16) {
+                report.drops += s.drops;
+                report.timeouts += s.timeouts;
+                report.invalid_frames += s.invalid_frames;
+                report.abandoned_lanes += u32::from(s.state == LaneState::Abandoned);
+            }
+        }
+        let counters = self.writer.counters();
+        let mut meta = shared.meta.lock();
+        report.run_id = shared.run_id.clone();
+        report.run_dir = meta.run_dir.clone();
+        report.exit_code = exit_code.unwrap_or(-1);
+        report.state = if exit_code.is_some() { "finished" } else { "crashed" }.into();
+        report.records = counters.frames;
+        report.bytes = counters.bytes;
+        report.runtime_ms = shared.started.elapsed().as_millis() as u64;
+        let run_dir = PathBuf::from(&meta.run_dir);
+        if let Err(e) = self.summary.write(&run_dir.join(SUMMARY_FILE)) {
+            tracing::error!(run = %shared.run_id, error = %e, "cannot write summary.json");
+        }
+        meta.state = report.state.clone();
+        meta.exit_code = exit_code;
+        meta.runtime_ms = report.runtime_ms;
+        meta.records = report.records;
+        meta.bytes = report.bytes;
+        meta.drops = report.drops;
+        meta.timeouts = report.timeouts;
+        meta.invalid_frames = report.invalid_frames;
+        meta.abandoned_lanes = report.abandoned_lanes;
+        if let Err(e) = meta.write(&run_dir) {
+            tracing::error!(run = %shared.run_id, error = %e, "cannot write run.json");
+        }
+        drop(meta);
+        shared.segment.set_run_state(if exit_code.is_some() { RunState::Finished } else { RunState::Crashed });
+        let _ = shared.segment.unlink();
+        let _ = std::fs::remove_file(&shared.registry_entry);
+        shared.live.lock().done = true;
+        tracing::info!(run = %shared.run_id, records = report.records, state = %report.state, "run closed");
+        report
+    }
 }
 
 /// Every lane but the owner's is detached or dead.
 fn others_closed(shared: &RunShared) -> bool {
-    let owner = owner_pid(shared);
+    let owner = shared.meta.lock().owner_pid;
     shared.lanes.lock().iter().all(|l| l.pid == owner || l.closing.is_some())
 }
 
@@ -218,81 +288,4 @@ fn others_closed(shared: &RunShared) -> bool {
 fn all_dead(shared: &RunShared) -> bool {
     let lanes = shared.lanes.lock();
     !lanes.is_empty() && lanes.iter().all(|l| l.closing == Some(LaneState::Abandoned))
-}
-
-/// Final drain, fsync, summary, metadata; unlinks the segment.
-fn finalize(
-    shared: &RunShared,
-    consumer: &mut Consumer,
-    batch: &mut Batch,
-    writer: &mut RunLogWriter,
-    keys: &mut KeyTable,
-    summary: &mut SummaryState,
-    exit_code: Option<i32>,
-) -> FinishReport {
-    {
-        let mut lanes = shared.lanes.lock();
-        for l in lanes.iter_mut() {
-            if l.closing.is_none() {
-                l.closing = Some(LaneState::Detached);
-            }
-        }
-    }
-    apply_liveness(shared, consumer);
-    // Bounded: every lane is closing, so each read pass ends at the first
-    // empty frame; a producer still writing can extend this by at most the
-    // frames it commits meanwhile, and lanes close when they run dry.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !consumer.all_closed() && Instant::now() < deadline {
-        if drain_once(shared, consumer, batch, writer, keys, summary) == 0 && batch.len_bytes() == 0 {
-            consumer.wait(Duration::from_millis(1));
-        }
-    }
-    drain_once(shared, consumer, batch, writer, keys, summary);
-    if let Err(e) = writer.sync() {
-        tracing::error!(run = %shared.run_id, error = %e, "fsync of the run log failed");
-    }
-    let mut report = FinishReport::default();
-    let mut abandoned = 0;
-    for lane in 0..shared.segment.lane_count() {
-        if let Ok(s) = shared.segment.lane_stats(lane as u16) {
-            report.drops += s.drops;
-            report.timeouts += s.timeouts;
-            report.invalid_frames += s.invalid_frames;
-            abandoned += u32::from(s.state == LaneState::Abandoned);
-        }
-    }
-    let counters = writer.counters();
-    let mut meta = shared.meta.lock();
-    report.run_id = shared.run_id.clone();
-    report.run_dir = meta.run_dir.clone();
-    report.exit_code = exit_code.unwrap_or(-1);
-    report.state = if exit_code.is_some() { "finished" } else { "crashed" }.into();
-    report.records = counters.frames;
-    report.bytes = counters.bytes;
-    report.abandoned_lanes = abandoned;
-    report.runtime_ms = shared.started.elapsed().as_millis() as u64;
-    let run_dir = PathBuf::from(&meta.run_dir);
-    if let Err(e) = summary.write(&run_dir.join(SUMMARY_FILE)) {
-        tracing::error!(run = %shared.run_id, error = %e, "cannot write summary.json");
-    }
-    meta.state = report.state.clone();
-    meta.exit_code = exit_code;
-    meta.runtime_ms = report.runtime_ms;
-    meta.records = report.records;
-    meta.bytes = report.bytes;
-    meta.drops = report.drops;
-    meta.timeouts = report.timeouts;
-    meta.invalid_frames = report.invalid_frames;
-    meta.abandoned_lanes = abandoned;
-    if let Err(e) = meta.write(&run_dir) {
-        tracing::error!(run = %shared.run_id, error = %e, "cannot write run.json");
-    }
-    drop(meta);
-    shared.segment.set_run_state(if exit_code.is_some() { RunState::Finished } else { RunState::Crashed });
-    let _ = shared.segment.unlink();
-    let _ = std::fs::remove_file(&shared.registry_entry);
-    shared.live.lock().done = true;
-    tracing::info!(run = %shared.run_id, records = report.records, state = %report.state, "run closed");
-    report
 }

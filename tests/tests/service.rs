@@ -148,9 +148,17 @@ fn service_sigkill_under_load_loses_and_duplicates_nothing() {
     owner_out.read_line(&mut line).unwrap();
     let pid = env.service_pid();
     owner.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    // Kill the service while the producer is writing (its 64 KiB lane fills in
+    // Kill the service once the producer is writing (its 64 KiB lane fills in
     // well under a millisecond once nobody drains it).
-    std::thread::sleep(Duration::from_millis(20));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: serde_json::Value = serde_json::from_str(&env.ringlog(&["status", "--json"])).unwrap();
+        if status["runs"][0]["records"].as_u64().unwrap_or(0) >= 1000 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "producer never started: {status}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     // SAFETY: plain kill(2) of the service process this test started.
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
     line.clear();
@@ -291,4 +299,67 @@ fn export_round_trip_and_torn_tail() {
     assert_eq!(csv.lines().count(), 3001);
     let runs = env.ringlog(&["runs"]);
     assert!(runs.lines().nth(1).unwrap().starts_with(&run_id), "{runs}");
+}
+
+/// Polls `run.json` until `state` leaves "running" (bounded).
+fn wait_closed(run_dir: &std::path::Path) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+        if meta["state"] != "running" {
+            return meta;
+        }
+        assert!(std::time::Instant::now() < deadline, "run never closed: {meta}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn run_whose_producers_all_die_is_closed_as_crashed() {
+    let env = TestEnv::new("crash");
+    let mut child = env.command(client_bin()).arg("init-crash").stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let status = wait_bounded(&mut child, Duration::from_secs(60), "crashing client");
+    assert!(!status.success());
+    let run_dir = std::path::PathBuf::from(
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()["run_dir"].as_str().unwrap(),
+    );
+    let meta = wait_closed(&run_dir);
+    assert_eq!(meta["state"], "crashed", "{meta}");
+    assert_eq!(meta["abandoned_lanes"], 1);
+    // Everything it committed before dying is in the run log.
+    let (lanes, _) = steps_by_lane(&run_dir);
+    assert!(is_sequence(&lanes[&0], 1000));
+    assert!(run_dir.join("summary.json").exists());
+}
+
+#[test]
+fn dropping_an_unfinished_owner_handle_finishes_with_exit_code_minus_one() {
+    let env = TestEnv::new("drop");
+    let out = run_client(&env, &["init-drop"]);
+    let run_dir = std::path::PathBuf::from(out[0]["run_dir"].as_str().unwrap());
+    let meta = wait_closed(&run_dir);
+    assert_eq!((meta["state"].as_str(), meta["exit_code"].as_i64()), (Some("finished"), Some(-1)), "{meta}");
+    let (lanes, _) = steps_by_lane(&run_dir);
+    assert!(is_sequence(&lanes[&0], 1000));
+}
+
+#[test]
+fn runtime_dir_with_open_permissions_or_a_symlink_is_refused() {
+    let env = TestEnv::new("rtdir");
+    use std::os::unix::fs::PermissionsExt;
+    let open_dir = env.root.join("open");
+    std::fs::create_dir_all(&open_dir).unwrap();
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out =
+        env.command(client_bin()).arg("init").arg("1").env("RINGLOG_SOCKET", open_dir.join("s.sock")).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing runtime directory"), "{out:?}");
+    let link = env.root.join("link");
+    std::os::unix::fs::symlink(&open_dir, &link).unwrap();
+    let out =
+        env.command(client_bin()).arg("init").arg("1").env("RINGLOG_SOCKET", link.join("s.sock")).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("symlink"), "{out:?}");
 }

@@ -8,6 +8,8 @@
 //! - `attach RUN_ID RECORDS [PROGRESS]`: attach, log RECORDS steps; with PROGRESS, print
 //!   `committed N` after each 1000 records (the test kills it mid-stream).
 //! - `init-hold RECORDS`: init, log, print the run id, wait for a line on stdin, finish.
+//! - `init-crash`: init, log 1000 steps, SIGKILL itself (the run must close as crashed).
+//! - `init-drop`: init, log 1000 steps, drop the handle without finishing.
 //! - `fork`: init, fork; the child must get `Forked` from the parent's handle.
 //! - `status-raw`: connect without any checks and ask for status (the other-uid test).
 
@@ -103,6 +105,17 @@ fn main() {
             log_steps(&mut run, records, false);
             let report = run.finish(0).unwrap_or_else(|e| fail(e));
             out(serde_json::to_value(&report).expect("json"));
+        }
+        "init-crash" | "init-drop" => {
+            let mut run = ringlog::init(InitOptions { project: "tests".into(), ..Default::default() })
+                .unwrap_or_else(|e| fail(e));
+            out(serde_json::json!({"run_id": run.run_id(), "run_dir": run.run_dir()}));
+            log_steps(&mut run, 1000, false);
+            if arg(0) == "init-crash" {
+                // SAFETY: kill(2) of this very process: a trainer dying hard.
+                unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+            }
+            drop(run); // never finished: the owner's drop finishes with exit code -1
         }
         "fork" => {
             let mut run = ringlog::init(InitOptions { project: "tests".into(), ..Default::default() })
