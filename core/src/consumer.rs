@@ -224,20 +224,29 @@ impl Consumer {
     /// spins briefly, then sleeps on the run's futex. Returns whether data is
     /// pending. Uses no CPU while asleep.
     pub fn wait(&self, timeout: Duration) -> bool {
+        self.wait_or(timeout, || false)
+    }
+
+    /// [`Consumer::wait`] that also returns when `event()` becomes true. The
+    /// side that makes it true must then call `wakeup::notify` on the run's
+    /// parked word (`Segment::wake_consumer`), so the event is never missed:
+    /// it is re-checked after the consumer announces that it parks.
+    pub fn wait_or(&self, timeout: Duration, event: impl Fn() -> bool) -> bool {
+        let ready = || self.has_pending() || event();
         // Look at the next commit word only every few spins: that cache line is
         // the one the producer writes next, and polling it flat out takes it
         // away from the producer (measured: about half the throughput).
         for i in 0..SPINS_BEFORE_PARK {
-            if i % SPINS_PER_CHECK == 0 && self.has_pending() {
+            if i % SPINS_PER_CHECK == 0 && ready() {
                 return true;
             }
             spin_hint();
         }
         let Some(first) = self.lanes.first() else {
             std::thread::sleep(timeout);
-            return false;
+            return event();
         };
-        wakeup::park(first.mem.parked(), timeout, || self.has_pending()) || self.has_pending()
+        wakeup::park(first.mem.parked(), timeout, ready) || ready()
     }
 
     fn read_lane(l: &mut ConsumerLane, batch: &mut Batch) {

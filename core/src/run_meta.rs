@@ -77,7 +77,7 @@ impl RunMeta {
     /// # Errors
     /// I/O errors.
     pub fn write(&self, run_dir: &Path) -> std::io::Result<()> {
-        write_json_atomic(&run_dir.join(RUN_META_FILE), self)
+        write_json_atomic(&run_dir.join(RUN_META_FILE), self, true)
     }
 
     /// Path of the run log.
@@ -86,20 +86,44 @@ impl RunMeta {
     }
 }
 
-/// Writes `value` as JSON to `path` via a temporary file, fsync and rename,
-/// then fsyncs the directory.
+/// Writes `value` as JSON to `path` via a temporary file and a rename, so a
+/// reader sees the old file or the new one. With `durable`, the file and the
+/// directory are fsynced too (survives a power loss, not only a crash).
 ///
 /// # Errors
 /// I/O errors.
-pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("json")));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        serde_json::to_writer_pretty(&mut f, value).map_err(std::io::Error::other)?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
+///
+/// # Examples
+/// ```
+/// let path = std::env::temp_dir().join(format!("ringlog-doc-meta-{}.json", std::process::id()));
+/// ringlog::write_json_atomic(&path, &serde_json::json!({"a": 1}), false)?;
+/// assert_eq!(std::fs::read_to_string(&path)?.trim(), "{\n  \"a\": 1\n}");
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T, durable: bool) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("json");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let written = (|| {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        serde_json::to_writer_pretty(&mut w, value).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        if durable {
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
+    written?;
+    if durable {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }

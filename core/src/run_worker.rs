@@ -18,6 +18,7 @@ use crate::control_message::FinishReport;
 use crate::key_table::KeyTable;
 use crate::run_meta::{RunMeta, SUMMARY_FILE};
 use crate::summary_state::SummaryState;
+use crate::sync::{AtomicU32, Ordering};
 use crate::{Batch, Consumer, LaneState, RunLogWriter, RunState, Segment};
 
 /// How long the drain thread sleeps when nothing happens; bounds how late it
@@ -56,6 +57,19 @@ pub(crate) struct RunShared {
     pub live: Mutex<LiveCounts>,
     pub started: Instant,
     pub registry_entry: PathBuf,
+    /// Set (Release) by a connection thread after it posts a finish or a
+    /// detach, before it wakes the worker; the worker's wait re-checks it.
+    pub control: AtomicU32,
+}
+
+impl RunShared {
+    /// Tells the worker a control event is waiting, waking it if parked.
+    pub fn signal(&self) {
+        // SYNC POINT: control event. Release pairs with the worker's Acquire swap;
+        // `wake_consumer`'s fence pairs with the fence in the worker's park.
+        self.control.store(1, Ordering::Release);
+        self.segment.wake_consumer();
+    }
 }
 
 /// Counts the worker publishes for `status`.
@@ -117,7 +131,12 @@ pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl F
     let mut rate_mark = (Instant::now(), 0u64);
     loop {
         d.add_new_lanes();
-        d.consumer.wait(IDLE_WAIT);
+        let control = &d.shared.control;
+        // SYNC POINT: control event (Acquire in the re-check).
+        d.consumer.wait_or(IDLE_WAIT, || control.load(Ordering::Acquire) != 0);
+        // Relaxed is enough for the clear: the requests themselves are read
+        // under their mutexes below, and a new event sets the flag again.
+        control.store(0, Ordering::Relaxed);
         d.drain_once();
         d.apply_liveness();
 

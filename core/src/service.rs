@@ -76,6 +76,9 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServiceError {
 /// Service-wide state.
 struct State {
     runs: Mutex<HashMap<String, Arc<RunShared>>>,
+    /// Write end of a pipe the accept loop also polls: `Shutdown` writes to it
+    /// so the loop exits at once instead of at its next poll timeout.
+    wake: OwnedFd,
     connections: Mutex<usize>,
     stopping: Mutex<bool>,
     registry: PathBuf,
@@ -125,8 +128,11 @@ pub fn serve(mut cfg: ServiceConfig) -> Result<(), ServiceError> {
     let _ = std::fs::remove_file(sock);
     let listener = UnixListener::bind(sock).map_err(io(format!("bind {}", sock.display())))?;
     std::fs::set_permissions(sock, std::fs::Permissions::from_mode(0o600)).map_err(io("chmod socket"))?;
+    let (wake_rx, wake) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK)
+        .map_err(|e| ServiceError::Io { what: "pipe".into(), source: e.into() })?;
     let state = Arc::new(State {
         runs: Mutex::new(HashMap::new()),
+        wake,
         connections: Mutex::new(0),
         stopping: Mutex::new(false),
         registry: cfg.dirs.registry_dir(),
@@ -148,7 +154,7 @@ pub fn serve(mut cfg: ServiceConfig) -> Result<(), ServiceError> {
             tracing::info!("idle for {:?} with no runs and no clients: exiting", cfg.idle_timeout);
             break;
         }
-        if !readable(&listener, Duration::from_secs(1)) {
+        if !readable(&listener, &wake_rx, Duration::from_secs(1)) {
             continue;
         }
         match listener.accept() {
@@ -168,21 +174,25 @@ pub fn serve(mut cfg: ServiceConfig) -> Result<(), ServiceError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !state.runs.lock().is_empty() && Instant::now() < deadline {
         for run in state.runs.lock().values() {
-            run.segment.wake_consumer();
+            run.signal();
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(5));
     }
     let _ = std::fs::remove_file(sock);
     tracing::info!("ringlog service stopped");
     Ok(())
 }
 
-/// Waits up to `timeout` for a connection to accept.
-fn readable(listener: &UnixListener, timeout: Duration) -> bool {
+/// Waits up to `timeout` for a connection to accept; `false` on timeout or
+/// when woken through the pipe.
+fn readable(listener: &UnixListener, wake: &OwnedFd, timeout: Duration) -> bool {
     use rustix::event::{PollFd, PollFlags, poll};
-    let mut fds = [PollFd::new(listener, PollFlags::IN)];
+    let mut fds = [PollFd::new(listener, PollFlags::IN), PollFd::new(wake, PollFlags::IN)];
     let ts = rustix::time::Timespec { tv_sec: timeout.as_secs() as i64, tv_nsec: timeout.subsec_nanos() as i64 };
-    matches!(poll(&mut fds, Some(&ts)), Ok(n) if n > 0)
+    if !matches!(poll(&mut fds, Some(&ts)), Ok(n) if n > 0) {
+        return false;
+    }
+    fds[0].revents().contains(PollFlags::IN)
 }
 
 fn error(code: ErrorCode, message: impl Into<String>) -> Response {
@@ -247,6 +257,7 @@ fn handle_connection(state: &Arc<State>, mut stream: UnixStream) {
             (Request::Shutdown, true) => {
                 tracing::info!(pid, "shutdown requested");
                 *state.stopping.lock() = true;
+                let _ = rustix::io::write(&state.wake, b"x");
                 Response::Ok
             }
         };
@@ -326,7 +337,11 @@ fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
         ..RunMeta::default()
     };
     let registry_entry = state.registry.join(format!("{run_id}.json"));
-    if let Err(e) = meta.write(&run_dir).and_then(|()| crate::run_meta::write_json_atomic(&registry_entry, &meta)) {
+    // Not fsynced: both only need to survive a crash of the service (the page
+    // cache does), and the finish writes run.json durably.
+    if let Err(e) = crate::run_meta::write_json_atomic(&run_dir.join(crate::RUN_META_FILE), &meta, false)
+        .and_then(|()| crate::run_meta::write_json_atomic(&registry_entry, &meta, false))
+    {
         let _ = segment.unlink();
         return error(ErrorCode::Internal, format!("cannot write run metadata: {e}"));
     }
@@ -339,6 +354,7 @@ fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
         live: Mutex::new(LiveCounts::default()),
         started: Instant::now(),
         registry_entry,
+        control: crate::sync::AtomicU32::new(0),
     });
     start_worker(state, Arc::clone(&shared), writer);
     tracing::info!(run = %run_id, pid, "run started");
@@ -419,7 +435,7 @@ fn detach(state: &State, run_id: &str, lane: u16) -> Response {
         Some(l) => {
             l.closing.get_or_insert(crate::LaneState::Detached);
             drop(lanes);
-            run.segment.wake_consumer();
+            run.signal();
             Response::Ok
         }
         None => error(ErrorCode::InvalidArgument, format!("run {run_id} has no lane {lane}")),
@@ -446,7 +462,7 @@ fn finish_run(state: &State, run_id: &str, pid: u32, exit_code: i32, wait: Durat
         }
         *finish = Some(FinishRequest { exit_code, deadline: Instant::now() + wait, reply: tx });
     }
-    run.segment.wake_consumer();
+    run.signal();
     match rx.recv_timeout(wait + FINISH_SLACK) {
         Ok(report) => Response::Finished(report),
         Err(_) => error(ErrorCode::Internal, format!("run {run_id} did not finish within {:?}", wait + FINISH_SLACK)),
@@ -551,6 +567,7 @@ fn adopt(state: &Arc<State>, meta: &RunMeta, entry: &Path) -> Result<(), String>
         started: Instant::now()
             - Duration::from_millis((crate::clock::now_unix_ns() / 1_000_000).saturating_sub(meta.created_unix_ms)),
         registry_entry: entry.to_path_buf(),
+        control: crate::sync::AtomicU32::new(0),
     });
     start_worker(state, shared, writer);
     Ok(())

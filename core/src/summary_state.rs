@@ -14,9 +14,8 @@
 //! {"train/loss": 0.12, ..., "_ringlog": {"counts": {"history_rows": 1000, ...}, "last_step": 999}}
 //! ```
 
-use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::collections::HashMap;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json};
@@ -58,7 +57,11 @@ pub struct SummaryCounts {
 /// Where a key's current summary value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
+    /// Just inserted, no value yet.
+    New,
+    /// Set by a history record.
     History,
+    /// Set by an explicit summary record; history no longer replaces it.
     Explicit,
 }
 
@@ -91,10 +94,22 @@ enum Source {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct SummaryState {
-    values: BTreeMap<String, (Json, Source)>,
+    /// Every key seen, in first-seen order: name, last value, where it came from.
+    entries: Vec<(Box<str>, Json, Source)>,
+    /// Name -> index into `entries`.
+    index: HashMap<Box<str>, usize>,
+    /// `[lane][key id]` -> index into `entries` + 1 (0: not resolved yet). The
+    /// service folds tens of millions of items per second through here, so the
+    /// per-item cost is two vector indexings, not a name hash and compare.
+    /// A key definition for `(lane, id)` clears its slot (the name may change).
+    slots: Vec<Vec<u32>>,
     counts: SummaryCounts,
     last_step: Option<i64>,
 }
+
+/// Key ids above this are resolved by name every time instead of cached in
+/// `slots` (a damaged id must not make the cache allocate gigabytes).
+const MAX_CACHED_ID: u32 = crate::MAX_KEYS;
 
 impl SummaryState {
     /// An empty summary.
@@ -116,26 +131,30 @@ impl SummaryState {
     pub fn observe(&mut self, lane: u16, rec: &RecordRef<'_>, keys: &KeyTable) {
         let c = &mut self.counts;
         match rec {
-            RecordRef::KeyDef(_) => c.key_defs += 1,
+            RecordRef::KeyDef(def) => {
+                c.key_defs += 1;
+                let id = def.id.to_native() as usize;
+                if let Some(slot) = self.slots.get_mut(lane as usize).and_then(|l| l.get_mut(id)) {
+                    *slot = 0;
+                }
+            }
             RecordRef::Scalar1(s) => {
                 c.history_rows += 1;
                 self.note_step(s.step.to_native());
-                self.set_history(keys.resolve(lane, s.key.to_native()).as_ref(), || f64_json(s.value.to_native()));
+                self.set_history(lane, s.key.to_native(), keys, || f64_json(s.value.to_native()));
             }
             RecordRef::Scalars(s) => {
                 c.history_rows += 1;
                 self.note_step(s.step.to_native());
                 for item in s.items.iter() {
-                    self.set_history(keys.resolve(lane, item.key.to_native()).as_ref(), || {
-                        f64_json(item.value.to_native())
-                    });
+                    self.set_history(lane, item.key.to_native(), keys, || f64_json(item.value.to_native()));
                 }
             }
             RecordRef::History(h) => {
                 c.history_rows += 1;
                 self.note_step(h.step.to_native());
                 for item in h.items.iter() {
-                    self.set_history(keys.resolve(lane, item.key.to_native()).as_ref(), || value_json(&item.value));
+                    self.set_history(lane, item.key.to_native(), keys, || value_json(&item.value));
                 }
             }
             RecordRef::Summary(s) => {
@@ -157,7 +176,7 @@ impl SummaryState {
     /// assert_eq!(ringlog::SummaryState::new().get("loss"), None);
     /// ```
     pub fn get(&self, key: &str) -> Option<&Json> {
-        self.values.get(key).map(|(v, _)| v)
+        self.index.get(key).map(|&i| &self.entries[i].1)
     }
 
     /// Records seen, per kind.
@@ -182,7 +201,7 @@ impl SummaryState {
     /// # Examples
     /// See [`SummaryState`].
     pub fn to_json(&self) -> Json {
-        let mut obj: Map<String, Json> = self.values.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect();
+        let mut obj: Map<String, Json> = self.entries.iter().map(|(k, v, _)| (k.to_string(), v.clone())).collect();
         let mut meta = Map::new();
         meta.insert("counts".into(), serde_json::to_value(self.counts).unwrap_or(Json::Null));
         meta.insert("last_step".into(), self.last_step.map_or(Json::Null, Json::from));
@@ -210,54 +229,63 @@ impl SummaryState {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write(&self, path: &Path) -> Result<(), SummaryWriteError> {
-        let err = |op: &'static str| move |source: io::Error| SummaryWriteError { path: path.to_owned(), op, source };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let name = path.file_name().map_or_else(|| "summary.json".into(), |n| n.to_string_lossy());
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let written = (|| {
-            let mut w = BufWriter::new(File::create(&tmp).map_err(err("creating the temporary file"))?);
-            serde_json::to_writer_pretty(&mut w, &self.to_json())
-                .map_err(io::Error::from)
-                .and_then(|()| w.write_all(b"\n"))
-                .map_err(err("writing the temporary file"))?;
-            let file = w.into_inner().map_err(|e| err("writing the temporary file")(e.into_error()))?;
-            file.sync_all().map_err(err("syncing the temporary file"))?;
-            std::fs::rename(&tmp, path).map_err(err("renaming the temporary file over it"))
-        })();
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written?;
-        File::open(dir).and_then(|d| d.sync_all()).map_err(err("syncing the directory"))
+        crate::run_meta::write_json_atomic(path, &self.to_json(), true).map_err(|source| SummaryWriteError {
+            path: path.to_owned(),
+            op: "writing it (temporary file, fsync, rename, fsync of the directory)",
+            source,
+        })
     }
 
     fn note_step(&mut self, step: i64) {
         self.last_step = Some(step);
     }
 
-    fn set_history(&mut self, key: &str, value: impl FnOnce() -> Json) {
-        match self.values.get_mut(key) {
-            Some((_, Source::Explicit)) => {}
-            Some((v, Source::History)) => *v = value(),
-            None => {
-                self.values.insert(key.to_owned(), (value(), Source::History));
-            }
+    /// Index into `entries` of `name`, inserting it (with a null value) if new.
+    fn entry(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        self.entries.push((name.into(), Json::Null, Source::New));
+        self.index.insert(name.into(), self.entries.len() - 1);
+        self.entries.len() - 1
+    }
+
+    /// Index into `entries` of key `id` on `lane`, through the slot cache.
+    fn entry_of(&mut self, lane: u16, id: u32, keys: &KeyTable) -> usize {
+        if id >= MAX_CACHED_ID {
+            return self.entry(keys.resolve(lane, id).as_ref());
+        }
+        let (l, k) = (lane as usize, id as usize);
+        if let Some(&slot) = self.slots.get(l).and_then(|s| s.get(k))
+            && slot != 0
+        {
+            return slot as usize - 1;
+        }
+        let i = self.entry(keys.resolve(lane, id).as_ref());
+        if self.slots.len() <= l {
+            self.slots.resize_with(l + 1, Vec::new);
+        }
+        if self.slots[l].len() <= k {
+            self.slots[l].resize(k + 1, 0);
+        }
+        self.slots[l][k] = i as u32 + 1;
+        i
+    }
+
+    fn set_history(&mut self, lane: u16, id: u32, keys: &KeyTable, value: impl FnOnce() -> Json) {
+        let i = self.entry_of(lane, id, keys);
+        let entry = &mut self.entries[i];
+        if entry.2 != Source::Explicit {
+            entry.1 = value();
+            entry.2 = Source::History;
         }
     }
 
     fn set_explicit(&mut self, lane: u16, items: &[ArchivedItem], keys: &KeyTable) {
         for item in items {
-            let key = keys.resolve(lane, item.key.to_native());
-            let value = value_json(&item.value);
-            match self.values.get_mut(key.as_ref()) {
-                Some(slot) => *slot = (value, Source::Explicit),
-                None => {
-                    self.values.insert(key.into_owned(), (value, Source::Explicit));
-                }
-            }
+            let i = self.entry_of(lane, item.key.to_native(), keys);
+            self.entries[i].1 = value_json(&item.value);
+            self.entries[i].2 = Source::Explicit;
         }
     }
 }
