@@ -11,11 +11,16 @@ pub enum Transport {
     UdsProtobuf,
     /// A minimal memcpy SPSC ring in shared memory (the physical reference).
     RawSpsc,
+    /// The whole product: producer processes using the Rust client, a private
+    /// service draining into the run log on disk, the owner's finish (drain,
+    /// fsync, counts) inside the timed window. Scalar8 throughput only.
+    RinglogE2e,
 }
 
 impl Transport {
     /// Every transport, in report order.
-    pub const ALL: [Transport; 3] = [Transport::Ringlog, Transport::UdsProtobuf, Transport::RawSpsc];
+    pub const ALL: [Transport; 4] =
+        [Transport::Ringlog, Transport::UdsProtobuf, Transport::RawSpsc, Transport::RinglogE2e];
 
     /// The name used on the command line and in the JSON report.
     pub fn as_str(self) -> &'static str {
@@ -23,6 +28,7 @@ impl Transport {
             Transport::Ringlog => "ringlog",
             Transport::UdsProtobuf => "uds-protobuf",
             Transport::RawSpsc => "raw-spsc",
+            Transport::RinglogE2e => "ringlog-e2e",
         }
     }
 
@@ -32,6 +38,7 @@ impl Transport {
             Transport::Ringlog => "Producer::log_scalar1/log_scalars -> Consumer::read_batch (copy+rkyv check)+release",
             Transport::UdsProtobuf => "prost encode + 1 write(2)/record -> BufReader + prost decode",
             Transport::RawSpsc => "memcpy frame + Release tail -> Acquire tail, copy, field check, Release head",
+            Transport::RinglogE2e => "rust-client",
         }
     }
 }
@@ -104,9 +111,35 @@ pub struct Case {
     pub warmup: u64,
     /// Interval between paced records in latency mode, in nanoseconds.
     pub pace_ns: u64,
+    /// Producer processes; `records` is their total. Only `ringlog-e2e`
+    /// runs more than one.
+    pub producers: u32,
 }
 
 impl Case {
+    /// The share of `records` that producer `rank` logs: an even split, the
+    /// remainder going to the first ranks.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlog_benches::{Case, Mode, RecordShape, Transport};
+    /// let case = Case {
+    ///     transport: Transport::RinglogE2e,
+    ///     record: RecordShape::Scalar8,
+    ///     mode: Mode::Throughput,
+    ///     records: 10,
+    ///     warmup: 0,
+    ///     pace_ns: 0,
+    ///     producers: 4,
+    /// };
+    /// let shares: Vec<u64> = (0..4).map(|r| case.producer_share(r)).collect();
+    /// assert_eq!(shares, [3, 3, 2, 2]);
+    /// ```
+    pub fn producer_share(&self, rank: u32) -> u64 {
+        let n = u64::from(self.producers.max(1));
+        self.records / n + u64::from(u64::from(rank) < self.records % n)
+    }
+
     /// Records the producer sends in total (warm-up included).
     pub fn total_records(&self) -> u64 {
         self.warmup + self.records

@@ -4,7 +4,7 @@ use crate::case::Transport;
 use crate::cli::{ChildArgs, Role};
 use crate::error::BenchResult;
 use crate::outcome::{emit_ready, emit_result};
-use crate::{pin, raw_spsc, ringlog_transport, uds_protobuf};
+use crate::{pin, raw_spsc, ringlog_e2e, ringlog_transport, uds_protobuf};
 
 /// Pins this process if asked, plays `args.role` for the case, and writes the
 /// outcome line on stdout.
@@ -22,15 +22,21 @@ pub fn run(args: &ChildArgs) -> BenchResult<()> {
                 Transport::Ringlog => ringlog_transport::consumer(&case, emit_ready)?,
                 Transport::UdsProtobuf => uds_protobuf::consumer(&case, emit_ready)?,
                 Transport::RawSpsc => raw_spsc::consumer(&case, emit_ready)?,
+                Transport::RinglogE2e => return Err("ringlog-e2e has no consumer role: the service drains".into()),
             };
             emit_result(&outcome)
         }
+        Role::Owner => match case.transport {
+            Transport::RinglogE2e => emit_result(&ringlog_e2e::owner(&case, emit_ready)?),
+            other => Err(format!("{} has no owner role", other.as_str()).into()),
+        },
         Role::Producer => {
             let endpoint = args.endpoint.as_deref().ok_or("producer: --endpoint is required")?;
             let outcome = match case.transport {
                 Transport::Ringlog => ringlog_transport::producer(&case, endpoint)?,
                 Transport::UdsProtobuf => uds_protobuf::producer(&case, endpoint)?,
                 Transport::RawSpsc => raw_spsc::producer(&case, endpoint)?,
+                Transport::RinglogE2e => ringlog_e2e::producer(&case, endpoint, args.rank)?,
             };
             emit_result(&outcome)
         }
@@ -43,5 +49,7 @@ pub fn cleanup(transport: Transport, endpoint: &str) {
         Transport::Ringlog => ringlog_transport::cleanup(endpoint),
         Transport::UdsProtobuf => uds_protobuf::cleanup(endpoint),
         Transport::RawSpsc => raw_spsc::cleanup(endpoint),
+        // The private service and its directory are removed by `ServiceEnv`.
+        Transport::RinglogE2e => {}
     }
 }

@@ -66,6 +66,9 @@ pub enum Role {
     Producer,
     /// Creates the endpoint, receives and validates records.
     Consumer,
+    /// `ringlog-e2e` only: inits the run (auto-starting the private service),
+    /// announces its id, and finishes it when told to.
+    Owner,
 }
 
 /// Arguments of a child process: one side of one run of one case.
@@ -83,16 +86,23 @@ pub struct ChildArgs {
     /// Throughput or latency.
     #[arg(long, value_enum)]
     pub mode: Mode,
-    /// Measured records.
+    /// Measured records (all producers together).
     #[arg(long)]
     pub records: u64,
+    /// Producer processes sharing `records` (`ringlog-e2e`).
+    #[arg(long, default_value_t = 1)]
+    pub producers: u32,
+    /// This producer's rank among `producers` (`ringlog-e2e`).
+    #[arg(long, default_value_t = 0)]
+    pub rank: u32,
     /// Unmeasured records sent first.
     #[arg(long, default_value_t = 0)]
     pub warmup: u64,
     /// Pacing interval of latency runs, in nanoseconds.
     #[arg(long, default_value_t = 5_000)]
     pub pace_ns: u64,
-    /// What the consumer announced (segment, socket path or ring name); producer only.
+    /// What the consumer or owner announced (segment, socket path, ring name
+    /// or run id); producer only.
     #[arg(long)]
     pub endpoint: Option<String>,
     /// CPU to pin this process to.
@@ -110,6 +120,7 @@ impl ChildArgs {
             records: self.records,
             warmup: self.warmup,
             pace_ns: self.pace_ns,
+            producers: self.producers,
         }
     }
 
@@ -118,6 +129,7 @@ impl ChildArgs {
         let role = match role {
             Role::Producer => "producer",
             Role::Consumer => "consumer",
+            Role::Owner => "owner",
         };
         let mut args = vec![
             "--role".to_owned(),
@@ -134,6 +146,8 @@ impl ChildArgs {
             case.warmup.to_string(),
             "--pace-ns".to_owned(),
             case.pace_ns.to_string(),
+            "--producers".to_owned(),
+            case.producers.to_string(),
         ];
         if let Some(e) = endpoint {
             args.extend(["--endpoint".to_owned(), e.to_owned()]);

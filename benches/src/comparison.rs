@@ -1,5 +1,7 @@
 //! Runs a [`Plan`]: every case, several runs each, one row per case.
 
+use crate::case::Transport;
+use crate::e2e_run::run_e2e;
 use crate::error::BenchResult;
 use crate::pair_run::run_pair;
 use crate::plan::Plan;
@@ -8,29 +10,39 @@ use crate::report::Row;
 /// Runs every case of `plan` and returns one row per case. Progress goes to stderr.
 ///
 /// # Errors
-/// The first failed run (its processes are killed and its endpoint removed).
+/// The `ringlog` binary missing when the plan has `ringlog-e2e` cases
+/// (checked before anything runs), or the first failed run (its processes
+/// are killed and its endpoint or private service removed).
 pub fn run(plan: &Plan, pin: bool) -> BenchResult<Vec<Row>> {
+    let needs_service = plan.cases.iter().any(|c| c.transport == Transport::RinglogE2e);
+    let ringlog_bin = if needs_service { Some(crate::service_env::ringlog_bin()?) } else { None };
     let mut rows = Vec::with_capacity(plan.cases.len());
     for (i, case) in plan.cases.iter().enumerate() {
         let load = load_average();
         let mut runs = Vec::with_capacity(plan.runs as usize);
         for run in 0..plan.runs {
-            let m = run_pair(case, pin).map_err(|e| {
+            let measured = match (&ringlog_bin, case.transport) {
+                (Some(bin), Transport::RinglogE2e) => run_e2e(case, pin, bin),
+                _ => run_pair(case, pin),
+            };
+            let m = measured.map_err(|e| {
                 format!(
-                    "{} {} {} run {}: {e}",
+                    "{} {} {} {}p run {}: {e}",
                     case.transport.as_str(),
                     case.record.as_str(),
                     case.mode.as_str(),
+                    case.producers,
                     run + 1
                 )
             })?;
             eprintln!(
-                "[{}/{}] {:<12} {:<7} {:<10} run {}/{}: {:8.3} M records/s{}",
+                "[{}/{}] {:<12} {:<7} {:<10} {}p run {}/{}: {:8.3} M records/s{}",
                 i + 1,
                 plan.cases.len(),
                 case.transport.as_str(),
                 case.record.as_str(),
                 case.mode.as_str(),
+                case.producers,
                 run + 1,
                 plan.runs,
                 m.records_per_s() / 1e6,

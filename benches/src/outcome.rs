@@ -5,8 +5,12 @@
 //! writes `READY <endpoint>` once it accepts producers (the endpoint names the
 //! segment, socket or ring to open), then each child ends with
 //! `RESULT <json>`. Anything else on stdout is ignored; diagnostics go to stderr.
+//!
+//! Children of the `ringlog-e2e` case also take commands on stdin, one per
+//! line: producers announce `READY` once attached and wait for [`GO`], the
+//! owner waits for [`FINISH`] before finishing its run.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +21,10 @@ use crate::latency::LatencySummary;
 pub const READY_PREFIX: &str = "READY ";
 /// Prefix of a child's result line.
 pub const RESULT_PREFIX: &str = "RESULT ";
+/// Command that starts the producers of a `ringlog-e2e` run.
+pub const GO: &str = "GO";
+/// Command that makes the owner of a `ringlog-e2e` run finish it.
+pub const FINISH: &str = "FINISH";
 
 /// The producer's side of one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,5 +70,23 @@ pub fn emit_result<T: Serialize>(value: &T) -> BenchResult<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{RESULT_PREFIX}{json}")?;
     out.flush()?;
+    Ok(())
+}
+
+/// Blocks until the parent sends `command` on stdin.
+///
+/// Bounded by the parent: it sends the command or kills this process, and
+/// its exit closes the pipe.
+///
+/// # Errors
+/// End of input or another line.
+pub fn wait_command(command: &str) -> BenchResult<()> {
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line)? == 0 {
+        return Err(format!("the parent closed stdin before sending {command}").into());
+    }
+    if line.trim() != command {
+        return Err(format!("expected the command {command}, got {:?}", line.trim()).into());
+    }
     Ok(())
 }

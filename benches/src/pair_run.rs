@@ -5,13 +5,13 @@
 //! [`SETUP_TIMEOUT`], the run must end within [`run_timeout`], and a child that
 //! fails or overruns gets both children killed and the endpoint removed.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::process::Command;
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use crate::case::{Case, Mode};
 use crate::child::cleanup;
+use crate::child_process::{ChildProcess, Event, recv};
 use crate::cli::{ChildArgs, Role};
 use crate::error::BenchResult;
 use crate::latency::LatencySummary;
@@ -58,72 +58,11 @@ impl RunMeasure {
     }
 }
 
-/// A child process that is killed and reaped if dropped before it exits.
-struct ChildGuard {
-    name: &'static str,
-    child: Child,
-    reaped: bool,
-}
-
-impl ChildGuard {
-    /// Waits at most `timeout` for the child to exit.
-    fn wait(&mut self, timeout: Duration) -> BenchResult<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                self.reaped = true;
-                return Ok(status);
-            }
-            if Instant::now() >= deadline {
-                return Err(format!("{} did not exit within {timeout:?}", self.name).into());
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if !self.reaped {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A line from a child's stdout, or the end of it.
-enum Event {
-    Line(Role, String),
-    Closed(Role),
-}
-
-/// Forwards a child's stdout lines to `tx` from a helper thread (which ends
-/// when the child closes its stdout, at exit at the latest).
-fn forward_lines(role: Role, stdout: ChildStdout, tx: Sender<Event>) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(Event::Line(role, line)).is_err() {
-                return;
-            }
-        }
-        let _ = tx.send(Event::Closed(role));
-    });
-}
-
-fn spawn(name: &'static str, args: Vec<String>, role: Role, tx: &Sender<Event>) -> BenchResult<ChildGuard> {
-    let exe = std::env::current_exe()?;
-    let mut child = Command::new(exe)
-        .arg("child")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot start the {name} process: {e}"))?;
-    let stdout = child.stdout.take().ok_or("child stdout missing")?;
-    forward_lines(role, stdout, tx.clone());
-    Ok(ChildGuard { name, child, reaped: false })
+/// Starts a re-execution of this binary as `child ARGS`, tagged with `role`.
+fn spawn(name: &'static str, args: Vec<String>, role: Role, tx: &Sender<Event<Role>>) -> BenchResult<ChildProcess> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command.arg("child").args(args);
+    ChildProcess::spawn(name, command, role, tx)
 }
 
 /// Runs `case` once with a consumer and a producer process.
@@ -140,11 +79,8 @@ pub fn run_pair(case: &Case, pin: bool) -> BenchResult<RunMeasure> {
         let producer_args = ChildArgs::to_args(case, Role::Producer, Some(&endpoint), cpu(PRODUCER_CPU));
         let mut producer = spawn("producer", producer_args, Role::Producer, &tx)?;
         let (p, c) = collect(&rx, Instant::now() + run_timeout(case))?;
-        for guard in [&mut producer, &mut consumer] {
-            let status = guard.wait(EXIT_TIMEOUT)?;
-            if !status.success() {
-                return Err(format!("{} exited with {status}", guard.name).into());
-            }
+        for child in [&mut producer, &mut consumer] {
+            child.wait_success(EXIT_TIMEOUT)?;
         }
         measure(case, &p, &c)
     })();
@@ -156,7 +92,7 @@ pub fn run_pair(case: &Case, pin: bool) -> BenchResult<RunMeasure> {
 }
 
 /// Waits for the consumer's `READY <endpoint>` line.
-fn wait_ready(rx: &Receiver<Event>, timeout: Duration) -> BenchResult<String> {
+fn wait_ready(rx: &Receiver<Event<Role>>, timeout: Duration) -> BenchResult<String> {
     let deadline = Instant::now() + timeout;
     loop {
         match recv(rx, deadline, "the consumer's READY line")? {
@@ -170,17 +106,8 @@ fn wait_ready(rx: &Receiver<Event>, timeout: Duration) -> BenchResult<String> {
     }
 }
 
-fn recv(rx: &Receiver<Event>, deadline: Instant, what: &str) -> BenchResult<Event> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    match rx.recv_timeout(left) {
-        Ok(e) => Ok(e),
-        Err(RecvTimeoutError::Timeout) => Err(format!("timed out waiting for {what}").into()),
-        Err(RecvTimeoutError::Disconnected) => Err(format!("lost the children's output waiting for {what}").into()),
-    }
-}
-
 /// Collects both children's result lines until both closed their stdout.
-fn collect(rx: &Receiver<Event>, deadline: Instant) -> BenchResult<(ProducerOutcome, ConsumerOutcome)> {
+fn collect(rx: &Receiver<Event<Role>>, deadline: Instant) -> BenchResult<(ProducerOutcome, ConsumerOutcome)> {
     let (mut producer, mut consumer) = (None, None);
     let (mut producer_open, mut consumer_open) = (true, true);
     while producer_open || consumer_open {
@@ -190,6 +117,7 @@ fn collect(rx: &Receiver<Event>, deadline: Instant) -> BenchResult<(ProducerOutc
                 match role {
                     Role::Producer => producer = Some(serde_json::from_str::<ProducerOutcome>(json)?),
                     Role::Consumer => consumer = Some(serde_json::from_str::<ConsumerOutcome>(json)?),
+                    Role::Owner => return Err("no owner process runs in a producer/consumer pair".into()),
                 }
             }
             Event::Closed(Role::Producer) => {
@@ -204,6 +132,7 @@ fn collect(rx: &Receiver<Event>, deadline: Instant) -> BenchResult<(ProducerOutc
                     return Err("the consumer failed (see its message above)".into());
                 }
             }
+            Event::Closed(Role::Owner) => return Err("no owner process runs in a producer/consumer pair".into()),
         }
     }
     match (producer, consumer) {

@@ -29,6 +29,16 @@ fn throughput_records(transport: Transport, quick: bool) -> u64 {
     }
 }
 
+/// Default records of a `ringlog-e2e` run (all producers together). Every
+/// record also goes to disk (168 bytes of frame each), so runs stay shorter
+/// than the ring-only ones.
+fn e2e_records(quick: bool) -> u64 {
+    if quick { 2_000_000 } else { 10_000_000 }
+}
+
+/// Producer counts of the `ringlog-e2e` rows.
+pub const E2E_PRODUCERS: [u32; 2] = [1, 4];
+
 /// Default measured records of a latency run.
 fn latency_records(quick: bool) -> u64 {
     if quick { 100_000 } else { 500_000 }
@@ -55,6 +65,12 @@ impl Plan {
     /// let plan = ringlog_benches::plan::Plan::from_args(&cli.compare);
     /// assert_eq!(plan.runs, 3);
     /// assert_eq!(plan.cases.len(), 4); // 2 records x 2 modes
+    ///
+    /// // ringlog-e2e: scalar8 throughput only, with 1 and with 4 producers.
+    /// let cli = ringlog_benches::cli::Cli::parse_from(["compare", "--transport", "ringlog-e2e"]);
+    /// let plan = ringlog_benches::plan::Plan::from_args(&cli.compare);
+    /// let producers: Vec<u32> = plan.cases.iter().map(|c| c.producers).collect();
+    /// assert_eq!(producers, [1, 4]);
     /// ```
     pub fn from_args(args: &CompareArgs) -> Self {
         let transports: Vec<Transport> = pick(&args.transport, &Transport::ALL);
@@ -64,6 +80,22 @@ impl Plan {
         for &mode in &modes {
             for &record in &records {
                 for &transport in &transports {
+                    if transport == Transport::RinglogE2e {
+                        if mode == Mode::Throughput && record == RecordShape::Scalar8 {
+                            for producers in E2E_PRODUCERS {
+                                cases.push(Case {
+                                    transport,
+                                    record,
+                                    mode,
+                                    records: args.records.unwrap_or(e2e_records(args.quick)),
+                                    warmup: 0,
+                                    pace_ns: args.pace_ns,
+                                    producers,
+                                });
+                            }
+                        }
+                        continue;
+                    }
                     let default = match mode {
                         Mode::Throughput => throughput_records(transport, args.quick),
                         Mode::Latency => latency_records(args.quick),
@@ -75,6 +107,7 @@ impl Plan {
                         records: args.records.unwrap_or(default),
                         warmup: warmup(transport, record, mode),
                         pace_ns: args.pace_ns,
+                        producers: 1,
                     });
                 }
             }

@@ -9,19 +9,19 @@ use crate::pair_run::RunMeasure;
 /// One row of the report: one case, medians over its runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
-    /// `ringlog`, `uds-protobuf` or `raw-spsc`.
+    /// `ringlog`, `uds-protobuf`, `raw-spsc` or `ringlog-e2e`.
     pub transport: String,
     /// `scalar1` or `scalar8`.
     pub record: String,
     /// `throughput` or `latency`.
     pub mode: String,
-    /// Producer processes (one lane, one producer).
+    /// Producer processes (one lane each; more than one only in `ringlog-e2e`).
     pub producers: u32,
     /// Runs the medians are taken over.
     pub runs: u32,
     /// The APIs each side used.
     pub api: String,
-    /// Measured records per run.
+    /// Measured records per run (all producers together).
     pub records: u64,
     /// Unmeasured warm-up records sent before them.
     pub warmup_records: u64,
@@ -29,7 +29,8 @@ pub struct Row {
     pub pace_ns: Option<u64>,
     /// Median records per second (in latency rows: the paced rate achieved).
     pub records_per_s: f64,
-    /// Median payload bytes per second as the transport carries them.
+    /// Median payload bytes per second as the transport carries them (for
+    /// `ringlog-e2e`: payload bytes written to the run log).
     pub bytes_per_s: f64,
     /// Bytes per record as carried (frame bytes, or socket bytes with framing).
     pub bytes_per_record: f64,
@@ -86,7 +87,7 @@ impl Row {
             transport: case.transport.as_str().to_owned(),
             record: case.record.as_str().to_owned(),
             mode: case.mode.as_str().to_owned(),
-            producers: 1,
+            producers: case.producers,
             runs: runs.len() as u32,
             api: case.transport.api().to_owned(),
             records: case.records,
@@ -113,15 +114,27 @@ fn opt(v: Option<u64>) -> String {
 /// The rows as a fixed-width table.
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<13} {:<8} {:<10} {:>9} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>8}\n",
-        "transport", "record", "mode", "records", "runs", "Mrec/s", "MB/s", "B/rec", "p50 ns", "p99 ns", "p999 ns"
+        "{:<13} {:<8} {:<10} {:>4} {:>9} {:>4} {:>9} {:>9} {:>6} {:>8} {:>8} {:>8}\n",
+        "transport",
+        "record",
+        "mode",
+        "prod",
+        "records",
+        "runs",
+        "Mrec/s",
+        "MB/s",
+        "B/rec",
+        "p50 ns",
+        "p99 ns",
+        "p999 ns"
     );
     for r in rows {
         out += &format!(
-            "{:<13} {:<8} {:<10} {:>9} {:>4} {:>9.3} {:>9.1} {:>6.1} {:>8} {:>8} {:>8}\n",
+            "{:<13} {:<8} {:<10} {:>4} {:>9} {:>4} {:>9.3} {:>9.1} {:>6.1} {:>8} {:>8} {:>8}\n",
             r.transport,
             r.record,
             r.mode,
+            r.producers,
             r.records,
             r.runs,
             r.records_per_s / 1e6,
@@ -168,6 +181,13 @@ pub fn goals(rows: &[Row]) -> Vec<String> {
     }
     if let Some(p50) = find(rows, Transport::Ringlog, RecordShape::Scalar1, Mode::Latency).and_then(|r| r.p50_ns) {
         check("ringlog scalar1 one-way p50 <= 300 ns".to_owned(), p50 <= 300, format!("{p50} ns"));
+    }
+    for e2e in rows.iter().filter(|r| r.transport == Transport::RinglogE2e.as_str()) {
+        check(
+            format!("ringlog-e2e {} ({} producers, finish fsync included) >= 5 M records/s", e2e.record, e2e.producers),
+            e2e.records_per_s >= 5e6,
+            format!("{:.2} M/s", e2e.records_per_s / 1e6),
+        );
     }
     out
 }

@@ -2,8 +2,12 @@
 //! record shape and mode, and checks the JSON report's shape. Never asserts
 //! on timing: only that every row exists, has the required fields and moved
 //! the records it was asked to.
+//!
+//! The `ringlog-e2e` rows need the `ringlog` service binary beside `compare`
+//! (`cargo build -p ringlog`; cargo cannot build another package's binary for
+//! this test). Without it they are left out, and the test says so.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,18 +21,31 @@ fn temp_json() -> PathBuf {
     std::env::temp_dir().join(format!("ringlog-compare-smoke-{}.json", std::process::id()))
 }
 
+/// Whether the `ringlog` binary sits beside `compare`, where `compare` looks for it.
+fn ringlog_built() -> bool {
+    let compare = Path::new(env!("CARGO_BIN_EXE_compare"));
+    let present = compare.parent().is_some_and(|d| d.join("ringlog").is_file());
+    if !present {
+        eprintln!(
+            "compare_smoke: skipping the ringlog-e2e rows: no ringlog binary beside {} (run `cargo build -p ringlog`)",
+            compare.display()
+        );
+    }
+    present
+}
+
 #[test]
 fn compare_writes_a_row_per_case() {
     let json_path = temp_json();
     let _ = std::fs::remove_file(&json_path);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_compare"))
-        .args(["--records", &RECORDS.to_string(), "--runs", "1", "--pace-ns", "1000", "--json"])
-        .arg(&json_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start compare");
+    let e2e = ringlog_built();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_compare"));
+    command.args(["--records", &RECORDS.to_string(), "--runs", "1", "--pace-ns", "1000", "--json"]).arg(&json_path);
+    if !e2e {
+        command.args(["--transport", "ringlog,uds-protobuf,raw-spsc"]);
+    }
+    let mut child =
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start compare");
     let deadline = Instant::now() + TIMEOUT;
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for compare") {
@@ -49,7 +66,8 @@ fn compare_writes_a_row_per_case() {
     let text = std::fs::read_to_string(&json_path).expect("JSON report written");
     let _ = std::fs::remove_file(&json_path);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON array");
-    assert_eq!(rows.len(), 3 * 2 * 2, "transports x records x modes:\n{text}");
+    let e2e_rows = if e2e { 2 } else { 0 };
+    assert_eq!(rows.len(), 3 * 2 * 2 + e2e_rows, "transports x records x modes, plus ringlog-e2e:\n{text}");
 
     for row in &rows {
         for field in [
@@ -70,7 +88,8 @@ fn compare_writes_a_row_per_case() {
         }
         assert_eq!(row["records"].as_u64(), Some(RECORDS), "{row}");
         assert_eq!(row["runs"].as_u64(), Some(1), "{row}");
-        assert_eq!(row["producers"].as_u64(), Some(1), "{row}");
+        let producers = if row["transport"] == "ringlog-e2e" { [1, 4].as_slice() } else { &[1] };
+        assert!(row["producers"].as_u64().is_some_and(|p| producers.contains(&p)), "{row}");
         assert!(row["records_per_s"].as_f64().is_some_and(|r| r > 0.0), "{row}");
         assert!(row["bytes_per_s"].as_f64().is_some_and(|r| r > 0.0), "{row}");
         let latency_fields = ["p50_ns", "p99_ns", "p999_ns"].map(|f| row[f].as_u64());
@@ -88,6 +107,18 @@ fn compare_writes_a_row_per_case() {
                     "no row for {transport} {record} {mode}"
                 );
             }
+        }
+    }
+
+    if e2e {
+        for producers in [1, 4] {
+            let row = rows
+                .iter()
+                .find(|r| r["transport"] == "ringlog-e2e" && r["producers"] == producers)
+                .unwrap_or_else(|| panic!("no ringlog-e2e row with {producers} producers:\n{text}"));
+            assert_eq!(row["record"], "scalar8", "{row}");
+            assert_eq!(row["mode"], "throughput", "{row}");
+            assert_eq!(row["api"], "rust-client", "{row}");
         }
     }
 }

@@ -1,9 +1,18 @@
 //! `compare`: ringlog against a Unix socket with protobuf and a raw SPSC ring,
-//! producer and consumer in separate processes pinned to separate cores.
+//! producer and consumer in separate processes pinned to separate cores, plus
+//! `ringlog-e2e` rows: producer processes -> a private service -> the run log
+//! on disk, finish included.
+//!
+//! The `ringlog-e2e` rows start the `ringlog` binary found beside `compare`,
+//! so build it first (same profile):
 //!
 //! ```text
+//! cargo build --release -p ringlog -p ringlog-benches
 //! cargo run --release -p ringlog-benches --bin compare -- --quick --json out.json
 //! ```
+//!
+//! Without it, `compare` stops with that advice; leave the rows out with
+//! `--transport ringlog,uds-protobuf,raw-spsc`.
 
 use std::process::ExitCode;
 

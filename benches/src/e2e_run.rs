@@ -1,0 +1,200 @@
+//! Runs the `ringlog-e2e` case once: a private service, an owner process and
+//! N producer processes, all re-executions of the current binary.
+//!
+//! 1. A fresh [`ServiceEnv`]; the owner inits the run, which auto-starts the
+//!    service from `RINGLOG_BIN`. With pinning, the owner is pinned to the
+//!    consumer CPU before its init, so the service it starts inherits that
+//!    affinity (the service's drain threads get their own core) and every
+//!    producer is pinned to the producer CPU.
+//! 2. The producers attach and intern their keys, then wait; once all are
+//!    ready they are released together ([`crate::outcome::GO`]).
+//! 3. When every producer has logged, detached and exited, the owner finishes
+//!    the run ([`crate::outcome::FINISH`]): drain, fsync, counts.
+//! 4. The run's time is from the earliest producer's first record to the
+//!    owner holding the finish report. The report must count exactly the
+//!    records logged plus key definitions and exit records, with no drops,
+//!    timeouts, invalid frames or abandoned lanes.
+//! 5. `ringlog shutdown`, then the directory is deleted.
+//!
+//! Every wait is bounded, as in [`crate::pair_run`].
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use crate::case::Case;
+use crate::child_process::{ChildProcess, Event, recv};
+use crate::cli::{ChildArgs, Role};
+use crate::error::BenchResult;
+use crate::outcome::{FINISH, GO, ProducerOutcome, READY_PREFIX, RESULT_PREFIX};
+use crate::pair_run::{RunMeasure, run_timeout};
+use crate::pin::{CONSUMER_CPU, PRODUCER_CPU};
+use crate::ringlog_e2e::{OwnerOutcome, expected_run_log_records};
+use crate::service_env::ServiceEnv;
+
+/// Bound on the owner's setup: process start, service auto-start, init.
+const OWNER_SETUP_TIMEOUT: Duration = Duration::from_secs(20);
+/// Bound on the producers' setup: process start, attach, keys.
+const PRODUCER_SETUP_TIMEOUT: Duration = Duration::from_secs(20);
+/// Bound on the owner's finish: the client's own bound is 30 s for other
+/// lanes plus 90 s; the producers have detached already.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(150);
+/// Bound on a child's exit after it closed its stdout.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which child an event comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Side {
+    Owner,
+    Producer(u32),
+}
+
+/// Runs the `ringlog-e2e` `case` once against a private service of `bin`.
+///
+/// # Errors
+/// A child that fails or overruns, wrong counts in the finish report, or a
+/// failed service shutdown.
+pub fn run_e2e(case: &Case, pin: bool, bin: &Path) -> BenchResult<RunMeasure> {
+    let service = ServiceEnv::create("compare", bin.to_path_buf())?;
+    let result = run_in(case, pin, &service);
+    let stopped = service.stop();
+    let measure = result?;
+    stopped?;
+    Ok(measure)
+}
+
+fn spawn(
+    service: &ServiceEnv,
+    name: String,
+    args: Vec<String>,
+    side: Side,
+    tx: &Sender<Event<Side>>,
+) -> BenchResult<ChildProcess> {
+    let mut command = Command::new(std::env::current_exe()?);
+    service.apply(&mut command).arg("child").args(args);
+    ChildProcess::spawn(name, command, side, tx)
+}
+
+fn run_in(case: &Case, pin: bool, service: &ServiceEnv) -> BenchResult<RunMeasure> {
+    let (tx, rx) = mpsc::channel();
+    let cpu = |c: usize| pin.then_some(c);
+    let owner_args = ChildArgs::to_args(case, Role::Owner, None, cpu(CONSUMER_CPU));
+    let mut owner = spawn(service, "owner".into(), owner_args, Side::Owner, &tx)?;
+    let run_id = wait_ready(&rx, &[Side::Owner], OWNER_SETUP_TIMEOUT)?.remove(&Side::Owner).unwrap_or_default();
+
+    let sides: Vec<Side> = (0..case.producers).map(Side::Producer).collect();
+    let mut producers = Vec::with_capacity(sides.len());
+    for rank in 0..case.producers {
+        let mut args = ChildArgs::to_args(case, Role::Producer, Some(&run_id), cpu(PRODUCER_CPU));
+        args.extend(["--rank".to_owned(), rank.to_string()]);
+        producers.push(spawn(service, format!("producer {rank}"), args, Side::Producer(rank), &tx)?);
+    }
+    wait_ready(&rx, &sides, PRODUCER_SETUP_TIMEOUT)?;
+    for p in &mut producers {
+        p.send_line(GO)?;
+    }
+    let results = collect(&rx, &sides, Instant::now() + run_timeout(case))?;
+    for p in &mut producers {
+        p.wait_success(EXIT_TIMEOUT)?;
+    }
+    let mut outcomes = Vec::with_capacity(results.len());
+    for side in &sides {
+        let json = results.get(side).ok_or("a producer result is missing")?;
+        outcomes.push(serde_json::from_str::<ProducerOutcome>(json)?);
+    }
+
+    owner.send_line(FINISH)?;
+    let owner_json = collect(&rx, &[Side::Owner], Instant::now() + FINISH_TIMEOUT)?
+        .remove(&Side::Owner)
+        .ok_or("the owner's result is missing")?;
+    owner.wait_success(EXIT_TIMEOUT)?;
+    let owner_outcome: OwnerOutcome = serde_json::from_str(&owner_json)?;
+    measure(case, &outcomes, &owner_outcome)
+}
+
+/// Waits for the `READY <what>` line of every child in `sides`; returns what each announced.
+fn wait_ready(rx: &Receiver<Event<Side>>, sides: &[Side], timeout: Duration) -> BenchResult<HashMap<Side, String>> {
+    let deadline = Instant::now() + timeout;
+    let mut ready = HashMap::new();
+    while ready.len() < sides.len() {
+        match recv(rx, deadline, "the READY lines")? {
+            Event::Line(side, line) => {
+                if let Some(what) = line.strip_prefix(READY_PREFIX) {
+                    ready.insert(side, what.to_owned());
+                }
+            }
+            Event::Closed(side) => {
+                return Err(format!("{side:?} exited before it was ready (see its message above)").into());
+            }
+        }
+    }
+    Ok(ready)
+}
+
+/// Collects the `RESULT` line of every child in `sides` until all of them
+/// closed their output; any other child closing is an error.
+fn collect(rx: &Receiver<Event<Side>>, sides: &[Side], deadline: Instant) -> BenchResult<HashMap<Side, String>> {
+    let mut results = HashMap::new();
+    let mut open = sides.len();
+    while open > 0 {
+        match recv(rx, deadline, "the run's results")? {
+            Event::Line(side, line) => {
+                if let Some(json) = line.strip_prefix(RESULT_PREFIX) {
+                    results.insert(side, json.to_owned());
+                }
+            }
+            Event::Closed(side) if sides.contains(&side) => {
+                open -= 1;
+                if !results.contains_key(&side) {
+                    return Err(format!("{side:?} failed (see its message above)").into());
+                }
+            }
+            Event::Closed(side) => return Err(format!("{side:?} exited early (see its message above)").into()),
+        }
+    }
+    Ok(results)
+}
+
+fn measure(case: &Case, producers: &[ProducerOutcome], owner: &OwnerOutcome) -> BenchResult<RunMeasure> {
+    let logged: u64 = producers.iter().map(|p| p.records).sum();
+    if logged != case.records {
+        return Err(format!("ringlog-e2e: expected {} records, producers logged {logged}", case.records).into());
+    }
+    let r = &owner.report;
+    let expected = expected_run_log_records(case);
+    if r.state != "finished" || r.records != expected {
+        return Err(format!(
+            "ringlog-e2e: finish report says state {:?} with {} records in the run log, expected \"finished\" with \
+             {expected} ({} scalar8 + {} key definitions + {} exit records)",
+            r.state,
+            r.records,
+            case.records,
+            case.producers * 8,
+            case.producers + 1
+        )
+        .into());
+    }
+    if r.drops != 0 || r.timeouts != 0 || r.invalid_frames != 0 || r.abandoned_lanes != 0 {
+        return Err(format!(
+            "ringlog-e2e: finish report has {} drops, {} timeouts, {} invalid frames, {} abandoned lanes",
+            r.drops, r.timeouts, r.invalid_frames, r.abandoned_lanes
+        )
+        .into());
+    }
+    let start_ns = producers.iter().map(|p| p.start_ns).min().ok_or("no producers")?;
+    let last_log_ns = producers.iter().map(|p| p.end_ns).max().unwrap_or(start_ns);
+    if owner.end_ns < start_ns {
+        return Err("the finish report arrived before the producers started: clocks disagree".into());
+    }
+    eprintln!(
+        "    ringlog-e2e {}p: logging {:.1} ms, finish {:.1} ms, window {:.1} ms, run log {:.1} MB",
+        case.producers,
+        last_log_ns.saturating_sub(start_ns) as f64 / 1e6,
+        owner.end_ns.saturating_sub(owner.finish_start_ns) as f64 / 1e6,
+        (owner.end_ns - start_ns) as f64 / 1e6,
+        r.bytes as f64 / 1e6,
+    );
+    Ok(RunMeasure { records: case.records, bytes: r.bytes, elapsed_ns: owner.end_ns - start_ns, latency: None })
+}
