@@ -283,7 +283,7 @@ pub fn init(opts: InitOptions) -> Result<Run, ClientError> {
         Some(d) => absolute(d)?,
         None => {
             let base = std::env::var_os("RINGLOG_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("ringlog"));
-            let id = opts.run_id.clone().unwrap_or_else(local_run_id);
+            let id = opts.run_id.clone().unwrap_or_else(crate::service::new_run_id);
             return init(InitOptions { run_dir: Some(absolute(&base)?.join(&id)), run_id: Some(id), ..opts });
         }
     };
@@ -354,14 +354,6 @@ pub fn attach_with(run_id: &str, dirs: RuntimeDir) -> Result<Run, ClientError> {
 
 fn absolute(p: &Path) -> Result<PathBuf, ClientError> {
     std::path::absolute(p).map_err(|e| ClientError::InvalidOption(format!("run dir {}: {e}", p.display())))
-}
-
-/// A run id made on the client when it also picks the directory: 8 of [0-9a-z].
-fn local_run_id() -> String {
-    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut raw = [0u8; 8];
-    let _ = rustix::rand::getrandom(&mut raw, rustix::rand::GetRandomFlags::empty());
-    raw.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
 }
 
 impl Run {

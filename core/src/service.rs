@@ -270,7 +270,8 @@ fn handle_connection(state: &Arc<State>, mut stream: UnixStream) {
     }
 }
 
-fn new_run_id() -> String {
+/// A fresh run id: 8 random characters of [0-9a-z] (W&B's shape).
+pub(crate) fn new_run_id() -> String {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut raw = [0u8; 8];
     let _ = rustix::rand::getrandom(&mut raw, rustix::rand::GetRandomFlags::empty());
