@@ -1,8 +1,8 @@
 //! The consumer side of a run: drains every lane into a private [`Batch`].
 //!
 //! `read_batch` copies committed frames out of shared memory and validates
-//! them in the batch; `release` zeroes the space read so far and hands it back
-//! to the producers, once per batch. The service calls `release` only after the
+//! them in the batch; `release` hands the space read so far back to the
+//! producers, once per batch, with one store. The service calls `release` only after the
 //! batch is written to its run log, so a crash in between re-reads frames
 //! instead of losing them (the run log deduplicates by lane and sequence).
 
@@ -167,26 +167,18 @@ impl Consumer {
                 l.at_head = (l.next_seq, l.invalid, l.consumed, l.reading);
                 continue;
             }
-            let cap = l.mem.capacity();
-            let (from, to) = (l.head, l.read_pos);
-            let start = from as usize & (cap - 1);
-            let len = (to - from) as usize;
-            debug_assert!(len <= cap);
-            let first = len.min(cap - start);
-            // SAFETY: [head, read_pos) has been read and not yet released, so the
-            // consumer owns it; the ranges are inside the ring.
-            unsafe {
-                l.mem.zero(start, first);
-                l.mem.zero(0, len - first);
-            }
+            let to = l.read_pos;
             l.head = to;
             l.at_head = (l.next_seq, l.invalid, l.consumed, l.reading);
             let c = l.mem.control();
             // Relaxed: statistics and restart state, ordered by the Release below.
             c.consumed.store(l.consumed, Ordering::Relaxed);
             c.invalid_frames.store(l.invalid, Ordering::Relaxed);
-            // SYNC POINT: space released. Release orders the zeroing above
-            // before the new head; pairs with the producer's Acquire load of head.
+            // SYNC POINT: space released. Release orders our reads of the frames
+            // (the copies into the batch) before the producer may overwrite
+            // them; pairs with the producer's Acquire load of head. The
+            // consumer never writes ring bytes, so the lines it read stay
+            // shared instead of bouncing back dirty to the producer.
             c.head.store(to, Ordering::Release);
             wakeup::notify(&c.space_waiter);
         }

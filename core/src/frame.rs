@@ -36,7 +36,7 @@ const STATE_MASK: u32 = (1 << STATE_BITS) - 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum FrameState {
-    /// Nothing committed here yet (the consumer zeroes space it releases).
+    /// Nothing committed here yet (the producer clears the word after each frame).
     Empty = 0,
     /// A record frame whose header and payload are complete.
     Committed = 1,

@@ -38,8 +38,9 @@ pub struct LaneMemory {
     #[cfg(loom)]
     commits: Arc<[AtomicU32]>,
     /// Under loom, a tracked cell per slot that the producer writes before
-    /// committing and the consumer reads after acquiring (and writes when
-    /// zeroing), so loom checks both SYNC POINTs of the ring protocol.
+    /// committing and the consumer reads after acquiring, so loom checks both
+    /// SYNC POINTs of the ring protocol (commit, and space release: the
+    /// producer's next write must follow the consumer's read).
     #[cfg(loom)]
     shadows: Arc<[crate::sync::UnsafeCell<u64>]>,
 }
@@ -157,23 +158,6 @@ impl LaneMemory {
     pub(crate) fn shadow_read(&self, off: usize) -> u64 {
         // SAFETY: loom checks this access against the producer's write.
         self.shadows[off / crate::frame::FRAME_ALIGN].with(|p| unsafe { *p })
-    }
-
-    /// Zeroes `len` ring bytes from `off` (no wrap), commit words included.
-    ///
-    /// # Safety
-    /// The caller owns `[off, off + len)`: the consumer between reading and
-    /// releasing those bytes.
-    pub(crate) unsafe fn zero(&self, off: usize, len: usize) {
-        debug_assert!(off + len <= self.capacity);
-        // SAFETY: in bounds per the assert; the caller owns the range.
-        unsafe { std::ptr::write_bytes(self.at(off), 0, len) };
-        #[cfg(loom)]
-        for slot in (off..off + len).step_by(crate::frame::FRAME_ALIGN) {
-            self.commit(slot).store(0, Ordering::Relaxed);
-            // SAFETY: loom checks this access; the consumer owns released-to-be space.
-            self.shadows[slot / crate::frame::FRAME_ALIGN].with_mut(|p| unsafe { *p = 0 });
-        }
     }
 }
 

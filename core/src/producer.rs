@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::error::ProduceError;
-use crate::frame::{self, FRAME_HEADER_LEN, FrameState, MAX_PAYLOAD_LEN, frame_len};
+use crate::frame::{self, FRAME_ALIGN, FRAME_HEADER_LEN, FrameState, MAX_PAYLOAD_LEN, frame_len};
 use crate::full_policy::FullPolicy;
 use crate::lane_memory::LaneMemory;
 use crate::layout::LaneState;
@@ -228,16 +228,10 @@ impl Producer {
                     self.publish(off, R::KIND, len);
                     return Ok(true);
                 }
-                Err(_) if want < self.max_frame => {
-                    // Did not fit: rkyv may have written part of the slot; zero it
-                    // again (free space must read as empty) and ask for more.
-                    // SAFETY: same range as the slot above.
-                    unsafe { std::ptr::write_bytes(self.mem.at(off + FRAME_HEADER_LEN), 0, room) };
-                    want = (want * 4).min(self.max_frame);
-                }
+                // Did not fit: ask for more. What rkyv wrote into free space is
+                // never read (the consumer follows commit words only).
+                Err(_) if want < self.max_frame => want = (want * 4).min(self.max_frame),
                 Err(_) => {
-                    // SAFETY: as above.
-                    unsafe { std::ptr::write_bytes(self.mem.at(off + FRAME_HEADER_LEN), 0, room) };
                     return Err(ProduceError::TooLarge { len: room + FRAME_HEADER_LEN + 1, max: self.max_frame });
                 }
             }
@@ -305,7 +299,8 @@ impl Producer {
         let capacity = self.mem.capacity();
         let off = self.tail as usize & self.mask;
         let to_end = capacity - off;
-        let need = if len <= to_end { len } else { to_end + len };
+        // Plus the 16 bytes after the frame, whose commit word we clear (see `publish`).
+        let need = if len <= to_end { len } else { to_end + len } + FRAME_ALIGN;
         if (self.tail - self.cached_head) as usize + need > capacity && !self.wait_for_space(need)? {
             return Ok(None);
         }
@@ -391,8 +386,11 @@ impl Producer {
     /// Commits a padding frame covering `len` bytes from `off` to the ring end.
     fn write_padding(&mut self, off: usize, len: usize) {
         debug_assert!(off + len == self.mem.capacity());
-        // Release: orders nothing the consumer needs beyond the word itself, but
-        // keeps padding and record commits uniform (SYNC POINT: frame committed).
+        // The consumer goes to offset 0 next: clear the stale commit word there
+        // first (the claim covered it), published by the Release below.
+        self.mem.commit(0).store(0, Ordering::Relaxed);
+        // Release: publishes the cleared word at 0 with the padding
+        // (SYNC POINT: frame committed).
         self.mem
             .commit(off)
             .store(frame::commit_word(FrameState::Padding, (len - FRAME_HEADER_LEN) as u32), Ordering::Release);
@@ -408,9 +406,15 @@ impl Producer {
         unsafe { frame::write_header_fields(frame_ptr, kind as u8, RECORD_FORMAT_VERSION, self.lane, self.next_seq) };
         #[cfg(loom)]
         self.mem.shadow_write(off, self.next_seq);
-        // SYNC POINT: frame committed. Release orders the payload and header
-        // writes above before the commit word; pairs with the consumer's
-        // Acquire load in `Consumer::read_lane`.
+        // The consumer looks at the word right after this frame next. It may
+        // hold a stale commit word of an earlier lap, so clear it (`claim`
+        // reserved those 16 bytes). The consumer never writes the ring: this is
+        // what keeps its stale bytes from being read as frames.
+        let next = (off + frame_len(payload_len)) & self.mask;
+        self.mem.commit(next).store(0, Ordering::Relaxed);
+        // SYNC POINT: frame committed. Release orders the payload, the header
+        // writes and the cleared next word before the commit word; pairs with
+        // the consumer's Acquire load in `Consumer::read_lane`.
         self.mem.commit(off).store(frame::commit_word(FrameState::Committed, payload_len as u32), Ordering::Release);
         self.tail += frame_len(payload_len) as u64;
         self.next_seq += 1;

@@ -1,13 +1,16 @@
 //! Loom model of the lane protocol: commit (Release store of the commit word)
 //! against consume (Acquire load), and release of space (Release store of
-//! `head` after zeroing) against reuse (Acquire load of `head`).
+//! `head` after reading) against reuse (Acquire load of `head`).
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ringlog --release --test loom_ring --target-dir target/loom`
 //!
 //! Mutations tried (each makes a test here fail with a loom causality error):
 //! - `Producer::publish`: commit store `Release` -> `Relaxed` (both tests);
 //! - `Consumer::release`: head store `Release` -> `Relaxed` (the wrap test:
-//!   the producer's reuse of a slot races with the consumer's zeroing);
+//!   the producer's reuse of a slot races with the consumer's read of it);
+//! - `Producer::publish`: dropping the clear of the next frame's commit word
+//!   (the wrap test: the consumer reads a stale frame of the previous lap and
+//!   reports a sequence gap);
 //! - `Producer::refresh_head`: head load `Acquire` -> `Relaxed` (the wrap test).
 #![cfg(loom)]
 
