@@ -404,8 +404,24 @@ impl Run {
         self.producer.counters()
     }
 
+    /// Whether this handle was inherited across `fork()` (it then refuses to write).
+    pub fn is_forked(&self) -> bool {
+        self.producer.is_forked_copy()
+    }
+
     fn check_fork(&self) -> Result<(), ClientError> {
-        if self.producer.is_forked_copy() { Err(ClientError::Forked) } else { Ok(()) }
+        if self.is_forked() { Err(ClientError::Forked) } else { Ok(()) }
+    }
+
+    /// Waits until the service has taken everything this process wrote out of
+    /// its lane (appended to the run log, not yet fsynced: that is the
+    /// finish's job). Returns `false` if `timeout` passed first.
+    ///
+    /// # Errors
+    /// Use after fork.
+    pub fn flush(&mut self, timeout: Duration) -> Result<bool, ClientError> {
+        self.check_fork()?;
+        Ok(self.producer.wait_drained(timeout))
     }
 
     /// Interns a key name (`train/loss`); the first use writes its definition.

@@ -1,0 +1,103 @@
+//! Unit tests of the boundary that need no service: statuses, NULL and
+//! UTF-8 checks, the last-error message, panics caught at the edge.
+
+use std::ffi::{CStr, c_char};
+
+use crate::boundary::guard;
+use crate::ffi_error::{FfiError, full_message};
+use crate::*;
+
+fn last_error() -> String {
+    // SAFETY: rl_last_error_message returns a valid NUL-terminated string.
+    unsafe { CStr::from_ptr(rl_last_error_message()) }.to_string_lossy().into_owned()
+}
+
+fn error_string(code: i32) -> String {
+    // SAFETY: rl_error_string returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(rl_error_string(code)) }.to_string_lossy().into_owned()
+}
+
+#[test]
+fn statuses_are_dense_and_described() {
+    for (i, s) in rl_status::ALL.iter().enumerate() {
+        assert_eq!(*s as i32, i as i32, "codes are 0, 1, 2, ... in order");
+        assert_ne!(error_string(i as i32), "unknown status");
+    }
+    assert_eq!(error_string(0), "ok");
+    assert_eq!(error_string(-1), "unknown status");
+    assert_eq!(error_string(rl_status::ALL.len() as i32), "unknown status");
+}
+
+#[test]
+fn null_arguments_are_refused_with_their_name() {
+    // SAFETY: NULL is allowed for every pointer argument below.
+    unsafe {
+        assert_eq!(rl_options_new(std::ptr::null_mut()), rl_status::RL_ERR_NULL_POINTER);
+        assert!(last_error().contains("out_options"), "{}", last_error());
+        assert_eq!(rl_init(std::ptr::null(), std::ptr::null_mut()), rl_status::RL_ERR_NULL_POINTER);
+        assert_eq!(rl_log_f64(std::ptr::null_mut(), 0, 0, 1.0), rl_status::RL_ERR_NULL_POINTER);
+        assert!(last_error().contains("`run`"), "{}", last_error());
+        assert_eq!(rl_step_commit(std::ptr::null_mut()), rl_status::RL_ERR_NULL_POINTER);
+        assert_eq!(rl_finish(std::ptr::null_mut(), 0, std::ptr::null_mut()), rl_status::RL_ERR_NULL_POINTER);
+        assert!(rl_run_id(std::ptr::null()).is_null());
+        rl_run_free(std::ptr::null_mut());
+        rl_options_free(std::ptr::null_mut());
+    }
+}
+
+#[test]
+fn options_check_utf8_and_ranges() {
+    let mut opts: *mut rl_options = std::ptr::null_mut();
+    // SAFETY: valid out pointer; the handle is used on this thread and freed once.
+    unsafe {
+        assert_eq!(rl_options_new(&mut opts), rl_status::RL_OK);
+        let bad = [b'a', 0xff, 0].as_ptr().cast::<c_char>();
+        assert_eq!(rl_options_set_project(opts, bad), rl_status::RL_ERR_INVALID_UTF8);
+        assert!(last_error().contains("project"), "{}", last_error());
+        assert_eq!(rl_options_set_project(opts, c"ok".as_ptr()), rl_status::RL_OK);
+        assert_eq!(rl_options_set_policy(opts, 0, 0), rl_status::RL_ERR_INVALID_ARGUMENT);
+        assert_eq!(rl_options_set_policy(opts, rl_full_policy::RL_POLICY_DROP as i32, 0), rl_status::RL_OK);
+        assert_eq!(rl_options_config_json(opts, c"k".as_ptr(), c"[1,".as_ptr()), rl_status::RL_ERR_INVALID_ARGUMENT);
+        assert_eq!(rl_options_config_json(opts, c"k".as_ptr(), c"[1, 2]".as_ptr()), rl_status::RL_OK);
+        assert_eq!(rl_options_config_f64(opts, c"nan".as_ptr(), f64::NAN), rl_status::RL_OK);
+        let inner = &(*opts).inner;
+        assert_eq!(inner.project, "ok");
+        assert_eq!(inner.policy, ringlog_core::FullPolicy::DropNewest);
+        assert_eq!(inner.config["k"], serde_json::json!([1, 2]));
+        assert_eq!(inner.config["nan"], serde_json::json!("NaN"));
+        rl_options_free(opts);
+    }
+}
+
+#[test]
+fn panics_stop_at_the_boundary() {
+    let status = guard(|| panic!("boom"));
+    assert_eq!(status, rl_status::RL_ERR_PANIC);
+    assert!(last_error().contains("boom"), "{}", last_error());
+}
+
+#[test]
+fn last_error_is_per_thread() {
+    let _ = FfiError::invalid("main thread error");
+    let other = std::thread::spawn(|| {
+        let before = last_error();
+        let _ = FfiError::invalid("other thread error");
+        (before, last_error())
+    })
+    .join()
+    .expect("thread");
+    assert_eq!(other, (String::new(), "other thread error".to_owned()));
+    assert_eq!(last_error(), "main thread error");
+}
+
+#[test]
+fn full_message_keeps_causes_once() {
+    let io = std::io::Error::other("disk on fire");
+    let e = ringlog_core::ClientError::Channel {
+        socket: "/s".into(),
+        source: ringlog_core::control_message::FrameIoError::Closed,
+    };
+    let text = full_message(&e);
+    assert_eq!(text.matches("connection closed").count(), 1, "{text}");
+    assert_eq!(full_message(&io), "disk on fire");
+}
