@@ -133,7 +133,12 @@ pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl F
         d.add_new_lanes();
         let control = &d.shared.control;
         // SYNC POINT: control event (Acquire in the re-check).
-        d.consumer.wait_or(IDLE_WAIT, || control.load(Ordering::Acquire) != 0);
+        let event = || control.load(Ordering::Acquire) != 0;
+        if d.consumer.lane_count() == 0 {
+            d.shared.segment.park_consumer(IDLE_WAIT, event);
+        } else {
+            d.consumer.wait_or(IDLE_WAIT, event);
+        }
         // Relaxed is enough for the clear: the requests themselves are read
         // under their mutexes below, and a new event sets the flag again.
         control.store(0, Ordering::Relaxed);

@@ -443,6 +443,12 @@ impl Segment {
         self.header().run_state.store(state as u32, Ordering::Release);
     }
 
+    /// Parks the calling consumer on the run's futex until `ready()` or
+    /// `timeout` (for a consumer that has no lane yet to wait on).
+    pub fn park_consumer(&self, timeout: std::time::Duration, ready: impl Fn() -> bool) -> bool {
+        crate::wakeup::park(&self.header().consumer_parked, timeout, ready)
+    }
+
     /// Wakes the run's consumer if it is parked (a control event for it).
     pub fn wake_consumer(&self) {
         crate::wakeup::notify(&self.header().consumer_parked);
