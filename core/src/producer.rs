@@ -216,7 +216,10 @@ impl Producer {
             let Some(off) = self.claim(want)? else { return Ok(false) };
             // Everything from `off` up to the ring end or the consumer's head is ours.
             let free = self.mem.capacity() - (self.tail - self.cached_head) as usize;
-            let room = (self.mem.capacity() - off).min(free).min(self.max_frame) - FRAME_HEADER_LEN;
+            // The frame may use free space up to the ring end, minus the 16
+            // bytes after it whose commit word `publish` clears (they may be
+            // the first bytes the consumer has not released yet otherwise).
+            let room = (self.mem.capacity() - off).min(free - FRAME_ALIGN).min(self.max_frame) - FRAME_HEADER_LEN;
             // SAFETY: `claim` reserved at least `want` bytes at `off`, and the
             // bytes up to `room` are free space (below cached_head + capacity,
             // before the ring end) that only this producer writes until commit.
