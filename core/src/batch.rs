@@ -79,7 +79,7 @@ impl Batch {
 
     /// Leaves `n` bytes unused (alignment padding between frames).
     pub(crate) fn skip(&mut self, n: usize) {
-        debug_assert!(n <= self.room());
+        debug_assert!(n < crate::frame::FRAME_ALIGN && n <= self.room());
         self.len += n;
     }
 

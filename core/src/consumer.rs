@@ -285,8 +285,9 @@ impl Consumer {
                     // SAFETY: [off, off + copy) is inside the ring (checked above)
                     // and committed; the batch has room for it.
                     let at = unsafe { batch.push_raw(l.mem.at(off), copy) };
-                    // Keep the batch 16-aligned for the next frame.
-                    batch_pad(batch, flen - copy);
+                    // Keep the batch 16-aligned for the next frame (the skipped
+                    // bytes are never read).
+                    batch.skip(flen - copy);
                     let header = batch.header_at(at, word);
                     #[cfg(loom)]
                     assert_eq!(l.mem.shadow_read(off), header.seq, "loom: frame bytes not visible after Acquire");
@@ -331,11 +332,4 @@ impl Consumer {
         l.mem.control().invalid_frames.store(l.invalid, Ordering::Relaxed);
         batch.reject(err);
     }
-}
-
-/// Advances the batch's fill to the next 16-byte boundary (the skipped bytes
-/// are never read).
-fn batch_pad(batch: &mut Batch, pad: usize) {
-    debug_assert!(pad < crate::frame::FRAME_ALIGN);
-    batch.skip(pad);
 }

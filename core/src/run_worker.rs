@@ -78,7 +78,6 @@ pub(crate) struct LiveCounts {
     pub records: u64,
     pub bytes: u64,
     pub records_per_s: f64,
-    pub done: bool,
 }
 
 /// Opens a pidfd for `pid`; `None` if the process is gone or pidfds are unsupported.
@@ -296,7 +295,6 @@ impl Drain {
         shared.segment.set_run_state(if exit_code.is_some() { RunState::Finished } else { RunState::Crashed });
         let _ = shared.segment.unlink();
         let _ = std::fs::remove_file(&shared.registry_entry);
-        shared.live.lock().done = true;
         tracing::info!(run = %shared.run_id, records = report.records, state = %report.state, "run closed");
         report
     }

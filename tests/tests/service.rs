@@ -41,6 +41,20 @@ fn steps_by_lane(run_dir: &std::path::Path) -> (HashMap<u16, Vec<i64>>, u64) {
     (lanes, frames)
 }
 
+/// Starts a client in `init-hold` mode: it inits a run, prints the run id, and
+/// logs `records` steps once it reads a line on stdin.
+fn spawn_held_owner(env: &TestEnv, records: i64) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    let mut owner = env
+        .command(client_bin())
+        .args(["init-hold", &records.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(owner.stdout.take().unwrap());
+    (owner, out)
+}
+
 fn is_sequence(steps: &[i64], n: i64) -> bool {
     steps.len() as i64 == n && steps.iter().enumerate().all(|(i, &s)| s == i as i64)
 }
@@ -89,14 +103,7 @@ fn four_producer_processes_into_one_run_exact_counts() {
 #[test]
 fn killed_producer_keeps_its_committed_records() {
     let env = TestEnv::new("killed");
-    let mut owner = env
-        .command(client_bin())
-        .args(["init-hold", "10"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut owner_out = BufReader::new(owner.stdout.take().unwrap());
+    let (mut owner, mut owner_out) = spawn_held_owner(&env, 10);
     let mut line = String::new();
     owner_out.read_line(&mut line).unwrap();
     let run_id = serde_json::from_str::<serde_json::Value>(&line).unwrap()["run_id"].as_str().unwrap().to_owned();
@@ -136,14 +143,7 @@ fn killed_producer_keeps_its_committed_records() {
 fn service_sigkill_under_load_loses_and_duplicates_nothing() {
     let env = TestEnv::new("svckill");
     const N: i64 = 400_000;
-    let mut owner = env
-        .command(client_bin())
-        .args(["init-hold", &N.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut owner_out = BufReader::new(owner.stdout.take().unwrap());
+    let (mut owner, mut owner_out) = spawn_held_owner(&env, N);
     let mut line = String::new();
     owner_out.read_line(&mut line).unwrap();
     let pid = env.service_pid();
