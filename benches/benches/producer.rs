@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ringlog::{Batch, Consumer, FullPolicy, KeyId, LaneMemory, Producer, RecordRef};
+use ringlog_ring::{Batch, Consumer, FullPolicy, HeapRun, KeyId, Producer, RecordRef};
 
 /// Ring bytes of the benchmark lane.
 const LANE_BYTES: usize = 1 << 20;
@@ -24,19 +24,19 @@ struct Lane {
     consumer: Consumer,
     batch: Batch,
     keys: [KeyId; 8],
+    _run: HeapRun,
 }
 
 impl Lane {
     fn new() -> Self {
-        let lane = LaneMemory::heap(LANE_BYTES).expect("valid lane size");
+        let run = HeapRun::new(LANE_BYTES, 1).expect("valid lane size");
         // `Error`: a full lane would be a bug in this bench, never a wait.
-        let mut producer = Producer::new(lane.clone(), 0, FullPolicy::Error);
+        let mut producer = run.claim(0, FullPolicy::Error).expect("fresh lane");
         let keys = std::array::from_fn(|i| producer.key(&format!("train/metric{i}")).expect("key"));
-        let mut consumer = Consumer::new();
-        consumer.add_lane(lane, 0);
+        let mut consumer = run.consumer().expect("first consumer");
         let mut batch = Batch::new(LANE_BYTES);
         assert_eq!(consumer.drain(&mut batch), 8, "the eight key definitions");
-        Self { producer, consumer, batch, keys }
+        Self { producer, consumer, batch, keys, _run: run }
     }
 
     /// Drains everything logged so far; returns the number of frames.
@@ -54,9 +54,12 @@ impl Lane {
 /// Logs and drains a few records, checking what the consumer reads back.
 fn assert_correct(lane: &mut Lane) {
     for step in 0..10 {
-        assert!(lane.producer.log_scalar1(step, lane.keys[0], step as f64 * 0.5).expect("log_scalar1"));
+        assert_eq!(
+            lane.producer.log_scalar1(step, lane.keys[0], step as f64 * 0.5).expect("log_scalar1"),
+            ringlog_ring::Logged::Written
+        );
         let items = lane.items(step);
-        assert!(lane.producer.log_scalars(step, &items).expect("log_scalars"));
+        assert_eq!(lane.producer.log_scalars(step, &items).expect("log_scalars"), ringlog_ring::Logged::Written);
     }
     assert_eq!(lane.drain(), 20);
     for (i, frame) in lane.batch.frames().enumerate() {
@@ -103,7 +106,7 @@ fn producer(c: &mut Criterion) {
         b.iter_custom(|iters| {
             timed(&mut lane, iters, |l, step| {
                 let ok = l.producer.log_scalar1(black_box(step), l.keys[0], black_box(0.5));
-                debug_assert!(matches!(ok, Ok(true)));
+                debug_assert!(matches!(ok, Ok(ringlog_ring::Logged::Written)));
                 black_box(ok).ok();
             })
         })
@@ -113,7 +116,7 @@ fn producer(c: &mut Criterion) {
             timed(&mut lane, iters, |l, step| {
                 let items = l.items(black_box(step));
                 let ok = l.producer.log_scalars(step, &items);
-                debug_assert!(matches!(ok, Ok(true)));
+                debug_assert!(matches!(ok, Ok(ringlog_ring::Logged::Written)));
                 black_box(ok).ok();
             })
         })

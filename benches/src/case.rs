@@ -151,7 +151,7 @@ impl Case {
     pub fn warmup_step(&self, i: u64) -> i64 {
         match self.mode {
             Mode::Throughput => i as i64,
-            Mode::Latency => ringlog::clock::monotonic_ns() as i64,
+            Mode::Latency => ringlog_ring::clock::monotonic_ns() as i64,
         }
     }
 }

@@ -164,7 +164,7 @@ fn measure(case: &Case, producers: &[ProducerOutcome], owner: &OwnerOutcome) -> 
     }
     let r = &owner.report;
     let expected = expected_run_log_records(case);
-    if r.state != "finished" || r.records != expected {
+    if r.state != ringlog::RunEnd::Finished || r.records != expected {
         return Err(format!(
             "ringlog-e2e: finish report says state {:?} with {} records in the run log, expected \"finished\" with \
              {expected} ({} scalar8 + {} key definitions + {} exit records)",

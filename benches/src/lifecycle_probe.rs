@@ -8,8 +8,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use ringlog::control_message::FinishReport;
 use ringlog::{InitOptions, KeyId, RuntimeDir};
+use ringlog_ring::protocol::control_message::FinishReport;
 use serde::{Deserialize, Serialize};
 
 use crate::error::BenchResult;
@@ -72,7 +72,7 @@ fn options(name: &str) -> InitOptions {
 
 /// Checks a finish report: finished, `records` in the run log, nothing lost.
 fn check(report: &FinishReport, records: u64) -> BenchResult<()> {
-    if report.state != "finished" || report.records != records {
+    if report.state != ringlog::RunEnd::Finished || report.records != records {
         return Err(format!(
             "run {}: finish report says {:?} with {} records, expected \"finished\" with {records}",
             report.run_id, report.state, report.records
@@ -98,7 +98,7 @@ fn warm(count: u32) -> BenchResult<WarmOutcome> {
     // One untimed round first: page faults of this process's client code.
     let mut run = ringlog::init(options("lifecycle-warmup"))?;
     let k = run.key("train/loss")?;
-    run.log(0, &[(k, 1.0)])?;
+    let _ = run.log(0, &[(k, 1.0)])?;
     check(&run.finish(0)?, 3)?;
 
     let mut init_to_first_record_ns = Vec::with_capacity(count as usize);
@@ -106,7 +106,7 @@ fn warm(count: u32) -> BenchResult<WarmOutcome> {
         let t0 = Instant::now();
         let mut run = ringlog::init(options("lifecycle-init"))?;
         let loss = run.key("train/loss")?;
-        run.log(0, &[(loss, f64::from(i))])?;
+        let _ = run.log(0, &[(loss, f64::from(i))])?;
         init_to_first_record_ns.push(nanos(t0.elapsed()));
         // Key definition, the record, and the finish's exit record.
         check(&run.finish(0)?, 3)?;
@@ -148,7 +148,7 @@ fn one_run(index: u32, records: u64) -> BenchResult<(Duration, Duration)> {
     for step in 0..records {
         let value = step as f64 * 0.5;
         let items: [(KeyId, f64); METRICS] = std::array::from_fn(|i| (keys[i], value + i as f64));
-        run.log(step as i64, &items)?;
+        let _ = run.log(step as i64, &items)?;
     }
     let t1 = Instant::now();
     let report = run.finish(0)?;

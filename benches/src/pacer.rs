@@ -1,6 +1,6 @@
 //! Paces a latency run: one record every fixed interval, by spinning.
 
-use ringlog::clock::monotonic_ns;
+use ringlog_ring::clock::monotonic_ns;
 
 /// Spins until the next send time on the monotonic clock.
 ///
@@ -11,7 +11,7 @@ use ringlog::clock::monotonic_ns;
 ///
 /// # Examples
 /// ```
-/// let start = ringlog::clock::monotonic_ns();
+/// let start = ringlog_ring::clock::monotonic_ns();
 /// let mut pacer = ringlog_benches::pacer::Pacer::new(1_000);
 /// let sent: Vec<u64> = (0..3).map(|_| pacer.wait()).collect();
 /// assert!(sent[2] >= start + 2_000); // never ahead of the schedule

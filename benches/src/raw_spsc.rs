@@ -8,7 +8,7 @@
 //! throughput runs the consumer lets batches accumulate ([`BACKOFF_NS`]),
 //! where ringlog's consumer polls and then parks on its futex.
 
-use ringlog::clock::monotonic_ns;
+use ringlog_ring::clock::monotonic_ns;
 
 use crate::case::{Case, Mode};
 use crate::error::BenchResult;
@@ -120,7 +120,7 @@ pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
         let mut frame = [0u8; scalar_frame::MAX_FRAME_LEN];
         let value = step as f64 * 0.5;
         // The coarse clock ringlog stamps into every record, for equal work.
-        let ts = ringlog::clock::now_unix_ns();
+        let ts = ringlog_ring::clock::now_unix_ns();
         scalar_frame::encode(&mut frame, shape, seq, ts, step, |i| value + i as f64);
         producer.push(&frame[..frame_len], watch)
     };

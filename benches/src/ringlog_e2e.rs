@@ -9,9 +9,9 @@
 //! [`GO`] logs its share of the scalar8 records with `run.log(step, &[(KeyId,
 //! f64); 8])`, then detaches with `run.finish(0)`.
 
-use ringlog::clock::monotonic_ns;
-use ringlog::control_message::FinishReport;
 use ringlog::{InitOptions, KeyId};
+use ringlog_ring::clock::monotonic_ns;
+use ringlog_ring::protocol::control_message::FinishReport;
 use serde::{Deserialize, Serialize};
 
 use crate::case::{Case, Mode, RecordShape, Transport};
@@ -102,7 +102,7 @@ pub fn producer(case: &Case, run_id: &str, rank: u32) -> BenchResult<ProducerOut
     for step in 0..records {
         let value = step as f64 * 0.5;
         let items: [(KeyId, f64); METRICS] = std::array::from_fn(|i| (keys[i], value + i as f64));
-        run.log(step as i64, &items)?;
+        let _ = run.log(step as i64, &items)?;
     }
     let end_ns = monotonic_ns();
     let detached = run.finish(0)?;

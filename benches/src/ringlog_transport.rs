@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
-use ringlog::clock::monotonic_ns;
-use ringlog::{Batch, KeyId, Producer, RecordRef, Segment, SegmentConfig, SegmentError};
+use ringlog_ring::clock::monotonic_ns;
+use ringlog_ring::{Batch, KeyId, Producer, RecordRef, Segment, SegmentConfig, SegmentError, SegmentOwner};
 
 use crate::case::{Case, Mode, RecordShape};
 use crate::error::BenchResult;
@@ -19,7 +19,7 @@ use crate::outcome::{ConsumerOutcome, ProducerOutcome};
 use crate::pacer::Pacer;
 
 /// Ring bytes of the lane (the product's default size).
-pub const LANE_BYTES: usize = ringlog::DEFAULT_LANE_BYTES;
+pub const LANE_BYTES: usize = ringlog_ring::DEFAULT_LANE_BYTES;
 /// Bytes of the consumer's private batch buffer.
 const BATCH_BYTES: usize = 256 << 10;
 /// Longest single futex sleep of an idle throughput consumer.
@@ -39,7 +39,7 @@ pub fn warmup_records(shape: RecordShape) -> u64 {
 /// [`crate::idle_watch::IDLE_TIMEOUT`].
 pub fn consumer(case: &Case, ready: impl FnOnce(&str) -> BenchResult<()>) -> BenchResult<ConsumerOutcome> {
     let cfg = SegmentConfig { lane_bytes: LANE_BYTES, max_lanes: 1, initial_lanes: 1, ..Default::default() };
-    let segment = Segment::create(&cfg)?;
+    let segment = SegmentOwner::create(&cfg)?;
     let result = ready(segment.name()).and_then(|()| drain(&segment, case));
     let unlinked = segment.unlink();
     let outcome = result?;
@@ -47,7 +47,7 @@ pub fn consumer(case: &Case, ready: impl FnOnce(&str) -> BenchResult<()>) -> Ben
     Ok(outcome)
 }
 
-fn drain(segment: &Segment, case: &Case) -> BenchResult<ConsumerOutcome> {
+fn drain(segment: &SegmentOwner, case: &Case) -> BenchResult<ConsumerOutcome> {
     let mut consumer = segment.consumer()?;
     let mut batch = Batch::new(BATCH_BYTES);
     let latency_mode = case.mode == Mode::Latency;
@@ -122,7 +122,7 @@ fn log(producer: &mut Producer, shape: RecordShape, keys: &[KeyId], step: i64) -
             producer.log_scalars(step, &items)?
         }
     };
-    if !written {
+    if written == ringlog_ring::Logged::Dropped {
         return Err("ringlog producer: record dropped by the full-lane policy".into());
     }
     Ok(())
@@ -134,14 +134,14 @@ fn log(producer: &mut Producer, shape: RecordShape, keys: &[KeyId], step: i64) -
 /// Segment or produce errors (a full lane blocks for the run's bounded timeout).
 pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
     let segment = Segment::open(endpoint)?;
-    let mut producer = segment.producer(0)?;
+    let mut producer = segment.claim(0)?;
     let keys = intern_keys(&mut producer, case.record)?;
     let shape = case.record;
     for i in 0..case.warmup {
         log(&mut producer, shape, &keys, case.warmup_step(i))?;
     }
     // Start measuring from an empty lane, not behind a backlog of warm-up records.
-    if case.warmup > 0 && !producer.wait_drained(IDLE_TIMEOUT) {
+    if case.warmup > 0 && !producer.wait_drained(IDLE_TIMEOUT)? {
         return Err(format!("ringlog producer: warm-up not drained within {IDLE_TIMEOUT:?}").into());
     }
     let start_ns = monotonic_ns();
@@ -164,7 +164,7 @@ pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
 
 /// Removes a segment a failed run may have left behind.
 pub fn cleanup(endpoint: &str) {
-    match Segment::unlink_name(endpoint) {
+    match SegmentOwner::unlink_name(endpoint) {
         Ok(()) | Err(SegmentError::NotFound { .. }) => {}
         Err(e) => eprintln!("compare: cannot unlink segment {endpoint}: {e}"),
     }

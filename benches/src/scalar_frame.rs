@@ -26,9 +26,9 @@ const SCALARS_ROOT_LEN: usize = 24;
 /// Metrics in a scalar8 record.
 const SCALAR8_ITEMS: usize = 8;
 /// Record kind byte of scalar1 frames (ringlog's `RecordKind::Scalar1`).
-const KIND_SCALAR1: u8 = ringlog::RecordKind::Scalar1 as u8;
+const KIND_SCALAR1: u8 = ringlog_ring::RecordKind::Scalar1 as u8;
 /// Record kind byte of scalars frames (ringlog's `RecordKind::Scalars`).
-const KIND_SCALARS: u8 = ringlog::RecordKind::Scalars as u8;
+const KIND_SCALARS: u8 = ringlog_ring::RecordKind::Scalars as u8;
 /// Low bits of a commit word that mark a committed frame.
 const STATE_COMMITTED: u32 = 1;
 
@@ -80,7 +80,7 @@ pub fn encode(out: &mut [u8], shape: RecordShape, seq: u64, ts_ns: u64, step: i6
     let out = &mut out[..HEADER_LEN + payload];
     out[0..4].copy_from_slice(&(((payload as u32) << 4) | STATE_COMMITTED).to_le_bytes());
     out[4] = kind(shape);
-    out[5] = ringlog::RECORD_FORMAT_VERSION;
+    out[5] = ringlog_ring::RECORD_FORMAT_VERSION;
     out[6..8].copy_from_slice(&0u16.to_le_bytes());
     out[8..16].copy_from_slice(&seq.to_le_bytes());
     let p = &mut out[HEADER_LEN..];
@@ -166,7 +166,7 @@ pub fn check(frame: &[u8], shape: RecordShape, expected_seq: u64) -> Result<i64,
     if word != ((payload as u32) << 4) | STATE_COMMITTED {
         return Err(FrameCheckError::CommitWord(word));
     }
-    if frame[4] != kind(shape) || frame[5] != ringlog::RECORD_FORMAT_VERSION {
+    if frame[4] != kind(shape) || frame[5] != ringlog_ring::RECORD_FORMAT_VERSION {
         return Err(FrameCheckError::Kind(frame[4], frame[5]));
     }
     let seq = u64_at(frame, 8);
@@ -192,24 +192,23 @@ pub fn check(frame: &[u8], shape: RecordShape, expected_seq: u64) -> Result<i64,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringlog::{Batch, Consumer, KeyId, LaneMemory, Producer, RecordRef};
+    use ringlog_ring::{Batch, HeapRun, KeyId, RecordRef};
 
     /// Logs one record of `shape` through ringlog and returns its frame bytes
     /// and the timestamp ringlog stamped.
     fn ringlog_frame(shape: RecordShape, keys_first: u64) -> (Vec<u8>, u64) {
-        let lane = LaneMemory::heap(1 << 16).unwrap();
-        let mut p = Producer::new(lane.clone(), 0, Default::default());
+        let run = HeapRun::new(1 << 16, 1).unwrap();
+        let mut p = run.claim(0, Default::default()).unwrap();
         let keys: Vec<KeyId> = (0..8).map(|i| p.key(&format!("k{i}")).unwrap()).collect();
         assert_eq!(keys[0], KeyId(0));
-        match shape {
+        let _ = match shape {
             RecordShape::Scalar1 => p.log_scalar1(42, keys[0], 0.5).unwrap(),
             RecordShape::Scalar8 => {
                 let items: Vec<(KeyId, f64)> = keys.iter().map(|&k| (k, f64::from(k.0) + 0.25)).collect();
                 p.log_scalars(42, &items).unwrap()
             }
         };
-        let mut c = Consumer::new();
-        c.add_lane(lane, 0);
+        let mut c = run.consumer().unwrap();
         let mut batch = Batch::new(1 << 16);
         assert_eq!(c.drain(&mut batch), 9);
         let f = batch.frames().last().unwrap();

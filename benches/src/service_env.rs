@@ -66,7 +66,7 @@ impl ServiceEnv {
     /// # Errors
     /// If the directory cannot be created or the socket path would be too long.
     pub fn create(tag: &str, bin: PathBuf) -> BenchResult<Self> {
-        let unique = ringlog::clock::monotonic_ns() & 0xffff_ffff;
+        let unique = ringlog_ring::clock::monotonic_ns() & 0xffff_ffff;
         let root = std::env::temp_dir().join(format!("rl-{tag}-{}-{unique:x}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::DirBuilder::new()
@@ -135,7 +135,7 @@ impl ServiceEnv {
         if !dirs.dir().is_dir() {
             return false;
         }
-        matches!(ringlog::service::try_lock(&dirs.lock_path()), Ok(None))
+        matches!(ringlog_ring::protocol::service_lock::try_lock(&dirs.lock_path()), Ok(None))
     }
 
     /// Starts `ringlog serve` in the foreground (a child of this process, so
@@ -244,8 +244,9 @@ impl ServiceEnv {
     fn unlink_left_segments(&self) {
         let Ok(entries) = std::fs::read_dir(self.dirs().registry_dir()) else { return };
         for entry in entries.flatten() {
-            let meta =
-                std::fs::read(entry.path()).ok().and_then(|t| serde_json::from_slice::<ringlog::RunMeta>(&t).ok());
+            let meta = std::fs::read(entry.path())
+                .ok()
+                .and_then(|t| serde_json::from_slice::<ringlog_service::RunMeta>(&t).ok());
             if let Some(meta) = meta.filter(|m| !m.segment.is_empty()) {
                 crate::ringlog_transport::cleanup(&meta.segment);
             }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use prost::Message;
-use ringlog::clock::monotonic_ns;
+use ringlog_ring::clock::monotonic_ns;
 
 use crate::case::{Case, Mode, RecordShape};
 use crate::error::BenchResult;

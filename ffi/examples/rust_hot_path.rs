@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 48-byte frames, 1.25 rings: every page of the lane is touched once.
     let warmup = ((ring_mib << 20) / 48 + (ring_mib << 20) / 192) as i64;
     for i in 0..warmup {
-        run.log(step, &[(k[0], i as f64)])?;
+        let _ = run.log(step, &[(k[0], i as f64)])?;
         step += 1;
     }
     written += warmup as u64;
@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::thread::sleep(pause);
         let t0 = Instant::now();
         for i in 0..records {
-            run.log(step, &[(k[0], i as f64)])?;
+            let _ = run.log(step, &[(k[0], i as f64)])?;
             step += 1;
         }
         s1.push(t0.elapsed().as_nanos() as f64 / records as f64);
@@ -65,7 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 (k[6], v + 6.0),
                 (k[7], v + 7.0),
             ];
-            run.log(step, &items)?;
+            let _ = run.log(step, &items)?;
             step += 1;
         }
         s8.push(t0.elapsed().as_nanos() as f64 / steps8 as f64);

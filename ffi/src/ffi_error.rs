@@ -3,7 +3,7 @@
 
 use std::error::Error;
 
-use ringlog_core::control_message::ErrorCode;
+use ringlog_core::ring::protocol::control_message::ErrorCode;
 use ringlog_core::{ClientError, ProduceError};
 
 use crate::last_error;
@@ -67,7 +67,8 @@ fn produce_status(e: &ProduceError) -> rl_status {
         ProduceError::Full => rl_status::RL_ERR_FULL,
         ProduceError::TooLarge { .. } => rl_status::RL_ERR_TOO_LARGE,
         ProduceError::Forked => rl_status::RL_ERR_FORKED,
-        ProduceError::LaneClosed { .. } => rl_status::RL_ERR_LANE_CLOSED,
+        ProduceError::LaneClosed { .. } | ProduceError::LaneCorrupt { .. } => rl_status::RL_ERR_LANE_CLOSED,
+        ProduceError::LaneTaken { .. } => rl_status::RL_ERR_INVALID_ARGUMENT,
         ProduceError::InvalidKey(_) | ProduceError::TooManyKeys(_) | ProduceError::UnknownKey(_) => {
             rl_status::RL_ERR_INVALID_ARGUMENT
         }

@@ -230,13 +230,23 @@ fn insert_config(o: &mut InitOptions, key: &str, value: Json) -> Result<(), FfiE
     if key.is_empty() {
         return Err(FfiError::invalid("config key is empty"));
     }
-    match o.config.as_object_mut() {
-        Some(map) => {
-            map.insert(key.to_owned(), value);
-        }
-        None => o.config = Json::Object([(key.to_owned(), value)].into_iter().collect()),
+    // Kept as JSON text, as the Rust client records config it got as JSON.
+    let value = ringlog_core::Value::Json(value.to_string());
+    match o.config.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = value,
+        None => o.config.push((key.to_owned(), value)),
     }
     Ok(())
+}
+
+/// A float as JSON: finite values as numbers, the others as W&B writes them.
+fn f64_json(v: f64) -> Json {
+    match serde_json::Number::from_f64(v) {
+        Some(n) => Json::Number(n),
+        None if v.is_nan() => Json::String("NaN".into()),
+        None if v > 0.0 => Json::String("Infinity".into()),
+        None => Json::String("-Infinity".into()),
+    }
 }
 
 /// Sets config `key` to the value `make` builds.
@@ -268,7 +278,7 @@ unsafe fn set_config(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rl_options_config_f64(options: *mut rl_options, key: *const c_char, value: f64) -> rl_status {
     // SAFETY: the caller's guarantees are those of `set_config`.
-    unsafe { set_config(options, key, || Ok(ringlog_core::f64_json(value))) }
+    unsafe { set_config(options, key, || Ok(f64_json(value))) }
 }
 
 /// Sets config `key` to an integer (recorded with the run at `rl_init`).

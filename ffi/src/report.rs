@@ -1,7 +1,7 @@
 //! The plain C structs the library fills in: `rl_finish_report` and `rl_stats`.
 
 use ringlog_core::LaneCounters;
-use ringlog_core::control_message::FinishReport;
+use ringlog_core::ring::protocol::control_message::FinishReport;
 
 use crate::c_enums::{self, rl_run_state};
 
@@ -38,7 +38,7 @@ impl From<&FinishReport> for rl_finish_report {
     fn from(r: &FinishReport) -> Self {
         Self {
             exit_code: r.exit_code,
-            state: c_enums::run_state(&r.state),
+            state: c_enums::run_state(r.state.as_str()),
             records: r.records,
             bytes: r.bytes,
             drops: r.drops,

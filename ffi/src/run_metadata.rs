@@ -39,10 +39,12 @@ unsafe fn write_item(
         // SAFETY: forwarded from the caller.
         let key = unsafe { str_arg(key, "key") }?;
         let item = [(key, value()?)];
-        match target {
+        // A record dropped by the DropNewest policy is counted in the
+        // lane's drops (rl_counters), as for every C call that logs.
+        let _ = match target {
             Target::Summary => h.run.summary(&item)?,
             Target::Config => h.run.config(&item)?,
-        }
+        };
         Ok(())
     })
 }
@@ -184,7 +186,7 @@ pub unsafe extern "C" fn rl_output(run: *mut rl_run, stream: i32, line: *const c
         let h = unsafe { as_mut(run, "run") }?;
         // SAFETY: the caller guarantees NULL or a NUL-terminated string.
         let line = unsafe { str_arg(line, "line") }?;
-        h.run.output(c_enums::stream(stream)?, line)?;
+        let _ = h.run.output(c_enums::stream(stream)?, line)?;
         Ok(())
     })
 }
@@ -207,7 +209,7 @@ pub unsafe extern "C" fn rl_alert(
         let h = unsafe { as_mut(run, "run") }?;
         // SAFETY: the caller guarantees NULL or NUL-terminated strings.
         let (title, text) = unsafe { (str_arg(title, "title")?, str_arg(text, "text")?) };
-        h.run.alert(c_enums::alert_level(level)?, title, text)?;
+        let _ = h.run.alert(c_enums::alert_level(level)?, title, text)?;
         Ok(())
     })
 }

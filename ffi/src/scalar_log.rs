@@ -62,7 +62,7 @@ pub unsafe extern "C" fn rl_log_f64(run: *mut rl_run, step: i64, key: rl_key_id,
         // SAFETY: the caller guarantees NULL or a live handle used by this thread only.
         let h = unsafe { as_mut(run, "run") }?;
         let key = h.check_key(key)?;
-        h.run.log(step, &[(key, value)])?;
+        let _ = h.run.log(step, &[(key, value)])?;
         Ok(())
     })
 }
@@ -117,10 +117,10 @@ pub unsafe extern "C" fn rl_log_f64s(
             for (item, (&k, &v)) in h.scratch.iter_mut().zip(keys.iter().zip(values)) {
                 *item = (KeyId(k), v);
             }
-            h.run.log(step, &h.scratch[..count])?;
+            let _ = h.run.log(step, &h.scratch[..count])?;
         } else {
             let items: Vec<(KeyId, f64)> = keys.iter().zip(values).map(|(&k, &v)| (KeyId(k), v)).collect();
-            h.run.log(step, &items)?;
+            let _ = h.run.log(step, &items)?;
         }
         Ok(())
     })

@@ -290,7 +290,9 @@ pub unsafe extern "C" fn rl_step_commit(run: *mut rl_run) -> rl_status {
         let h = unsafe { as_mut(run, "run") }?;
         let result = match h.step.close("rl_step_commit")? {
             Committed::Nothing => Ok(()),
-            Committed::Scalars(step) => h.run.log(step, &h.step.scalars[..h.step.len]).map_err(FfiError::from),
+            Committed::Scalars(step) => {
+                h.run.log(step, &h.step.scalars[..h.step.len]).map(drop).map_err(FfiError::from)
+            }
             Committed::Mixed(step) => commit_mixed(h, step),
         };
         h.step.clear();
@@ -307,7 +309,7 @@ fn commit_mixed(h: &mut rl_run, step: i64) -> Result<(), FfiError> {
         let name = h.keys.name(key).ok_or_else(|| FfiError::invalid(format!("key id {} has no name", key.0)))?;
         items.push((name, value));
     }
-    h.run.log_values(step, &items)?;
+    let _ = h.run.log_values(step, &items)?;
     Ok(())
 }
 

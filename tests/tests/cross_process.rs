@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ringlog::{Batch, LaneState, RecordRef, Segment, SegmentConfig};
+use ringlog_ring::{Batch, LaneState, RecordRef, SegmentConfig, SegmentOwner};
 use ringlog_tests::wait_bounded;
 
 fn producer_bin() -> &'static str {
@@ -14,7 +14,7 @@ fn producer_bin() -> &'static str {
 
 const RECORDS: i64 = 50_000;
 
-struct Cleanup<'a>(&'a Segment);
+struct Cleanup<'a>(&'a SegmentOwner);
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         let _ = self.0.unlink();
@@ -31,7 +31,8 @@ fn steps(batch: &Batch, lane: u16) -> impl Iterator<Item = i64> + '_ {
 
 #[test]
 fn four_producer_processes_deliver_exact_counts_in_order() {
-    let seg = Segment::create(&SegmentConfig { lane_bytes: 1 << 16, initial_lanes: 4, ..Default::default() }).unwrap();
+    let seg =
+        SegmentOwner::create(&SegmentConfig { lane_bytes: 1 << 16, initial_lanes: 4, ..Default::default() }).unwrap();
     let _c = Cleanup(&seg);
     let mut children: Vec<_> = (0..4)
         .map(|lane| {
@@ -70,7 +71,8 @@ fn four_producer_processes_deliver_exact_counts_in_order() {
 
 #[test]
 fn producer_killed_between_claim_and_commit_loses_only_the_open_frame() {
-    let seg = Segment::create(&SegmentConfig { lane_bytes: 1 << 16, initial_lanes: 2, ..Default::default() }).unwrap();
+    let seg =
+        SegmentOwner::create(&SegmentConfig { lane_bytes: 1 << 16, initial_lanes: 2, ..Default::default() }).unwrap();
     let _c = Cleanup(&seg);
     // Lane 0: sequence 0 is the key definition, 1..=100 are steps 0..99; the
     // child pauses holding the claim for sequence 101 (step 100).
@@ -106,17 +108,21 @@ fn producer_killed_between_claim_and_commit_loses_only_the_open_frame() {
 }
 
 #[test]
-fn producer_in_another_process_reopens_a_lane_where_it_stopped() {
-    let seg = Segment::create(&SegmentConfig { lane_bytes: 1 << 16, ..Default::default() }).unwrap();
+fn a_lane_has_one_producer_across_processes() {
+    // Two processes asked to produce on the same lane: the first claims it,
+    // the second is refused (a compare-and-swap on the lane's claim word in
+    // shared memory), so no two processes ever write one lane.
+    let seg = SegmentOwner::create(&SegmentConfig { lane_bytes: 1 << 16, ..Default::default() }).unwrap();
     let _c = Cleanup(&seg);
-    for _ in 0..3 {
-        let mut child = Command::new(producer_bin()).args([seg.name(), "0", "10"]).spawn().unwrap();
-        assert!(wait_bounded(&mut child, Duration::from_secs(60), "producer").success());
-    }
+    let mut first = Command::new(producer_bin()).args([seg.name(), "0", "10"]).spawn().unwrap();
+    assert!(wait_bounded(&mut first, Duration::from_secs(60), "producer").success());
+    let second = Command::new(producer_bin()).args([seg.name(), "0", "10"]).stderr(Stdio::piped()).output().unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("already has its producer"), "{stderr}");
     let mut consumer = seg.consumer().unwrap();
     let mut batch = Batch::new(1 << 16);
     consumer.drain(&mut batch);
     assert!(batch.errors().is_empty(), "{:?}", batch.errors());
-    // Each process defined its key again (ids are per producer) and continued the sequence.
-    assert_eq!(batch.frames().map(|f| f.seq()).collect::<Vec<_>>(), (0..33).collect::<Vec<_>>());
+    assert_eq!(batch.frames().map(|f| f.seq()).collect::<Vec<_>>(), (0..11).collect::<Vec<_>>());
 }

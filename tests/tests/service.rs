@@ -8,8 +8,9 @@ use std::os::unix::net::UnixStream;
 use std::process::Stdio;
 use std::time::Duration;
 
-use ringlog::control_message::{PROTOCOL_VERSION, Request, Response, read_frame, write_frame};
-use ringlog::{RecordRef, RunLog};
+use ringlog_ring::RecordRef;
+use ringlog_ring::protocol::control_message::{PROTOCOL_VERSION, Request, Response, read_frame, write_frame};
+use ringlog_service::RunLog;
 use ringlog_tests::{TestEnv, wait_bounded};
 
 fn client_bin() -> &'static str {
@@ -187,7 +188,7 @@ fn malformed_control_messages_get_an_error_and_close_only_that_connection() {
     s.write_all(&5u32.to_le_bytes()).unwrap();
     s.write_all(b"{nope").unwrap();
     match read_frame::<Response>(&mut s).unwrap() {
-        Response::Error { code, .. } => assert_eq!(code, ringlog::control_message::ErrorCode::Malformed),
+        Response::Error { code, .. } => assert_eq!(code, ringlog_ring::protocol::control_message::ErrorCode::Malformed),
         other => panic!("{other:?}"),
     }
     assert!(read_frame::<Response>(&mut s).is_err(), "connection closed");

@@ -31,7 +31,7 @@ fn fail(e: impl std::fmt::Display) -> ! {
 fn log_steps(run: &mut ringlog::Run, records: i64, progress: bool) {
     let k = run.key("loss").unwrap_or_else(|e| fail(e));
     for step in 0..records {
-        run.log(step, &[(k, step as f64)]).unwrap_or_else(|e| fail(e));
+        let _ = run.log(step, &[(k, step as f64)]).unwrap_or_else(|e| fail(e));
         if progress && (step + 1) % 1000 == 0 {
             println!("committed {}", step + 1);
             std::io::stdout().flush().expect("stdout");
@@ -49,13 +49,13 @@ fn main() {
             let opts = InitOptions {
                 project: "tests".into(),
                 lane_bytes,
-                config: serde_json::json!({"lr": 0.1}),
+                config: vec![("lr".into(), Value::F64(0.1))],
                 ..Default::default()
             };
             let mut run = ringlog::init(opts).unwrap_or_else(|e| fail(e));
             out(serde_json::json!({"run_id": run.run_id(), "pid": std::process::id()}));
             log_steps(&mut run, records, false);
-            run.summary(&[("best", Value::F64(0.5))]).unwrap_or_else(|e| fail(e));
+            let _ = run.summary(&[("best", Value::F64(0.5))]).unwrap_or_else(|e| fail(e));
             let report = run.finish(0).unwrap_or_else(|e| fail(e));
             out(serde_json::to_value(&report).expect("json"));
         }
@@ -121,7 +121,7 @@ fn main() {
             let mut run = ringlog::init(InitOptions { project: "tests".into(), ..Default::default() })
                 .unwrap_or_else(|e| fail(e));
             let k = run.key("x").unwrap_or_else(|e| fail(e));
-            run.log(0, &[(k, 1.0)]).unwrap_or_else(|e| fail(e));
+            let _ = run.log(0, &[(k, 1.0)]).unwrap_or_else(|e| fail(e));
             // SAFETY: the child only calls into ringlog (no allocation-sensitive
             // locks held: this process is single-threaded here) and _exits.
             let pid = unsafe { libc::fork() };
@@ -138,12 +138,14 @@ fn main() {
             // SAFETY: waiting for our own child.
             unsafe { libc::waitpid(pid, &mut status, 0) };
             let child_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-            run.log(1, &[(k, 3.0)]).unwrap_or_else(|e| fail(e));
+            let _ = run.log(1, &[(k, 3.0)]).unwrap_or_else(|e| fail(e));
             let report = run.finish(0).unwrap_or_else(|e| fail(e));
             out(serde_json::json!({"child_got_forked_error": child_ok, "records": report.records}));
         }
         "status-raw" => {
-            use ringlog::control_message::{PROTOCOL_VERSION, Request, Response, read_frame, write_frame};
+            use ringlog_ring::protocol::control_message::{
+                PROTOCOL_VERSION, Request, Response, read_frame, write_frame,
+            };
             let socket = std::env::var("RINGLOG_SOCKET").unwrap_or_else(|e| fail(e));
             let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap_or_else(|e| fail(e));
             s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");

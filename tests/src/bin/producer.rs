@@ -18,11 +18,14 @@ fn main() {
     }
     let lane: u16 = args[2].parse().expect("LANE is a number");
     let records: i64 = args[3].parse().expect("RECORDS is a number");
-    let seg = ringlog::Segment::open(&args[1]).unwrap_or_else(|e| {
+    let seg = ringlog_ring::Segment::open(&args[1]).unwrap_or_else(|e| {
         eprintln!("open: {e}");
         std::process::exit(3)
     });
-    let mut p = seg.producer(lane).expect("lane exists");
+    let mut p = seg.claim(lane).unwrap_or_else(|e| {
+        eprintln!("claim: {e}");
+        std::process::exit(6)
+    });
     if let Some(seq) = args.get(4) {
         let seq: u64 = seq.parse().expect("PAUSE_AT_SEQ is a number");
         p.pause_after_claim(
@@ -38,7 +41,7 @@ fn main() {
     }
     let key = p.key("train/loss").expect("key");
     for step in 0..records {
-        p.log_scalar1(step, key, step as f64).unwrap_or_else(|e| {
+        let _ = p.log_scalar1(step, key, step as f64).unwrap_or_else(|e| {
             eprintln!("log: {e}");
             std::process::exit(5)
         });

@@ -1,0 +1,207 @@
+//! The consumer's private, aligned copy of a batch of frames.
+//!
+//! Frames are copied out of shared memory before anything looks at them, and
+//! validated here; a producer scribbling on its lane afterwards cannot change
+//! what was checked (no time-of-check/time-of-use window). The buffer is also
+//! what the service appends to its run log.
+
+use crate::record::schema::{self, RecordKind, RecordRef};
+use crate::ring::error::FrameError;
+use crate::ring::frame::{FRAME_HEADER_LEN, FrameHeader};
+
+/// One validated frame in a [`Batch`].
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    offset: usize,
+    header: FrameHeader,
+    kind: RecordKind,
+}
+
+/// A reusable private buffer of validated frames.
+///
+/// # Examples
+/// ```
+/// let batch = ringlog_ring::Batch::new(1 << 20);
+/// assert!(batch.is_empty());
+/// assert_eq!(batch.capacity(), 1 << 20);
+/// ```
+pub struct Batch {
+    /// 16-byte aligned storage (u128 is 16-aligned on the supported targets).
+    buf: Vec<u128>,
+    len: usize,
+    entries: Vec<Entry>,
+    errors: Vec<FrameError>,
+}
+
+const _: () = assert!(align_of::<u128>() >= crate::ring::frame::FRAME_ALIGN);
+
+impl Batch {
+    /// A batch holding up to `capacity` bytes of frames (rounded up to 16).
+    pub fn new(capacity: usize) -> Self {
+        Self { buf: vec![0; capacity.div_ceil(16)], len: 0, entries: Vec::new(), errors: Vec::new() }
+    }
+
+    /// Bytes of frames it can hold.
+    pub fn capacity(&self) -> usize {
+        self.buf.len() * 16
+    }
+
+    /// Bytes of frames it holds (valid and invalid ones).
+    pub fn len_bytes(&self) -> usize {
+        self.len
+    }
+
+    /// No valid frames.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Number of valid frames.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Frames rejected while reading this batch.
+    pub fn errors(&self) -> &[FrameError] {
+        &self.errors
+    }
+
+    /// The valid frames, lane by lane, each lane in sequence order.
+    pub fn frames(&self) -> impl ExactSizeIterator<Item = FrameRef<'_>> + '_ {
+        self.entries.iter().map(move |e| FrameRef { batch: self, entry: *e })
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+        self.entries.clear();
+        self.errors.clear();
+    }
+
+    pub(crate) fn room(&self) -> usize {
+        self.capacity() - self.len
+    }
+
+    /// Grows to hold at least `bytes` more (only when a single frame is larger
+    /// than the whole batch).
+    pub(crate) fn reserve(&mut self, bytes: usize) {
+        if self.room() < bytes {
+            let words = (self.len + bytes).div_ceil(16);
+            self.buf.resize(words, 0);
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: a u128 slice viewed as bytes: same memory, u8 has no alignment
+        // or validity requirements.
+        unsafe { std::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), self.buf.len() * 16) }
+    }
+
+    /// Appends `len` bytes (a multiple of 16) copied out of ring memory at
+    /// `src` with atomic loads; returns where they landed.
+    ///
+    /// # Safety
+    /// `src` is 16-aligned and valid for `len` reads; `len <= self.room()`.
+    pub(crate) unsafe fn push_from_ring(&mut self, src: *const u8, len: usize) -> usize {
+        assert!(len <= self.room() && len.is_multiple_of(16), "caller checks room");
+        let at = self.len;
+        // SAFETY: the destination range [at, at+len) is inside `buf` (len <= room)
+        // and cannot overlap shared memory; the caller vouches for `src`.
+        unsafe { crate::ring::consumer::copy_from_ring(src, self.buf.as_mut_ptr().cast::<u8>().add(at), len) };
+        self.len += len;
+        at
+    }
+
+    /// Overwrites the commit word of the copied frame at `at` with `word` (the
+    /// value the consumer actually loaded) and returns the decoded header.
+    pub(crate) fn header_at(&mut self, at: usize, word: u32) -> FrameHeader {
+        let mut raw = [0u8; FRAME_HEADER_LEN];
+        raw.copy_from_slice(&self.bytes()[at..at + FRAME_HEADER_LEN]);
+        raw[..4].copy_from_slice(&word.to_le_bytes());
+        let h = FrameHeader::from_bytes(&raw);
+        let buf = self.buf.as_mut_ptr().cast::<u8>();
+        // SAFETY: `at..at + 4` is inside the buffer (a frame was copied there).
+        unsafe { std::ptr::copy_nonoverlapping(raw.as_ptr(), buf.add(at), 4) };
+        h
+    }
+
+    /// Validates the payload of the copied frame at `at`; keeps it if valid.
+    pub(crate) fn admit(&mut self, at: usize, header: FrameHeader) -> Result<(), FrameError> {
+        let (lane, seq) = (header.lane, header.seq);
+        let Some(kind) = RecordKind::from_u8(header.kind) else {
+            return Err(FrameError::UnknownKind { lane, seq, kind: header.kind });
+        };
+        if header.format != schema::RECORD_FORMAT_VERSION {
+            return Err(FrameError::UnsupportedFormat {
+                lane,
+                seq,
+                format: header.format,
+                supported: schema::RECORD_FORMAT_VERSION,
+            });
+        }
+        let start = at + FRAME_HEADER_LEN;
+        let payload = &self.bytes()[start..start + header.payload_len()];
+        if !schema::validate(kind, payload) {
+            return Err(FrameError::Invalid { lane, seq, kind, len: payload.len() });
+        }
+        self.entries.push(Entry { offset: at, header, kind });
+        Ok(())
+    }
+
+    pub(crate) fn reject(&mut self, err: FrameError) {
+        self.errors.push(err);
+    }
+}
+
+/// A validated frame borrowed from a [`Batch`].
+#[derive(Clone, Copy)]
+pub struct FrameRef<'a> {
+    batch: &'a Batch,
+    entry: Entry,
+}
+
+impl<'a> FrameRef<'a> {
+    /// The frame header (private copy).
+    pub fn header(&self) -> FrameHeader {
+        self.entry.header
+    }
+
+    /// Lane the frame came from.
+    pub fn lane(&self) -> u16 {
+        self.entry.header.lane
+    }
+
+    /// Per-lane sequence number.
+    pub fn seq(&self) -> u64 {
+        self.entry.header.seq
+    }
+
+    /// Record kind.
+    pub fn kind(&self) -> RecordKind {
+        self.entry.kind
+    }
+
+    /// The archived payload bytes (exact length).
+    pub fn payload(&self) -> &'a [u8] {
+        let start = self.entry.offset + FRAME_HEADER_LEN;
+        &self.batch.bytes()[start..start + self.entry.header.payload_len()]
+    }
+
+    /// Header and payload, unpadded: what a run log stores.
+    pub fn frame_bytes(&self) -> &'a [u8] {
+        let start = self.entry.offset;
+        &self.batch.bytes()[start..start + FRAME_HEADER_LEN + self.entry.header.payload_len()]
+    }
+
+    /// The record, validated when the batch was read.
+    pub fn record(&self) -> RecordRef<'a> {
+        // SAFETY: `admit` validated exactly these bytes for this kind, and the
+        // batch is borrowed immutably for 'a, so they have not changed.
+        unsafe { schema::view_validated(self.entry.kind, self.payload()) }
+    }
+}
+
+impl std::fmt::Debug for FrameRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameRef").field("header", &self.entry.header).field("record", &self.record()).finish()
+    }
+}

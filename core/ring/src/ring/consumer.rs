@@ -1,0 +1,440 @@
+//! The consumer side of a run: drains every lane into a private [`Batch`].
+//!
+//! `read_batch` copies committed frames out of shared memory and validates
+//! them in the batch; `release` hands the space read so far back to the
+//! producers, once per batch, with one store. The service calls `release` only after the
+//! batch is written to its run log, so a crash in between re-reads frames
+//! instead of losing them (the run log deduplicates by lane and sequence).
+//!
+//! A consumer belongs to one run: it is made by [`crate::SegmentOwner::consumer`]
+//! or [`crate::HeapRun::consumer`] (once per run) and maps its lanes from that
+//! run only, so every lane it waits on shares the run's wake protocol.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ring::batch::Batch;
+use crate::ring::error::{FrameError, SegmentError};
+use crate::ring::frame::{self, FRAME_HEADER_LEN, FrameState, frame_len};
+use crate::ring::lane_memory::LaneMemory;
+use crate::ring::layout::LaneState;
+use crate::ring::sync::{AtomicU32, Ordering, spin_hint};
+use crate::ring::wakeup;
+
+/// Where a consumer's lanes come from: one run's segment or heap lanes.
+pub(crate) trait LaneSource: Send + Sync {
+    /// Maps lane `lane` of this run, checked against the run's own lane count.
+    fn lane(self: Arc<Self>, lane: u16) -> Result<LaneMemory, SegmentError>;
+    /// The run-level wake word (control events).
+    fn parked(&self) -> &AtomicU32;
+}
+
+/// Spins on an empty run before parking on the futex.
+const SPINS_BEFORE_PARK: u32 = 4096;
+/// Spin hints between two looks at the lanes while spinning.
+const SPINS_PER_CHECK: u32 = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Read frames as they are committed.
+    Open,
+    /// Abandoned or detached: read what is committed, then stop.
+    Draining,
+    /// Nothing more will be read (drained after close, or corrupt).
+    Closed,
+}
+
+struct ConsumerLane {
+    mem: LaneMemory,
+    lane: u16,
+    /// Position up to which space has been released to the producer.
+    head: u64,
+    /// Position of the next frame to read (`>= head`).
+    read_pos: u64,
+    next_seq: u64,
+    invalid: u64,
+    consumed: u64,
+    reading: Reading,
+    /// `(next_seq, invalid, consumed, reading)` as of `head`, for `unread`.
+    at_head: (u64, u64, u64, Reading),
+}
+
+/// Reads the lanes of one run.
+///
+/// # Examples
+/// ```
+/// use ringlog_ring::{Batch, HeapRun};
+/// let run = HeapRun::new(1 << 16, 4).unwrap();
+/// let mut p = run.claim(3, Default::default()).unwrap();
+/// let k = p.key("acc").unwrap();
+/// for step in 0..10 { p.log_scalar1(step, k, 0.9).unwrap(); }
+/// let mut c = run.consumer().unwrap();
+/// let mut batch = Batch::new(4096);
+/// assert_eq!(c.read_batch(&mut batch), 11);
+/// c.release();
+/// assert_eq!(c.lane_seq(3), Some(11));
+/// ```
+pub struct Consumer {
+    source: Arc<dyn LaneSource>,
+    lanes: Vec<ConsumerLane>,
+    /// Lane index the next batch starts at, so no lane starves the others.
+    start: usize,
+    /// Test hook: `release` stores the counters but not `head`, as a
+    /// consumer killed between those stores would.
+    #[cfg(feature = "test-hooks")]
+    stop_in_release: bool,
+}
+
+impl Consumer {
+    pub(crate) fn with_source(source: Arc<dyn LaneSource>) -> Self {
+        Self {
+            source,
+            lanes: Vec::new(),
+            start: 0,
+            #[cfg(feature = "test-hooks")]
+            stop_in_release: false,
+        }
+    }
+
+    /// Test hook: from now on `release` stores the counters of the first lane
+    /// with something to release but not its `head`, then stops, as a
+    /// consumer killed inside `release` would leave the lane.
+    #[cfg(feature = "test-hooks")]
+    pub fn stop_inside_release(&mut self) {
+        self.stop_in_release = true;
+    }
+
+    /// Adds lane `lane` of this consumer's run, resuming from what the lane
+    /// really holds: the released position from its descriptor, and the next
+    /// sequence number from the frame at that position (a consumer killed
+    /// inside `release` may have stored its counters but not `head`; the
+    /// frames at `head` are still there, unreleased, and name their own
+    /// sequence). A lane already added is left as it is.
+    ///
+    /// # Errors
+    /// `NoSuchLane` if the run has no such lane, or a mapping error.
+    pub fn add_lane(&mut self, lane: u16) -> Result<(), SegmentError> {
+        if self.lanes.iter().any(|l| l.lane == lane) {
+            return Ok(());
+        }
+        let mem = Arc::clone(&self.source).lane(lane)?;
+        // SYNC POINT: space released. Acquire makes a previous consumer's
+        // (same or earlier process) release visible; we are the only writer now.
+        let head = mem.head().load(Ordering::Acquire);
+        // Relaxed: written only by consumers, ordered with head above.
+        let consumed = mem.consumed().load(Ordering::Relaxed);
+        let invalid = mem.invalid_frames().load(Ordering::Relaxed);
+        let mut reading = match mem.state() {
+            Some(LaneState::Active) | Some(LaneState::Free) => Reading::Open,
+            Some(LaneState::Detached) | Some(LaneState::Abandoned) => Reading::Draining,
+            _ => Reading::Closed,
+        };
+        let mut next_seq = consumed.saturating_add(invalid);
+        if !head.is_multiple_of(FRAME_HEADER_LEN as u64) {
+            // Only a process outside the trust model writes the descriptor;
+            // refuse to read from a position that cannot be a frame start.
+            reading = Reading::Closed;
+        } else if let Some(seq) = Self::seq_at(&mem, head, lane) {
+            next_seq = seq;
+        }
+        let consumed = next_seq.saturating_sub(invalid);
+        self.lanes.push(ConsumerLane {
+            mem,
+            lane,
+            head,
+            read_pos: head,
+            next_seq,
+            invalid,
+            consumed,
+            reading,
+            at_head: (next_seq, invalid, consumed, reading),
+        });
+        Ok(())
+    }
+
+    /// The sequence number of the first committed frame at or after `pos`
+    /// (following at most one padding frame), if it is a well-formed frame
+    /// of this lane.
+    fn seq_at(mem: &LaneMemory, pos: u64, lane: u16) -> Option<u64> {
+        let cap = mem.capacity();
+        let mut off = pos as usize & (cap - 1);
+        for _ in 0..2 {
+            // SYNC POINT: frame committed (Acquire; see read_lane).
+            let word = mem.commit(off).load(Ordering::Acquire);
+            match FrameState::from_bits(frame::state_bits(word)) {
+                Some(FrameState::Padding) if off + frame_len(frame::payload_len(word)) == cap => off = 0,
+                Some(FrameState::Committed) if off + frame_len(frame::payload_len(word)) <= cap => {
+                    let mut h = [0u8; FRAME_HEADER_LEN];
+                    // SAFETY: the 16 header bytes at `off` are inside the ring
+                    // (off + frame_len <= cap) and committed (Acquire above).
+                    unsafe { copy_from_ring(mem.at(off), h.as_mut_ptr(), FRAME_HEADER_LEN) };
+                    let header = crate::ring::frame::FrameHeader::from_bytes(&h);
+                    return (header.lane == lane).then_some(header.seq);
+                }
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// Number of lanes.
+    pub fn lane_count(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// Sequence number the consumer expects next on `lane`.
+    pub fn lane_seq(&self, lane: u16) -> Option<u64> {
+        self.lanes.iter().find(|l| l.lane == lane).map(|l| l.next_seq)
+    }
+
+    /// Marks `lane` abandoned (its producer died): frames committed up to now
+    /// stay readable and are drained; nothing after them is read. Returns
+    /// `false` for an unknown lane.
+    pub fn abandon_lane(&mut self, lane: u16) -> bool {
+        self.close_lane(lane, LaneState::Abandoned)
+    }
+
+    /// Marks `lane` detached (its producer left cleanly); drained like an
+    /// abandoned lane.
+    pub fn detach_lane(&mut self, lane: u16) -> bool {
+        self.close_lane(lane, LaneState::Detached)
+    }
+
+    fn close_lane(&mut self, lane: u16, state: LaneState) -> bool {
+        let Some(l) = self.lanes.iter_mut().find(|l| l.lane == lane) else { return false };
+        // Relaxed: the producer reads it only on its slow path, as advice to
+        // stop; no data depends on it.
+        l.mem.state_word().store(state as u32, Ordering::Relaxed);
+        if l.reading == Reading::Open {
+            l.reading = Reading::Draining;
+        }
+        true
+    }
+
+    /// Whether every lane is closed and fully read (abandoned, detached or
+    /// corrupt lanes with nothing committed left).
+    pub fn all_closed(&self) -> bool {
+        self.lanes.iter().all(|l| l.reading == Reading::Closed)
+    }
+
+    /// Copies committed frames from every lane into `batch` (cleared first),
+    /// validating them there. Returns the number of valid frames. Rejected
+    /// frames are counted in the lane's `invalid_frames` and listed in
+    /// `batch.errors()`. Space is not released until [`Consumer::release`].
+    pub fn read_batch(&mut self, batch: &mut Batch) -> usize {
+        batch.clear();
+        let n = self.lanes.len();
+        for i in 0..n {
+            let idx = (self.start + i) % n;
+            Self::read_lane(&mut self.lanes[idx], batch);
+        }
+        if n > 0 {
+            self.start = (self.start + 1) % n;
+        }
+        batch.len()
+    }
+
+    /// Releases everything read so far back to the producers.
+    pub fn release(&mut self) {
+        for l in &mut self.lanes {
+            if l.read_pos == l.head {
+                l.at_head = (l.next_seq, l.invalid, l.consumed, l.reading);
+                continue;
+            }
+            let to = l.read_pos;
+            l.head = to;
+            l.at_head = (l.next_seq, l.invalid, l.consumed, l.reading);
+            // Relaxed: statistics and restart state, ordered by the Release
+            // below. A crash between these stores and `head` is harmless: a
+            // restarted consumer takes its sequence from the frame at `head`.
+            l.mem.consumed().store(l.consumed, Ordering::Relaxed);
+            l.mem.invalid_frames().store(l.invalid, Ordering::Relaxed);
+            #[cfg(feature = "test-hooks")]
+            if self.stop_in_release {
+                return;
+            }
+            // SYNC POINT: space released. Release orders our reads of the frames
+            // (the copies into the batch) before the producer may overwrite
+            // them; pairs with the producer's Acquire load of head. The
+            // consumer never writes ring bytes, so the lines it read stay
+            // shared instead of bouncing back dirty to the producer.
+            l.mem.head().store(to, Ordering::Release);
+            wakeup::notify(l.mem.space_waiter());
+        }
+    }
+
+    /// Forgets everything read since the last release: the next batch reads
+    /// those frames again. For a consumer that could not store a batch (a full
+    /// disk): nothing is released, so nothing is lost.
+    pub fn unread(&mut self) {
+        for l in &mut self.lanes {
+            l.read_pos = l.head;
+            (l.next_seq, l.invalid, l.consumed, l.reading) = l.at_head;
+        }
+    }
+
+    /// [`Consumer::read_batch`] then [`Consumer::release`].
+    pub fn drain(&mut self, batch: &mut Batch) -> usize {
+        let n = self.read_batch(batch);
+        self.release();
+        n
+    }
+
+    /// Whether any open lane has a committed frame waiting.
+    pub fn has_pending(&self) -> bool {
+        self.lanes.iter().any(|l| {
+            l.reading != Reading::Closed && {
+                let off = l.read_pos as usize & (l.mem.capacity() - 1);
+                // SYNC POINT: frame committed (Acquire; see read_lane).
+                l.mem.commit(off).load(Ordering::Acquire) != 0
+            }
+        })
+    }
+
+    /// Waits until a frame is committed on any lane or `timeout` passes:
+    /// spins briefly, then sleeps on the run's wake words. Returns whether
+    /// data is pending. Uses no CPU while asleep.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        self.wait_or(timeout, || false)
+    }
+
+    /// [`Consumer::wait`] that also returns when `event()` becomes true. The
+    /// side that makes it true must then call `wakeup::notify` on the run's
+    /// parked word (`Segment::wake_consumer`), so the event is never missed:
+    /// it is re-checked after the consumer announces that it parks.
+    pub fn wait_or(&self, timeout: Duration, event: impl Fn() -> bool) -> bool {
+        let ready = || self.has_pending() || event();
+        // Look at the next commit word only every few spins: that cache line is
+        // the one the producer writes next, and polling it flat out takes it
+        // away from the producer (measured: about half the throughput).
+        for i in 0..SPINS_BEFORE_PARK {
+            if i % SPINS_PER_CHECK == 0 && ready() {
+                return true;
+            }
+            spin_hint();
+        }
+        // The run's control word and every open lane's own wake word: each
+        // producer wakes us through its lane (the only part of the segment it
+        // may write), the service's control thread through the run's word.
+        let mut words: Vec<&AtomicU32> = Vec::with_capacity(self.lanes.len() + 1);
+        words.push(self.source.parked());
+        words.extend(self.lanes.iter().filter(|l| l.reading != Reading::Closed).map(|l| l.mem.lane_wake()));
+        // Past futex_waitv's limit some lanes are not waited on: bound the
+        // sleep so their frames wait at most a millisecond.
+        let timeout =
+            if words.len() > wakeup::MAX_WAIT_WORDS { timeout.min(Duration::from_millis(1)) } else { timeout };
+        wakeup::park_many(&words, timeout, ready) || ready()
+    }
+
+    fn read_lane(l: &mut ConsumerLane, batch: &mut Batch) {
+        if l.reading == Reading::Closed {
+            return;
+        }
+        let cap = l.mem.capacity();
+        let max_frame = cap / 4;
+        loop {
+            // Never read past a full lap: a correct producer cannot get there.
+            if (l.read_pos - l.head) as usize >= cap {
+                break;
+            }
+            let off = l.read_pos as usize & (cap - 1);
+            // SYNC POINT: frame committed. Acquire pairs with the producer's
+            // Release store of the commit word: header and payload are visible.
+            let word = l.mem.commit(off).load(Ordering::Acquire);
+            let len = frame::payload_len(word);
+            match FrameState::from_bits(frame::state_bits(word)) {
+                Some(FrameState::Empty) => {
+                    if l.reading == Reading::Draining {
+                        l.reading = Reading::Closed;
+                    }
+                    return;
+                }
+                Some(FrameState::Padding) => {
+                    if off + frame_len(len) != cap {
+                        return Self::corrupt(l, batch, FrameError::BadLength { lane: l.lane, offset: off, len });
+                    }
+                    l.read_pos += (cap - off) as u64;
+                }
+                Some(FrameState::Committed) => {
+                    let flen = frame_len(len);
+                    if off + flen > cap || flen > max_frame {
+                        return Self::corrupt(l, batch, FrameError::BadLength { lane: l.lane, offset: off, len });
+                    }
+                    if batch.room() < flen {
+                        if batch.len_bytes() > 0 {
+                            return; // full: the rest waits for the next batch
+                        }
+                        batch.reserve(flen);
+                    }
+                    // SAFETY: [off, off + copy) is inside the ring (checked above)
+                    // and committed; the batch has room for it. The copy uses
+                    // relaxed atomic loads: a buggy producer writing the frame
+                    // concurrently gives garbage (caught by validation), never
+                    // undefined behaviour.
+                    let at = unsafe { batch.push_from_ring(l.mem.at(off), flen) };
+                    let header = batch.header_at(at, word);
+                    #[cfg(loom)]
+                    assert_eq!(l.mem.shadow_read(off), header.seq, "loom: frame bytes not visible after Acquire");
+                    if header.lane != l.lane {
+                        return Self::corrupt(l, batch, FrameError::WrongLane { lane: l.lane, found: header.lane });
+                    }
+                    if header.seq != l.next_seq {
+                        return Self::corrupt(
+                            l,
+                            batch,
+                            FrameError::SeqGap { lane: l.lane, expected: l.next_seq, found: header.seq },
+                        );
+                    }
+                    match batch.admit(at, header) {
+                        Ok(()) => l.consumed += 1,
+                        Err(e) => {
+                            l.invalid += 1;
+                            batch.reject(e);
+                        }
+                    }
+                    l.next_seq += 1;
+                    l.read_pos += flen as u64;
+                }
+                Some(FrameState::Abandoned) | None => {
+                    return Self::corrupt(
+                        l,
+                        batch,
+                        FrameError::BadState { lane: l.lane, offset: off, bits: frame::state_bits(word) },
+                    );
+                }
+            }
+        }
+    }
+
+    #[cold]
+    fn corrupt(l: &mut ConsumerLane, batch: &mut Batch, err: FrameError) {
+        l.invalid += 1;
+        l.reading = Reading::Closed;
+        // Relaxed: advisory state for the producer's slow path and for status.
+        l.mem.state_word().store(LaneState::Corrupt as u32, Ordering::Relaxed);
+        l.mem.invalid_frames().store(l.invalid, Ordering::Relaxed);
+        batch.reject(err);
+    }
+}
+
+/// Copies `len` bytes (a multiple of 8) from ring memory with relaxed atomic
+/// 8-byte loads: bytes a buggy producer may be writing at the same time are
+/// never read with plain loads, so a race gives garbage, not undefined
+/// behaviour (ADR 16).
+///
+/// # Safety
+/// `src` is 8-aligned and valid for `len` reads; `dst` is valid for `len`
+/// writes and private to the caller.
+#[inline]
+pub(crate) unsafe fn copy_from_ring(src: *const u8, dst: *mut u8, len: usize) {
+    debug_assert!(len.is_multiple_of(8) && (src as usize).is_multiple_of(8));
+    let words = src.cast::<crate::ring::sync::AtomicU64>();
+    for i in 0..len / 8 {
+        // SAFETY: i * 8 + 8 <= len, inside `src`'s range, 8-aligned; AtomicU64
+        // has u64's layout. Relaxed: the frame was published by the Acquire
+        // load of its commit word before this copy.
+        let v = unsafe { (*words.add(i)).load(Ordering::Relaxed) };
+        // SAFETY: inside `dst`'s range; unaligned write, as dst is a byte pointer.
+        unsafe { dst.add(i * 8).cast::<u64>().write_unaligned(v) };
+    }
+}

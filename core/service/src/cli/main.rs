@@ -1,0 +1,412 @@
+//! The `ringlog` command: the service and the tools around runs.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ringlog::{InitOptions, RuntimeDir, Stream, Value};
+use ringlog_ring::protocol::control_message::{Request, Response, read_frame, write_frame};
+
+/// ringlog: shared-memory logging for training runs.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service in the foreground (or as a daemon with --daemon).
+    Serve {
+        /// Control socket path (default: RINGLOG_SOCKET or the per-user runtime dir).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Exit after this many seconds with no runs and no clients.
+        #[arg(long, default_value_t = ringlog_service::service::serve::DEFAULT_IDLE_TIMEOUT.as_secs())]
+        idle_timeout: u64,
+        /// Detach (used by auto-start): fork, setsid, log to the runtime dir.
+        #[arg(long)]
+        daemon: bool,
+    },
+    /// Show live runs: lanes, records/s, bytes, fill, drops, timeouts, invalid frames.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the runs under the runs directory.
+    Runs {
+        /// Runs directory (default RINGLOG_DIR or ./ringlog).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the last rows of a run.
+    Tail {
+        /// Run id or run directory.
+        run: String,
+        /// Rows to print.
+        #[arg(short, default_value_t = 20)]
+        n: usize,
+        /// Runs directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Export a run's history or summary.
+    Export {
+        /// Run id or run directory.
+        run: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+        format: Format,
+        /// Output file (default stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Runs directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Start the service if needed, log a realistic run from several processes, finish it.
+    Demo {
+        /// Producer processes besides this one.
+        #[arg(long, default_value_t = 3)]
+        workers: u32,
+        /// Seconds of logging.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Internal: run as a demo worker attached to this run.
+        #[arg(long, hide = true)]
+        worker_of: Option<String>,
+        /// Internal: worker rank.
+        #[arg(long, hide = true, default_value_t = 0)]
+        rank: u32,
+    },
+    /// Stop the service and wait for it to exit.
+    Shutdown,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Jsonl,
+    Csv,
+    Summary,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { socket, idle_timeout, daemon } => serve(socket, idle_timeout, daemon),
+        Command::Status { json } => status(json),
+        Command::Runs { dir, json } => runs(dir, json),
+        Command::Tail { run, n, dir } => tail(&run, n, dir),
+        Command::Export { run, format, output, dir } => export(&run, format, output, dir),
+        Command::Demo { workers, seconds, worker_of, rank } => match worker_of {
+            Some(run_id) => demo_worker(&run_id, rank, seconds),
+            None => demo(workers, seconds),
+        },
+        Command::Shutdown => shutdown(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringlog: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RINGLOG_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn serve(socket: Option<PathBuf>, idle_timeout: u64, daemon: bool) -> Result<()> {
+    let dirs = socket.map(RuntimeDir::for_socket).unwrap_or_else(RuntimeDir::from_env);
+    let ready_fd = if daemon {
+        dirs.ensure()?;
+        ringlog_service::service::daemon::daemonize(&dirs.log_path())?
+    } else {
+        ringlog_service::service::daemon::ready_fd_from_env()
+    };
+    init_tracing();
+    let cfg = ringlog_service::service::serve::ServiceConfig {
+        dirs,
+        idle_timeout: Duration::from_secs(idle_timeout),
+        ready_fd,
+    };
+    match ringlog_service::service::serve::serve(cfg) {
+        Err(ringlog_service::service::serve::ServiceError::AlreadyRunning(_)) if daemon => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+/// One control call without auto-start (status and shutdown never start a service).
+fn call(req: &Request) -> Result<Response> {
+    let dirs = RuntimeDir::from_env();
+    let mut s = std::os::unix::net::UnixStream::connect(dirs.socket_path()).map_err(|e| {
+        format!("no ringlog service at {} ({e}): start one with `ringlog serve`", dirs.socket_path().display())
+    })?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let hello = Request::Hello {
+        protocol: ringlog_ring::protocol::control_message::PROTOCOL_VERSION,
+        client_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    write_frame(&mut s, &hello)?;
+    if let Response::Error { message, .. } = read_frame::<Response>(&mut s)? {
+        return Err(message.into());
+    }
+    write_frame(&mut s, req)?;
+    match read_frame::<Response>(&mut s)? {
+        Response::Error { message, .. } => Err(message.into()),
+        r => Ok(r),
+    }
+}
+
+fn status(json: bool) -> Result<()> {
+    let Response::Status(report) = call(&Request::Status)? else { return Err("unexpected answer".into()) };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("service pid {} version {}, {} live run(s)", report.pid, report.version, report.runs.len());
+    for run in &report.runs {
+        println!(
+            "run {}  project {}  state {}  records {}  bytes {}  {:.0} records/s",
+            run.run_id, run.project, run.state, run.records, run.bytes, run.records_per_s
+        );
+        println!("  lane  pid      state      records    fill          drops  timeouts  invalid");
+        for l in &run.lanes {
+            println!(
+                "  {:<5} {:<8} {:<10} {:<10} {:>5.1}% of {:<5} {:<6} {:<9} {}",
+                l.lane,
+                l.pid,
+                l.state,
+                l.records,
+                100.0 * l.fill as f64 / l.capacity.max(1) as f64,
+                human(l.capacity),
+                l.drops,
+                l.timeouts,
+                l.invalid_frames
+            );
+        }
+    }
+    Ok(())
+}
+
+fn human(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{}G", b >> 30),
+        b if b >= 1 << 20 => format!("{}M", b >> 20),
+        b if b >= 1 << 10 => format!("{}K", b >> 10),
+        b => format!("{b}B"),
+    }
+}
+
+fn runs_dir(dir: Option<PathBuf>) -> PathBuf {
+    dir.or_else(|| std::env::var_os("RINGLOG_DIR").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("ringlog"))
+}
+
+/// A run id under the runs dir, or a path to a run directory.
+fn run_dir(run: &str, dir: Option<PathBuf>) -> PathBuf {
+    let direct = PathBuf::from(run);
+    if direct.join(ringlog_service::RUN_LOG_FILE).exists() { direct } else { runs_dir(dir).join(run) }
+}
+
+fn runs(dir: Option<PathBuf>, json: bool) -> Result<()> {
+    let list = ringlog_service::list_runs(runs_dir(dir))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    println!("{:<12} {:<10} {:<16} {:<20} {:>12}", "RUN", "STATE", "PROJECT", "NAME", "RECORDS");
+    for r in &list {
+        println!(
+            "{:<12} {:<10} {:<16} {:<20} {:>12}",
+            r.run_id,
+            r.state,
+            r.project.as_deref().unwrap_or("-"),
+            r.name.as_deref().unwrap_or("-"),
+            r.records.map(|n| n.to_string()).unwrap_or_else(|| "-".into())
+        );
+    }
+    Ok(())
+}
+
+fn tail(run: &str, n: usize, dir: Option<PathBuf>) -> Result<()> {
+    let rows = ringlog_service::tail(run_dir(run, dir), n)?;
+    let mut out = std::io::stdout().lock();
+    for row in rows {
+        writeln!(out, "{}", serde_json::Value::Object(row.into_json_object()))?;
+    }
+    Ok(())
+}
+
+fn export(run: &str, format: Format, output: Option<PathBuf>, dir: Option<PathBuf>) -> Result<()> {
+    let dir = run_dir(run, dir);
+    let progress = std::io::stderr().is_terminal();
+    let mut sink: Box<dyn Write> = match &output {
+        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    match format {
+        Format::Jsonl => {
+            ringlog_service::export_jsonl(&dir, &mut sink, progress)?;
+        }
+        Format::Csv => {
+            ringlog_service::export_csv(&dir, &mut sink, progress)?;
+        }
+        Format::Summary => {
+            ringlog_service::export_summary(&dir, &mut sink)?;
+        }
+    }
+    sink.flush()?;
+    Ok(())
+}
+
+fn shutdown() -> Result<()> {
+    let dirs = RuntimeDir::from_env();
+    call(&Request::Shutdown)?;
+    // Wait for exit (the seed's ManagerPoll): the service lock frees when it is gone.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if ringlog_ring::protocol::service_lock::try_lock(&dirs.lock_path())?.is_some() {
+            println!("service stopped");
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err("service did not exit within 30 s; see its log".into())
+}
+
+const DEMO_METRICS: [&str; 8] = [
+    "train/loss",
+    "train/accuracy",
+    "train/lr",
+    "train/grad_norm",
+    "val/loss",
+    "val/accuracy",
+    "perf/tokens_per_s",
+    "perf/step_time_ms",
+];
+
+/// Logs a realistic curve for `seconds`; returns records written.
+fn log_curve(run: &mut ringlog::Run, rank: u32, seconds: f64) -> Result<u64> {
+    let prefix = format!("rank{rank}/");
+    let keys =
+        DEMO_METRICS.iter().map(|m| run.key(&format!("{prefix}{m}"))).collect::<std::result::Result<Vec<_>, _>>()?;
+    let start = Instant::now();
+    let mut step = 0i64;
+    let mut items = [(keys[0], 0.0); 8];
+    while start.elapsed().as_secs_f64() < seconds {
+        for _ in 0..1000 {
+            let t = step as f64;
+            let loss = 2.5 * (-t / 2.0e5).exp() + 0.1 + 0.01 * ((t * 0.37).sin());
+            let values = [
+                loss,
+                1.0 - loss / 3.0,
+                1e-3 * (1.0 + t / 1e5).recip(),
+                1.0 + 0.5 * (t * 0.011).cos(),
+                loss * 1.05,
+                1.0 - loss / 2.8,
+                5.0e4,
+                12.5,
+            ];
+            for (slot, (k, v)) in items.iter_mut().zip(keys.iter().zip(values)) {
+                *slot = (*k, v);
+            }
+            let _ = run.log(step, &items)?;
+            step += 1;
+        }
+        if step % 100_000 == 0 {
+            let _ = run.output(Stream::Stdout, &format!("rank {rank} step {step} loss {:.4}", items[0].1))?;
+        }
+    }
+    let _ = run.summary(&[(&format!("{prefix}final_step"), Value::I64(step))])?;
+    Ok(step as u64)
+}
+
+// The demo logs with the default Block policy: a record is written or the
+// call fails, never dropped, so the `Logged` outcomes are not inspected.
+fn demo_worker(run_id: &str, rank: u32, seconds: f64) -> Result<()> {
+    let mut run = ringlog::attach(run_id)?;
+    let steps = log_curve(&mut run, rank, seconds)?;
+    run.finish(0)?;
+    println!("{steps}");
+    Ok(())
+}
+
+fn demo(workers: u32, seconds: f64) -> Result<()> {
+    let start = Instant::now();
+    let mut run = ringlog::init(
+        InitOptions { project: "ringlog-demo".into(), name: "demo".into(), ..Default::default() }
+            .config("model", "demo-transformer")
+            .config("lr", 1e-3)
+            .config("batch_size", 64i64)
+            .config("workers", i64::from(workers)),
+    )?;
+    println!(
+        "run {} in {} (service up and run ready in {:.1} ms)",
+        run.run_id(),
+        run.run_dir().display(),
+        start.elapsed().as_secs_f64() * 1e3
+    );
+    let exe = std::env::current_exe()?;
+    let children = (1..=workers)
+        .map(|rank| {
+            std::process::Command::new(&exe)
+                .args([
+                    "demo",
+                    "--worker-of",
+                    run.run_id(),
+                    "--rank",
+                    &rank.to_string(),
+                    "--seconds",
+                    &seconds.to_string(),
+                ])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let _ = run.output(Stream::Stdout, "demo: training started")?;
+    let t0 = Instant::now();
+    let mut steps = log_curve(&mut run, 0, seconds)?;
+    for child in children {
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            return Err(format!("a demo worker failed: {}", out.status).into());
+        }
+        steps += String::from_utf8_lossy(&out.stdout).trim().parse::<u64>().unwrap_or(0);
+    }
+    let _ = run.output(Stream::Stdout, "demo: training finished")?;
+    let elapsed = t0.elapsed().as_secs_f64();
+    let report = run.finish(0)?;
+    println!("run dir      {}", report.run_dir);
+    println!("state        {} (exit code {})", report.state, report.exit_code);
+    println!(
+        "records      {} in the run log ({} steps x 8 metrics from {} processes)",
+        report.records,
+        steps,
+        workers + 1
+    );
+    println!("bytes        {}", report.bytes);
+    println!("drops        {}  timeouts {}  invalid frames {}", report.drops, report.timeouts, report.invalid_frames);
+    println!(
+        "throughput   {:.2} M steps/s = {:.1} M metric values/s, finish included",
+        steps as f64 / elapsed / 1e6,
+        8.0 * steps as f64 / elapsed / 1e6
+    );
+    println!("try          ringlog runs; ringlog export {} --format csv | head", report.run_id);
+    Ok(())
+}

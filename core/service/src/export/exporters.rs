@@ -1,0 +1,725 @@
+//! Exporters over a run directory: history as JSONL or CSV, the summary, the
+//! list of runs, and the last rows of a run.
+//!
+//! A run directory holds `run.rlog` (the run log), `run.json` (metadata) and,
+//! once the run is finished, `summary.json`. The exporters stream the run log
+//! with [`RunLog`]: memory stays constant whatever the log's size, except for
+//! the key names (and, for CSV, the sorted set of history keys).
+//!
+//! **Damage.** Damaged regions and rejected frames in the log are counted in
+//! [`ExportStats`] and skipped; the rest is exported. A torn tail (the end of
+//! an interrupted write, or the frame a live run is writing right now) ends
+//! the export and is reported as [`ExportStats::torn_tail_bytes`]. Only an
+//! unreadable log (I/O error, damaged file header) or a failed write stops an
+//! export with an error.
+//!
+//! **Progress.** With `progress` set, a bar drawn to stderr advances by the
+//! bytes of the log read. Callers pass `std::io::stderr().is_terminal()`.
+//!
+//! # Examples
+//! ```
+//! use ringlog_ring::{Batch, HeapRun};
+//! use ringlog_service::{RunLogHeader, RunLogWriter};
+//! let dir = std::env::temp_dir().join(format!("ringlog-doc-export-{}", std::process::id()));
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! std::fs::create_dir_all(&dir)?;
+//! let run = HeapRun::new(1 << 16, 1).unwrap();
+//! let mut p = run.claim(0, Default::default())?;
+//! let loss = p.key("train/loss")?;
+//! for step in 0..3 {
+//!     p.log_scalar1(step, loss, 1.0 / (step + 1) as f64)?;
+//! }
+//! let mut c = run.consumer()?;
+//! let mut batch = Batch::new(1 << 16);
+//! c.drain(&mut batch);
+//! RunLogWriter::create(dir.join("run.rlog"), &RunLogHeader::new("doc"))?.append_batch(&batch)?;
+//!
+//! let mut csv = Vec::new();
+//! let stats = ringlog_service::export_csv(&dir, &mut csv, false)?;
+//! assert_eq!(stats.rows, 3);
+//! assert!(String::from_utf8(csv)?.starts_with("_step,_timestamp,_lane,train/loss\n0,"));
+//! let last = ringlog_service::tail(&dir, 1)?;
+//! assert_eq!(last[0].step, Some(2));
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::borrow::Cow;
+use std::collections::{BTreeSet, VecDeque};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::Value as Json;
+
+use crate::export::key_table::KeyTable;
+use crate::export::record_json::{LANE_FIELD, Row, STEP_FIELD, TIMESTAMP_FIELD, f64_json, is_history, row};
+use crate::runlog::format::RunLogError;
+use crate::runlog::reader::{LogRecord, RunLog};
+use crate::runlog::run_meta::{RUN_LOG_FILE, RUN_META_FILE, SUMMARY_FILE};
+use crate::service::summary_state::SummaryState;
+use ringlog_ring::record::schema::{RecordKind, RecordRef};
+
+/// The progress bar is redrawn at most once per this many bytes of log read.
+const PROGRESS_STEP: u64 = 1 << 20;
+/// Most rows [`tail`] reserves room for up front (it grows to `n` as needed).
+const TAIL_PREALLOC: usize = 1024;
+
+/// What an export read and wrote.
+///
+/// # Examples
+/// ```
+/// let s = ringlog_service::ExportStats::default();
+/// assert!(s.is_clean());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportStats {
+    /// Length of the run log when the export opened it, in bytes.
+    pub log_bytes: u64,
+    /// Valid records read.
+    pub records: u64,
+    /// Rows written (history rows for JSONL and CSV).
+    pub rows: u64,
+    /// Damaged regions skipped (bad checksum or framing); their records are lost.
+    pub damaged_regions: u64,
+    /// Bytes in those regions.
+    pub damaged_bytes: u64,
+    /// Intact frames skipped because their record kind or format is unknown
+    /// to this build, or their payload fails validation.
+    pub rejected_records: u64,
+    /// Bytes after the last intact frame: a torn tail, or a frame a live run
+    /// is still writing.
+    pub torn_tail_bytes: u64,
+}
+
+impl ExportStats {
+    /// Whether the log had no damage, rejected frame or torn tail.
+    ///
+    /// # Examples
+    /// ```
+    /// let s = ringlog_service::ExportStats { torn_tail_bytes: 7, ..Default::default() };
+    /// assert!(!s.is_clean());
+    /// ```
+    pub fn is_clean(&self) -> bool {
+        self.damaged_regions == 0 && self.rejected_records == 0 && self.torn_tail_bytes == 0
+    }
+}
+
+/// Where [`export_summary`] took the summary from.
+///
+/// # Examples
+/// See [`export_summary`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SummarySource {
+    /// The run directory's `summary.json`.
+    File,
+    /// Rebuilt from the run log, because `summary.json` is missing (the run
+    /// is still running, or crashed) or is not a JSON object.
+    Rebuilt(ExportStats),
+}
+
+/// One run, as listed by [`list_runs`].
+///
+/// # Examples
+/// See [`list_runs`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RunListing {
+    /// The run id: the run directory's name.
+    pub run_id: String,
+    /// Project, from `run.json`.
+    pub project: Option<String>,
+    /// Display name, from `run.json`.
+    pub name: Option<String>,
+    /// `running`, `finished` or `crashed` from `run.json`; `unknown` when the
+    /// directory has a run log but no readable `run.json`.
+    pub state: String,
+    /// Records in the run log, from `run.json` (final once the run is finished).
+    pub records: Option<u64>,
+    /// Creation time, Unix ms: from `run.json`, else from the run log's header.
+    pub created_unix_ms: Option<u64>,
+    /// The run directory.
+    pub run_dir: PathBuf,
+}
+
+/// State of a listed run whose `run.json` is missing or unreadable.
+pub const UNKNOWN_STATE: &str = "unknown";
+
+/// An export failed.
+///
+/// # Examples
+/// ```
+/// let err = ringlog_service::export_jsonl("/nonexistent/run", &mut std::io::sink(), false).unwrap_err();
+/// assert!(matches!(err, ringlog_service::ExportError::NoRunLog { .. }));
+/// assert!(err.to_string().contains("is this a ringlog run directory?"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The directory holds no run log.
+    #[error(
+        "no run log at {}: is this a ringlog run directory? (`ringlog runs` lists the runs; RINGLOG_DIR says where \
+         they are stored)",
+        .path.display()
+    )]
+    NoRunLog {
+        /// Where the run log was expected.
+        path: PathBuf,
+    },
+    /// The run log cannot be read (I/O error, damaged or foreign file header).
+    #[error(transparent)]
+    RunLog(#[from] RunLogError),
+    /// A file of the run directory other than the run log cannot be read.
+    #[error("cannot read {}: {source}: check its permissions", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing the output failed.
+    #[error(
+        "writing the {format} export failed: {source}: check free space, or that the output's reader is still running"
+    )]
+    Write {
+        /// `JSONL`, `CSV` or `summary`.
+        format: &'static str,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// The runs directory does not exist.
+    #[error(
+        "no runs directory at {}: no run was logged there yet; set RINGLOG_DIR to the directory the runs are in",
+        .path.display()
+    )]
+    NoRunsDir {
+        /// The runs directory.
+        path: PathBuf,
+    },
+    /// The runs directory cannot be listed.
+    #[error("cannot list the runs directory {}: {source}: check its permissions", .path.display())]
+    RunsDir {
+        /// The runs directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl ExportError {
+    /// Whether the output's reader went away (`ringlog export ... | head`):
+    /// the usual way for a pipe to end, which a CLI reports as success.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io;
+    /// let e = ringlog_service::ExportError::Write { format: "JSONL", source: io::ErrorKind::BrokenPipe.into() };
+    /// assert!(e.is_broken_pipe());
+    /// ```
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Self::Write { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+/// Writes the history of the run in `run_dir` as JSON Lines: one object per
+/// history row (`Scalar1`, `Scalars` and `History` records), in log order:
+/// `{"_step": .., "_timestamp": <Unix seconds, a float>, "_lane": .., "<key>": <value>, ...}`.
+/// Values map as in [`value_json`](crate::export::record_json::value_json).
+///
+/// # Errors
+/// [`ExportError::NoRunLog`], [`ExportError::RunLog`] if the log cannot be
+/// read, [`ExportError::Write`] if `w` fails. Damaged frames are counted, not errors.
+///
+/// # Examples
+/// ```
+/// # use ringlog_ring::{Batch, HeapRun};
+/// # use ringlog_service::{RunLogHeader, RunLogWriter};
+/// # let dir = std::env::temp_dir().join(format!("ringlog-doc-jsonl-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # std::fs::create_dir_all(&dir)?;
+/// # let run = HeapRun::new(1 << 16, 1).unwrap();
+/// # let mut p = run.claim(0, Default::default())?;
+/// # let loss = p.key("loss")?;
+/// # p.log_scalar1(1, loss, 0.5)?;
+/// # let mut c = run.consumer()?;
+/// # let mut batch = Batch::new(1 << 16);
+/// # c.drain(&mut batch);
+/// # RunLogWriter::create(dir.join("run.rlog"), &RunLogHeader::new("doc"))?.append_batch(&batch)?;
+/// // `dir` holds a run that logged loss = 0.5 at step 1.
+/// let mut out = Vec::new();
+/// let stats = ringlog_service::export_jsonl(&dir, &mut out, false)?;
+/// assert_eq!((stats.records, stats.rows), (2, 1));
+/// let line: serde_json::Value = serde_json::from_slice(&out)?;
+/// assert_eq!((&line["_step"], &line["loss"]), (&1.into(), &0.5.into()));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn export_jsonl(
+    run_dir: impl AsRef<Path>,
+    w: &mut (impl Write + ?Sized),
+    progress: bool,
+) -> Result<ExportStats, ExportError> {
+    let (log, len) = open_log(run_dir.as_ref())?;
+    let mut bar = Progress::new(progress, len, "JSONL");
+    let mut out = BufWriter::new(w);
+    let mut rows = 0;
+    let write_err = |e: io::Error| ExportError::Write { format: "JSONL", source: e };
+    let (mut stats, _) = walk(log, len, &mut bar, None, |rec, keys| {
+        if let Some(r) = history_row(rec, keys) {
+            serde_json::to_writer(&mut out, &r.into_json_object()).map_err(|e| write_err(e.into()))?;
+            out.write_all(b"\n").map_err(write_err)?;
+            rows += 1;
+        }
+        Ok(())
+    })?;
+    out.flush().map_err(write_err)?;
+    bar.finish();
+    stats.rows = rows;
+    Ok(stats)
+}
+
+/// Writes the history of the run in `run_dir` as CSV: a header
+/// `_step,_timestamp,_lane,<key>...` with the sorted union of every history
+/// key, then one line per history row in log order; a key the row does not
+/// have is an empty cell. Numbers and booleans are written as in JSON, strings
+/// as they are, arrays and objects as JSON text.
+///
+/// The log is read twice (keys first, then rows); rows that a live run
+/// appends between the two passes are left out, so every row fits the header.
+///
+/// # Errors
+/// As [`export_jsonl`].
+///
+/// # Examples
+/// ```
+/// # use ringlog_ring::{Batch, HeapRun};
+/// # use ringlog_service::{RunLogHeader, RunLogWriter};
+/// # let dir = std::env::temp_dir().join(format!("ringlog-doc-csv-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # std::fs::create_dir_all(&dir)?;
+/// # let run = HeapRun::new(1 << 16, 1).unwrap();
+/// # let mut p = run.claim(0, Default::default())?;
+/// # let (loss, acc) = (p.key("loss")?, p.key("acc")?);
+/// # p.log_scalar1(1, loss, 0.5)?;
+/// # p.log_scalar1(2, acc, 0.75)?;
+/// # let mut c = run.consumer()?;
+/// # let mut batch = Batch::new(1 << 16);
+/// # c.drain(&mut batch);
+/// # RunLogWriter::create(dir.join("run.rlog"), &RunLogHeader::new("doc"))?.append_batch(&batch)?;
+/// // `dir` holds a run that logged loss = 0.5 at step 1 and acc = 0.75 at step 2.
+/// let mut out = Vec::new();
+/// ringlog_service::export_csv(&dir, &mut out, false)?;
+/// let text = String::from_utf8(out)?;
+/// let lines: Vec<_> = text.lines().collect();
+/// assert_eq!(lines[0], "_step,_timestamp,_lane,acc,loss");
+/// assert!(lines[1].starts_with("1,") && lines[1].ends_with(",0,,0.5"));
+/// assert!(lines[2].starts_with("2,") && lines[2].ends_with(",0,0.75,"));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn export_csv(
+    run_dir: impl AsRef<Path>,
+    w: &mut (impl Write + ?Sized),
+    progress: bool,
+) -> Result<ExportStats, ExportError> {
+    let run_dir = run_dir.as_ref();
+    let (log, len) = open_log(run_dir)?;
+    let mut bar = Progress::new(progress, len.saturating_mul(2), "CSV");
+
+    // Pass 1: the key set.
+    let mut names = BTreeSet::new();
+    let (mut stats, last_offset) = walk(log, len, &mut bar, None, |rec, keys| {
+        collect_history_keys(rec, keys, &mut names);
+        Ok(())
+    })?;
+    for reserved in [STEP_FIELD, TIMESTAMP_FIELD, LANE_FIELD] {
+        names.remove(reserved);
+    }
+    let names: Vec<String> = names.into_iter().collect();
+
+    // Pass 2: the rows, up to where pass 1 ended.
+    let write_err = |e: csv::Error| ExportError::Write { format: "CSV", source: e.into() };
+    let mut out = csv::WriterBuilder::new().flexible(false).from_writer(w);
+    let mut record = csv::StringRecord::with_capacity(64, names.len() + 3);
+    record.extend([STEP_FIELD, TIMESTAMP_FIELD, LANE_FIELD]);
+    record.extend(names.iter());
+    out.write_record(&record).map_err(write_err)?;
+    let mut rows = 0;
+    if let Some(limit) = last_offset {
+        let (log, _) = open_log(run_dir)?;
+        bar.base = len;
+        walk(log, len, &mut bar, Some(limit), |rec, keys| {
+            let Some(r) = history_row(rec, keys) else { return Ok(()) };
+            record.clear();
+            record.push_field(&r.step.map_or_else(String::new, |s| s.to_string()));
+            record.push_field(&csv_cell(&f64_json(r.timestamp_secs())));
+            record.push_field(&r.lane.to_string());
+            for name in &names {
+                record.push_field(&r.values.get(name).map_or(Cow::Borrowed(""), csv_cell));
+            }
+            out.write_record(&record).map_err(write_err)?;
+            rows += 1;
+            Ok(())
+        })?;
+    }
+    out.flush().map_err(|e| ExportError::Write { format: "CSV", source: e })?;
+    bar.finish();
+    stats.rows = rows;
+    Ok(stats)
+}
+
+/// Writes the summary of the run in `run_dir` as pretty JSON: its
+/// `summary.json`, or, when that is missing (the run is still running, or
+/// crashed) or not a JSON object, a summary rebuilt from the run log with
+/// [`SummaryState`]. Nothing is written into the run directory.
+///
+/// # Errors
+/// [`ExportError::Read`] if `summary.json` exists but cannot be read;
+/// when rebuilding, the errors of [`export_jsonl`]; [`ExportError::Write`].
+///
+/// # Examples
+/// ```
+/// # use ringlog_ring::{Batch, HeapRun};
+/// # use ringlog_service::{RunLogHeader, RunLogWriter, SummarySource};
+/// # let dir = std::env::temp_dir().join(format!("ringlog-doc-summary-export-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # std::fs::create_dir_all(&dir)?;
+/// # let run = HeapRun::new(1 << 16, 1).unwrap();
+/// # let mut p = run.claim(0, Default::default())?;
+/// # let loss = p.key("loss")?;
+/// # p.log_scalar1(1, loss, 0.5)?;
+/// # let mut c = run.consumer()?;
+/// # let mut batch = Batch::new(1 << 16);
+/// # c.drain(&mut batch);
+/// # RunLogWriter::create(dir.join("run.rlog"), &RunLogHeader::new("doc"))?.append_batch(&batch)?;
+/// // `dir` holds a run that logged loss = 0.5 and has no summary.json yet.
+/// let mut out = Vec::new();
+/// assert!(matches!(ringlog_service::export_summary(&dir, &mut out)?, SummarySource::Rebuilt(_)));
+/// let summary: serde_json::Value = serde_json::from_slice(&out)?;
+/// assert_eq!(summary["loss"], 0.5);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn export_summary(run_dir: impl AsRef<Path>, w: &mut (impl Write + ?Sized)) -> Result<SummarySource, ExportError> {
+    let run_dir = run_dir.as_ref();
+    let path = run_dir.join(SUMMARY_FILE);
+    let from_file = match std::fs::read(&path) {
+        Ok(bytes) => match serde_json::from_slice::<Json>(&bytes) {
+            Ok(v) if v.is_object() => Some(v),
+            Ok(_) | Err(_) => {
+                tracing::warn!(path = %path.display(), "summary.json is not a JSON object; rebuilding it from the run log");
+                None
+            }
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(source) => return Err(ExportError::Read { path, source }),
+    };
+    let (summary, source) = match from_file {
+        Some(v) => (v, SummarySource::File),
+        None => {
+            let (log, len) = open_log(run_dir)?;
+            let mut state = SummaryState::new();
+            let (stats, _) = walk(log, len, &mut Progress::new(false, 0, ""), None, |rec, keys| {
+                state.observe(rec.lane(), &rec.record(), keys);
+                Ok(())
+            })?;
+            (state.to_json(), SummarySource::Rebuilt(stats))
+        }
+    };
+    let write_err = |e: io::Error| ExportError::Write { format: "summary", source: e };
+    let mut out = BufWriter::new(w);
+    serde_json::to_writer_pretty(&mut out, &summary).map_err(|e| write_err(e.into()))?;
+    out.write_all(b"\n").and_then(|()| out.flush()).map_err(write_err)?;
+    Ok(source)
+}
+
+/// Lists the runs in `runs_dir`, oldest first (runs whose creation time is
+/// unknown first, ties by run id).
+///
+/// Each subdirectory with a readable `run.json` is a run; one without a
+/// readable `run.json` but with a `run.rlog` is listed with state
+/// [`UNKNOWN_STATE`]; other entries are skipped.
+///
+/// # Errors
+/// [`ExportError::NoRunsDir`] if `runs_dir` does not exist,
+/// [`ExportError::RunsDir`] if it cannot be listed.
+///
+/// # Examples
+/// ```
+/// let runs = std::env::temp_dir().join(format!("ringlog-doc-runs-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&runs);
+/// for (id, created) in [("b", 2), ("a", 1)] {
+///     std::fs::create_dir_all(runs.join(id))?;
+///     let meta = serde_json::json!({"run_id": id, "state": "finished", "created_unix_ms": created});
+///     std::fs::write(runs.join(id).join("run.json"), meta.to_string())?;
+/// }
+/// let listed = ringlog_service::list_runs(&runs)?;
+/// assert_eq!(listed.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+/// assert_eq!(listed[0].state, "finished");
+/// # std::fs::remove_dir_all(&runs)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn list_runs(runs_dir: impl AsRef<Path>) -> Result<Vec<RunListing>, ExportError> {
+    let runs_dir = runs_dir.as_ref();
+    let entries = std::fs::read_dir(runs_dir).map_err(|source| {
+        if source.kind() == io::ErrorKind::NotFound {
+            ExportError::NoRunsDir { path: runs_dir.to_owned() }
+        } else {
+            ExportError::RunsDir { path: runs_dir.to_owned(), source }
+        }
+    })?;
+    let mut runs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| ExportError::RunsDir { path: runs_dir.to_owned(), source })?;
+        let run_dir = entry.path();
+        // `metadata` follows symlinks: a linked run directory is listed too.
+        if !std::fs::metadata(&run_dir).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        if let Some(listing) = listing(&run_dir, entry.file_name().to_string_lossy().into_owned()) {
+            runs.push(listing);
+        }
+    }
+    runs.sort_by(|a, b| (a.created_unix_ms, &a.run_id).cmp(&(b.created_unix_ms, &b.run_id)));
+    Ok(runs)
+}
+
+/// The last `n` rows of the run in `run_dir`: history rows and output lines,
+/// in log order. Memory holds at most `n` rows.
+///
+/// # Errors
+/// [`ExportError::NoRunLog`], or [`ExportError::RunLog`] if the log cannot be
+/// read. Damaged frames are skipped.
+///
+/// # Examples
+/// ```
+/// # use ringlog_ring::{Batch, HeapRun};
+/// # use ringlog_service::{RunLogHeader, RunLogWriter};
+/// # let dir = std::env::temp_dir().join(format!("ringlog-doc-tail-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # std::fs::create_dir_all(&dir)?;
+/// # let run = HeapRun::new(1 << 16, 1).unwrap();
+/// # let mut p = run.claim(0, Default::default())?;
+/// # let loss = p.key("loss")?;
+/// # for step in 0..10 { p.log_scalar1(step, loss, 0.5)?; }
+/// # let mut c = run.consumer()?;
+/// # let mut batch = Batch::new(1 << 16);
+/// # c.drain(&mut batch);
+/// # RunLogWriter::create(dir.join("run.rlog"), &RunLogHeader::new("doc"))?.append_batch(&batch)?;
+/// // `dir` holds a run that logged steps 0 to 9.
+/// let rows = ringlog_service::tail(&dir, 3)?;
+/// assert_eq!(rows.iter().map(|r| r.step.unwrap()).collect::<Vec<_>>(), [7, 8, 9]);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn tail(run_dir: impl AsRef<Path>, n: usize) -> Result<Vec<Row>, ExportError> {
+    let (log, len) = open_log(run_dir.as_ref())?;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut last: VecDeque<Row> = VecDeque::with_capacity(n.min(TAIL_PREALLOC));
+    walk(log, len, &mut Progress::new(false, 0, ""), None, |rec, keys| {
+        if is_history(rec.kind()) || rec.kind() == RecordKind::Output {
+            if last.len() == n {
+                last.pop_front();
+            }
+            last.extend(row(rec.lane(), &rec.record(), keys));
+        }
+        Ok(())
+    })?;
+    Ok(last.into())
+}
+
+/// Opens the run log of `run_dir`; returns it and the file's length.
+fn open_log(run_dir: &Path) -> Result<(RunLog, u64), ExportError> {
+    let path = run_dir.join(RUN_LOG_FILE);
+    let log = RunLog::open(&path).map_err(|e| match e {
+        RunLogError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+            ExportError::NoRunLog { path: path.clone() }
+        }
+        e => e.into(),
+    })?;
+    // Only sizes the progress bar: the reader itself stops at the length it saw.
+    let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+    Ok((log, len))
+}
+
+/// Reads `log` once, handing each valid record to `visit` after `KeyTable`
+/// has seen it. With `limit`, stops at the first item past that file offset.
+///
+/// Returns the stats (without `rows`) and the file offset of the last item
+/// read, which a second pass gives as `limit` to see exactly the same items.
+fn walk(
+    mut log: RunLog,
+    len: u64,
+    bar: &mut Progress,
+    limit: Option<u64>,
+    mut visit: impl FnMut(&LogRecord, &KeyTable) -> Result<(), ExportError>,
+) -> Result<(ExportStats, Option<u64>), ExportError> {
+    let mut keys = KeyTable::new();
+    let mut stats = ExportStats { log_bytes: len, ..ExportStats::default() };
+    let mut last_offset = None;
+    let mut stopped = false;
+    for item in log.by_ref() {
+        let offset = match &item {
+            Ok(rec) => Some(rec.offset()),
+            Err(e) => frame_error_offset(e),
+        };
+        if let (Some(limit), Some(offset)) = (limit, offset)
+            && offset > limit
+        {
+            stopped = true;
+            break;
+        }
+        last_offset = offset.or(last_offset);
+        match item {
+            Ok(rec) => {
+                stats.records += 1;
+                keys.observe(rec.lane(), &rec.record());
+                visit(&rec, &keys)?;
+                bar.at(rec.offset());
+            }
+            Err(RunLogError::CorruptFrame { offset, len, path }) => {
+                tracing::warn!(path = %path.display(), offset, len, "run log: damaged region skipped");
+                stats.damaged_regions += 1;
+                stats.damaged_bytes += len;
+            }
+            Err(e) if e.is_frame_error() => {
+                tracing::warn!(error = %e, "run log: record skipped");
+                stats.rejected_records += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if !stopped {
+        stats.torn_tail_bytes = log.torn_tail_bytes();
+    }
+    Ok((stats, last_offset))
+}
+
+/// File offset of a per-frame reader error; `None` for other errors.
+fn frame_error_offset(e: &RunLogError) -> Option<u64> {
+    match e {
+        RunLogError::CorruptFrame { offset, .. }
+        | RunLogError::UnknownKind { offset, .. }
+        | RunLogError::InvalidRecord { offset, .. } => Some(*offset),
+        _ => None,
+    }
+}
+
+/// The history row of `rec`, if it is one.
+fn history_row(rec: &LogRecord, keys: &KeyTable) -> Option<Row> {
+    if is_history(rec.kind()) { row(rec.lane(), &rec.record(), keys) } else { None }
+}
+
+/// Adds the key names of a history record to `names` (without converting values).
+fn collect_history_keys(rec: &LogRecord, keys: &KeyTable, names: &mut BTreeSet<String>) {
+    let lane = rec.lane();
+    let mut add = |id: u32| {
+        let name = keys.resolve(lane, id);
+        if !names.contains(name.as_ref()) {
+            names.insert(name.into_owned());
+        }
+    };
+    match rec.record() {
+        RecordRef::Scalar1(s) => add(s.key.to_native()),
+        RecordRef::Scalars(s) => s.items.iter().for_each(|i| add(i.key.to_native())),
+        RecordRef::History(h) => h.items.iter().for_each(|i| add(i.key.to_native())),
+        _ => {}
+    }
+}
+
+/// A JSON value as a CSV cell: strings unquoted, null empty, the rest as JSON text.
+fn csv_cell(v: &Json) -> Cow<'_, str> {
+    match v {
+        Json::Null => Cow::Borrowed(""),
+        Json::String(s) => Cow::Borrowed(s),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
+/// The listing of one run directory, `None` if it is not a run.
+fn listing(run_dir: &Path, run_id: String) -> Option<RunListing> {
+    /// The fields of `run.json` a listing shows; every one optional, so an
+    /// older or newer `run.json` still lists.
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        project: Option<String>,
+        name: Option<String>,
+        state: Option<String>,
+        records: Option<u64>,
+        created_unix_ms: Option<u64>,
+    }
+    let meta = std::fs::read(run_dir.join(RUN_META_FILE)).ok().and_then(|b| serde_json::from_slice::<Meta>(&b).ok());
+    match meta {
+        Some(m) => Some(RunListing {
+            run_id,
+            project: m.project,
+            name: m.name,
+            state: m.state.unwrap_or_else(|| UNKNOWN_STATE.into()),
+            records: m.records,
+            created_unix_ms: m.created_unix_ms,
+            run_dir: run_dir.to_owned(),
+        }),
+        None => {
+            let log_path = run_dir.join(RUN_LOG_FILE);
+            if !log_path.is_file() {
+                return None;
+            }
+            let created = RunLog::open(&log_path).ok().map(|log| log.header().created_unix_ns / 1_000_000);
+            Some(RunListing {
+                run_id,
+                project: None,
+                name: None,
+                state: UNKNOWN_STATE.into(),
+                records: None,
+                created_unix_ms: created,
+                run_dir: run_dir.to_owned(),
+            })
+        }
+    }
+}
+
+/// An optional progress bar over the bytes of one or more passes over a log.
+struct Progress {
+    bar: Option<ProgressBar>,
+    /// Bytes of the passes before this one.
+    base: u64,
+    /// Position last drawn.
+    shown: u64,
+}
+
+impl Progress {
+    fn new(enabled: bool, total: u64, what: &'static str) -> Self {
+        let bar = enabled.then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(
+                "{msg} [{bar:40}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.set_message(format!("exporting {what}"));
+            bar
+        });
+        Self { bar, base: 0, shown: 0 }
+    }
+
+    /// Notes that the pass has read up to file offset `offset`.
+    fn at(&mut self, offset: u64) {
+        if let Some(bar) = &self.bar {
+            let pos = self.base + offset;
+            if pos >= self.shown + PROGRESS_STEP {
+                bar.set_position(pos);
+                self.shown = pos;
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! ringlog-service: the service that drains run segments into durable run
+//! logs, the exporters, and the `ringlog` command.
+//!
+//! - [`runlog`]: the on-disk run log (format, writer, reader, run metadata);
+//! - [`service`]: the control socket, run workers, daemon start-up, summaries;
+//! - [`export`]: JSONL, CSV and summary exporters, listings and `tail`;
+//! - the `ringlog` binary lives in `src/cli/`.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+pub mod export;
+pub mod runlog;
+pub mod service;
+
+pub use export::exporters::{
+    ExportError, ExportStats, RunListing, SummarySource, UNKNOWN_STATE, export_csv, export_jsonl, export_summary,
+    list_runs, tail,
+};
+pub use export::key_table::{KeyTable, unknown_key_name};
+pub use export::record_json::{LANE_FIELD, Row, STEP_FIELD, TIMESTAMP_FIELD, f64_json, row, value_json};
+pub use runlog::format::{RunLogError, RunLogHeader};
+pub use runlog::reader::{LogRecord, RunLog};
+pub use runlog::run_meta::{RUN_LOG_FILE, RUN_META_FILE, RunMeta, SUMMARY_FILE, write_json_atomic};
+pub use runlog::writer::{Appended, Recovery, RunLogCounters, RunLogWriter};
+pub use service::summary_state::{SUMMARY_META_KEY, SummaryCounts, SummaryState, SummaryWriteError};

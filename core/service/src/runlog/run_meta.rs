@@ -1,0 +1,129 @@
+//! `run.json`: a run's metadata and final counts, and the service's registry
+//! entry that lets a restarted service adopt a live run.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Contents of `<run_dir>/run.json`.
+///
+/// # Examples
+/// ```
+/// let m = ringlog_service::RunMeta { run_id: "r1".into(), state: "running".into(), ..Default::default() };
+/// let text = serde_json::to_string(&m).unwrap();
+/// assert!(text.contains("\"run_id\":\"r1\""));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunMeta {
+    /// Run id (also the run directory's name by default).
+    pub run_id: String,
+    /// Project.
+    pub project: String,
+    /// Display name.
+    pub name: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Config object.
+    pub config: serde_json::Value,
+    /// Absolute run directory.
+    pub run_dir: String,
+    /// Creation, Unix ms.
+    pub created_unix_ms: u64,
+    /// `running`, `finished` or `crashed`.
+    pub state: String,
+    /// Exit code (`None` while running; -1 when the owner's handle was dropped unfinished).
+    pub exit_code: Option<i32>,
+    /// Wall time from init to finish, ms.
+    pub runtime_ms: u64,
+    /// Records in the run log.
+    pub records: u64,
+    /// Payload bytes in the run log.
+    pub bytes: u64,
+    /// Records dropped by policy.
+    pub drops: u64,
+    /// Block timeouts.
+    pub timeouts: u64,
+    /// Frames rejected.
+    pub invalid_frames: u64,
+    /// Lanes whose producer died.
+    pub abandoned_lanes: u32,
+    /// Segment name while the run is live.
+    pub segment: String,
+    /// Pid that owns the run (called init).
+    pub owner_pid: u32,
+}
+
+/// File name of the run log inside a run directory.
+pub const RUN_LOG_FILE: &str = "run.rlog";
+/// File name of the metadata inside a run directory.
+pub const RUN_META_FILE: &str = "run.json";
+/// File name of the summary inside a run directory.
+pub const SUMMARY_FILE: &str = "summary.json";
+
+impl RunMeta {
+    /// Reads `run.json` from `run_dir`.
+    ///
+    /// # Errors
+    /// I/O or JSON errors, as text naming the file.
+    pub fn read(run_dir: &Path) -> Result<Self, String> {
+        let path = run_dir.join(RUN_META_FILE);
+        let text = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Writes `run.json` into `run_dir` atomically and durably.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn write(&self, run_dir: &Path) -> std::io::Result<()> {
+        write_json_atomic(&run_dir.join(RUN_META_FILE), self, true)
+    }
+
+    /// Path of the run log.
+    pub fn log_path(&self) -> PathBuf {
+        Path::new(&self.run_dir).join(RUN_LOG_FILE)
+    }
+}
+
+/// Writes `value` as JSON to `path` via a temporary file and a rename, so a
+/// reader sees the old file or the new one. With `durable`, the file and the
+/// directory are fsynced too (survives a power loss, not only a crash).
+///
+/// # Errors
+/// I/O errors.
+///
+/// # Examples
+/// ```
+/// let path = std::env::temp_dir().join(format!("ringlog-doc-meta-{}.json", std::process::id()));
+/// ringlog_service::write_json_atomic(&path, &serde_json::json!({"a": 1}), false)?;
+/// assert_eq!(std::fs::read_to_string(&path)?.trim(), "{\n  \"a\": 1\n}");
+/// # std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T, durable: bool) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("json");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let written = (|| {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        serde_json::to_writer_pretty(&mut w, value).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
+        if durable {
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    if durable {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! The service: control socket, one drain thread per run, daemon start-up,
+//! summaries, rate-limited logging.
+
+pub mod daemon;
+pub mod log_limit;
+pub mod run_worker;
+pub mod serve;
+pub mod summary_state;

@@ -1,0 +1,324 @@
+//! The service's drain thread for one run (one thread per run: see ADR 13).
+//!
+//! Loop: wait on the run's futex (bounded), copy a batch out of every lane,
+//! append it to the run log with one `write(2)`, and only then release the
+//! lane space. Lanes whose process died (pidfd readable) are abandoned after
+//! what they committed is drained. The owner's finish drains everything,
+//! fsyncs the log, writes `summary.json` and `run.json`, and unlinks the segment.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use std::sync::{Mutex, PoisonError};
+
+use crate::RunLogWriter;
+use crate::export::key_table::KeyTable;
+use crate::runlog::run_meta::{RunMeta, SUMMARY_FILE};
+use crate::service::summary_state::SummaryState;
+use ringlog_ring::protocol::control_message::{FinishReport, RunEnd};
+use ringlog_ring::{Batch, Consumer, LaneState, RunState, SegmentOwner};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// How long the drain thread sleeps when nothing happens; bounds how late it
+/// notices a dead producer or a control event.
+const IDLE_WAIT: Duration = Duration::from_millis(250);
+/// Bytes of frames per batch.
+const BATCH_BYTES: usize = 4 << 20;
+
+/// Who writes a lane, as the service knows it.
+pub(crate) struct LaneOwner {
+    pub lane: u16,
+    pub pid: u32,
+    /// Readable once the process has exited (`None`: could not be opened, e.g.
+    /// the process was already gone).
+    pub pidfd: Option<OwnedFd>,
+    /// Detached or dead: the worker closes the lane after draining it.
+    pub closing: Option<LaneState>,
+    /// Already applied to the consumer.
+    pub closed_applied: bool,
+}
+
+/// A finish request from the owner.
+pub(crate) struct FinishRequest {
+    pub exit_code: i32,
+    pub deadline: Instant,
+    pub reply: Sender<FinishReport>,
+}
+
+/// State shared between the run's worker and the connection threads.
+pub(crate) struct RunShared {
+    pub run_id: String,
+    pub segment: SegmentOwner,
+    pub meta: Mutex<RunMeta>,
+    pub lanes: Mutex<Vec<LaneOwner>>,
+    pub finish: Mutex<Option<FinishRequest>>,
+    pub live: Mutex<LiveCounts>,
+    pub started: Instant,
+    pub registry_entry: PathBuf,
+    /// Set (Release) by a connection thread after it posts a finish or a
+    /// detach, before it wakes the worker; the worker's wait re-checks it.
+    pub control: AtomicU32,
+}
+
+impl RunShared {
+    /// Tells the worker a control event is waiting, waking it if parked.
+    pub fn signal(&self) {
+        // SYNC POINT: control event. Release pairs with the worker's Acquire swap;
+        // `wake_consumer`'s fence pairs with the fence in the worker's park.
+        self.control.store(1, Ordering::Release);
+        self.segment.wake_consumer();
+    }
+}
+
+/// Counts the worker publishes for `status`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LiveCounts {
+    pub records: u64,
+    pub bytes: u64,
+    pub records_per_s: f64,
+}
+
+/// Opens a pidfd for `pid`; `None` if the process is gone or pidfds are unsupported.
+pub(crate) fn pidfd(pid: u32) -> Option<OwnedFd> {
+    let pid = rustix::process::Pid::from_raw(pid as i32)?;
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).ok()
+}
+
+/// Whether the process behind `fd` has exited.
+fn exited(fd: &OwnedFd) -> bool {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    matches!(poll(&mut fds, Some(&rustix::time::Timespec { tv_sec: 0, tv_nsec: 0 })), Ok(n) if n > 0)
+}
+
+/// Why the worker stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum WorkerExit {
+    Finished,
+    Crashed,
+    /// The service is stopping; the run stays live for the next service.
+    Shutdown,
+}
+
+/// The worker's private state: the consumer, its batch buffer, the run log,
+/// and what the service learns from the records (keys, summary).
+struct Drain {
+    shared: Arc<RunShared>,
+    consumer: Consumer,
+    batch: Batch,
+    writer: RunLogWriter,
+    keys: KeyTable,
+    summary: SummaryState,
+    /// Lanes handed to the consumer so far.
+    added: u32,
+    /// Rate limit for the per-frame warnings.
+    warnings: crate::service::log_limit::LogLimit,
+}
+
+/// The drain loop. Returns when the run is finished or crashed, or when
+/// `stopping` says the service is going away.
+pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl Fn() -> bool) -> WorkerExit {
+    let consumer = match shared.segment.consumer() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(run = %shared.run_id, error = %e, "cannot drain the run: its consumer is taken");
+            return WorkerExit::Shutdown;
+        }
+    };
+    let mut d = Drain {
+        shared,
+        consumer,
+        batch: Batch::new(BATCH_BYTES),
+        writer,
+        keys: KeyTable::new(),
+        summary: SummaryState::new(),
+        added: 0,
+        warnings: crate::service::log_limit::LogLimit::default(),
+    };
+    let mut rate_mark = (Instant::now(), 0u64);
+    loop {
+        d.add_new_lanes();
+        let control = &d.shared.control;
+        // SYNC POINT: control event (Acquire in the re-check).
+        let event = || control.load(Ordering::Acquire) != 0;
+        d.consumer.wait_or(IDLE_WAIT, event);
+        // Relaxed is enough for the clear: the requests themselves are read
+        // under their mutexes below, and a new event sets the flag again.
+        control.store(0, Ordering::Relaxed);
+        d.drain_once();
+        d.apply_liveness();
+
+        let now = Instant::now();
+        if now - rate_mark.0 >= Duration::from_secs(1) {
+            let mut live = d.shared.live.lock().unwrap_or_else(PoisonError::into_inner);
+            let rate = (live.records - rate_mark.1) as f64 / (now - rate_mark.0).as_secs_f64();
+            live.records_per_s = rate;
+            rate_mark = (now, live.records);
+        }
+
+        let finish = d.shared.finish.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(req) = finish {
+            if others_closed(&d.shared) || Instant::now() >= req.deadline {
+                let report = d.finalize(Some(req.exit_code));
+                let _ = req.reply.send(report);
+                return WorkerExit::Finished;
+            }
+            *d.shared.finish.lock().unwrap_or_else(PoisonError::into_inner) = Some(req);
+        } else if all_dead(&d.shared) {
+            tracing::warn!(run = %d.shared.run_id, "every producer died without finishing: closing the run as crashed");
+            d.finalize(None);
+            return WorkerExit::Crashed;
+        }
+        if stopping() {
+            d.drain_once();
+            let _ = d.writer.sync();
+            return WorkerExit::Shutdown;
+        }
+    }
+}
+
+impl Drain {
+    /// Gives the consumer the lanes allocated since the last pass.
+    fn add_new_lanes(&mut self) {
+        // The service's own lane count: never re-read from shared memory.
+        while self.added < self.shared.segment.lane_count() {
+            let lane = self.added as u16;
+            if let Err(e) = self.consumer.add_lane(lane) {
+                tracing::error!(run = %self.shared.run_id, lane, error = %e, "cannot map lane");
+            }
+            self.added += 1;
+        }
+    }
+
+    /// One batch: read, append (one write), release. On a write error nothing
+    /// is released and the batch will be read again. Returns valid frames read.
+    fn drain_once(&mut self) -> usize {
+        let n = self.consumer.read_batch(&mut self.batch);
+        for e in self.batch.errors() {
+            // One line per rejected frame would let a scribbling producer
+            // fill service.log: rate-limited, the rest counted.
+            if let Some(suppressed) = self.warnings.allow() {
+                tracing::warn!(run = %self.shared.run_id, error = %e, suppressed, "invalid frame");
+            }
+        }
+        if self.batch.len_bytes() == 0 {
+            return 0;
+        }
+        match self.writer.append_batch(&self.batch) {
+            Ok(appended) => {
+                self.consumer.release();
+                for f in self.batch.frames() {
+                    let rec = f.record();
+                    self.keys.observe(f.lane(), &rec);
+                    self.summary.observe(f.lane(), &rec, &self.keys);
+                }
+                let mut live = self.shared.live.lock().unwrap_or_else(PoisonError::into_inner);
+                live.records += appended.frames as u64;
+                live.bytes += appended.bytes as u64;
+                n
+            }
+            Err(e) => {
+                tracing::error!(run = %self.shared.run_id, error = %e, "cannot append to the run log; nothing released, retrying");
+                self.consumer.unread();
+                std::thread::sleep(Duration::from_millis(100));
+                0
+            }
+        }
+    }
+
+    /// Applies detaches and deaths noticed since the last pass (to lanes the
+    /// consumer already has; a lane added later gets its close on a later pass).
+    fn apply_liveness(&mut self) {
+        let mut lanes = self.shared.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        for l in lanes.iter_mut() {
+            if l.closing.is_none() && l.pidfd.as_ref().is_some_and(exited) {
+                tracing::warn!(run = %self.shared.run_id, lane = l.lane, pid = l.pid, "producer died; lane abandoned after draining its committed frames");
+                l.closing = Some(LaneState::Abandoned);
+            }
+            if let (Some(state), false) = (l.closing, l.closed_applied) {
+                l.closed_applied = match state {
+                    LaneState::Abandoned => self.consumer.abandon_lane(l.lane),
+                    _ => self.consumer.detach_lane(l.lane),
+                };
+            }
+        }
+    }
+
+    /// Final drain, fsync, summary, metadata; unlinks the segment.
+    fn finalize(&mut self, exit_code: Option<i32>) -> FinishReport {
+        for l in self.shared.lanes.lock().unwrap_or_else(PoisonError::into_inner).iter_mut() {
+            l.closing.get_or_insert(LaneState::Detached);
+        }
+        self.add_new_lanes();
+        self.apply_liveness();
+        // Bounded: every lane is closing, so each read pass ends at the first
+        // empty frame and a lane closes when it runs dry; the deadline covers a
+        // producer that keeps writing after its finish.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.consumer.all_closed() && Instant::now() < deadline {
+            if self.drain_once() == 0 && self.batch.len_bytes() == 0 {
+                self.consumer.wait(Duration::from_millis(1));
+            }
+        }
+        self.drain_once();
+        let shared = Arc::clone(&self.shared);
+        if let Err(e) = self.writer.sync() {
+            tracing::error!(run = %shared.run_id, error = %e, "fsync of the run log failed");
+        }
+        let mut report = FinishReport::default();
+        for lane in 0..shared.segment.lane_count() {
+            if let Ok(s) = shared.segment.lane_stats(lane as u16) {
+                report.drops += s.drops;
+                report.timeouts += s.timeouts;
+                report.invalid_frames += s.invalid_frames;
+                report.abandoned_lanes += u32::from(s.state == LaneState::Abandoned);
+            }
+        }
+        let counters = self.writer.counters();
+        let mut meta = shared.meta.lock().unwrap_or_else(PoisonError::into_inner);
+        report.run_id = shared.run_id.clone();
+        report.run_dir = meta.run_dir.clone();
+        report.exit_code = exit_code.unwrap_or(-1);
+        report.state = if exit_code.is_some() { RunEnd::Finished } else { RunEnd::Crashed };
+        report.records = counters.frames;
+        report.bytes = counters.bytes;
+        report.runtime_ms = shared.started.elapsed().as_millis() as u64;
+        let run_dir = PathBuf::from(&meta.run_dir);
+        if let Err(e) = self.summary.write(&run_dir.join(SUMMARY_FILE)) {
+            tracing::error!(run = %shared.run_id, error = %e, "cannot write summary.json");
+        }
+        meta.state = report.state.to_string();
+        meta.exit_code = exit_code;
+        meta.runtime_ms = report.runtime_ms;
+        meta.records = report.records;
+        meta.bytes = report.bytes;
+        meta.drops = report.drops;
+        meta.timeouts = report.timeouts;
+        meta.invalid_frames = report.invalid_frames;
+        meta.abandoned_lanes = report.abandoned_lanes;
+        if let Err(e) = meta.write(&run_dir) {
+            tracing::error!(run = %shared.run_id, error = %e, "cannot write run.json");
+        }
+        drop(meta);
+        shared.segment.set_run_state(if exit_code.is_some() { RunState::Finished } else { RunState::Crashed });
+        let _ = shared.segment.unlink();
+        let _ = std::fs::remove_file(&shared.registry_entry);
+        tracing::info!(run = %shared.run_id, records = report.records, state = %report.state, "run closed");
+        report
+    }
+}
+
+/// Every lane but the owner's is detached or dead.
+fn others_closed(shared: &RunShared) -> bool {
+    let owner = shared.meta.lock().unwrap_or_else(PoisonError::into_inner).owner_pid;
+    shared.lanes.lock().unwrap_or_else(PoisonError::into_inner).iter().all(|l| l.pid == owner || l.closing.is_some())
+}
+
+/// Every lane is dead (and there is at least one).
+fn all_dead(shared: &RunShared) -> bool {
+    let lanes = shared.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+    !lanes.is_empty() && lanes.iter().all(|l| l.closing == Some(LaneState::Abandoned))
+}
