@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo build --release -p ringlog --bin ringlog
+cargo build --release -p ringlog-service --bin ringlog
 exec target/release/ringlog demo "$@"

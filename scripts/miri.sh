@@ -21,4 +21,4 @@ fi
 # pointers (its derived bytecheck code reads past the field a reference was
 # made from) are reported under Stacked Borrows, which rkyv does not target.
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation -Zmiri-tree-borrows}"
-exec cargo +nightly miri test -p ringlog --test lane --target-dir target/miri
+exec cargo +nightly miri test -p ringlog-ring --test lane --target-dir target/miri

@@ -91,7 +91,7 @@ for tool in gcc g++ pkg-config; do
 done
 
 say "building the service binary and libringlog (debug) into $target"
-"$cargo" build --quiet -p ringlog -p ringlog-ffi --lib --bin ringlog --target-dir "$target"
+"$cargo" build --quiet -p ringlog-service -p ringlog-ffi --lib --bin ringlog --target-dir "$target"
 dist="$("$root/ffi/dist.sh" "$target" debug "$work/dist")"
 export PKG_CONFIG_PATH="$dist/lib/pkgconfig"
 

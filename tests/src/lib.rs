@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The real `ringlog` binary, built beside this test (`cargo test --workspace`
-/// builds it for the ringlog package's own integration tests).
+/// builds it for the ringlog-service package's own integration tests).
 ///
 /// # Panics
 /// If it has not been built.
@@ -36,7 +36,7 @@ pub fn ringlog_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = dir.join("ringlog");
-    assert!(bin.exists(), "{} missing: run `cargo build -p ringlog` (or `cargo test --workspace`)", bin.display());
+    assert!(bin.exists(), "{} missing: run `cargo build -p ringlog-service` (or `cargo test --workspace`)", bin.display());
     bin
 }
 
