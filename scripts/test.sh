@@ -25,7 +25,7 @@ cargo test -p ringlog-benches --benches
 
 step "loom models (own target dir, bounded preemptions)"
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
-    cargo test -p ringlog-ring --release --test loom_ring --test loom_wakeup --target-dir target/loom
+    cargo test -p ringlog-ring --features test-hooks --release --test loom_ring --test loom_wakeup --target-dir target/loom
 
 step "miri (ring logic over heap lanes)"
 bash scripts/miri.sh

@@ -36,7 +36,11 @@ pub fn ringlog_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = dir.join("ringlog");
-    assert!(bin.exists(), "{} missing: run `cargo build -p ringlog-service` (or `cargo test --workspace`)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} missing: run `cargo build -p ringlog-service` (or `cargo test --workspace`)",
+        bin.display()
+    );
     bin
 }
 

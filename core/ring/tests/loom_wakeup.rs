@@ -5,10 +5,10 @@
 //! or the producer decided to wake it. If both miss, the consumer would sleep
 //! on data that is already there: a lost wakeup.
 //!
-//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ringlog --release --test loom_wakeup --target-dir target/loom`
+//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ringlog-ring --release --test loom_wakeup --target-dir target/loom`
 //!
 //! Mutation tried: removing the `fence(SeqCst)` from either `announce` or
-//! `should_wake` in core/src/wakeup.rs makes `no_lost_wakeup` fail (loom finds
+//! `should_wake` in core/ring/src/ring/wakeup.rs makes `no_lost_wakeup` fail (loom finds
 //! the store-buffering execution where both loads read the old values).
 #![cfg(loom)]
 
@@ -24,9 +24,9 @@ fn no_lost_wakeup() {
         let producer = loom::thread::spawn(move || {
             // The commit: a Release store, as in Producer::publish.
             d.store(1, Ordering::Release);
-            ringlog_ring::wakeup::notify_would_wake(&p)
+            ringlog_ring::ring::wakeup::notify_would_wake(&p)
         });
-        let saw = ringlog_ring::wakeup::park_announce(&parked, || data.load(Ordering::Acquire) == 1);
+        let saw = ringlog_ring::ring::wakeup::park_announce(&parked, || data.load(Ordering::Acquire) == 1);
         let woke = producer.join().unwrap();
         assert!(saw || woke, "lost wakeup: consumer missed the data and producer did not wake it");
     });

@@ -12,6 +12,10 @@
 //! - `init-drop`: init, log 1000 steps, drop the handle without finishing.
 //! - `fork`: init, fork; the child must get `Forked` from the parent's handle.
 //! - `status-raw`: connect without any checks and ask for status (the other-uid test).
+//! - `scribble RUN_ID RECORDS`: attach, log RECORDS steps, then write random
+//!   bytes over every mapping of a ringlog segment this process has writable
+//!   (found in `/proc/self/maps`), try to log RECORDS more, and report what
+//!   it found: a buggy C producer scribbling on everything it can reach.
 
 use std::io::{BufRead, Write};
 use std::time::Duration;
@@ -158,6 +162,54 @@ fn main() {
                 Err(e) => out(serde_json::json!({"refused": e.to_string()})),
             }
         }
+        "scribble" => {
+            let records: i64 = arg(2).parse().unwrap_or_else(|e| fail(e));
+            let mut run = ringlog::attach(arg(1)).unwrap_or_else(|e| fail(e));
+            log_steps(&mut run, records, false);
+            let (scribbled, readonly) = scribble_segments();
+            let k = run.key("loss").unwrap_or_else(|e| fail(e));
+            let mut errors = 0u64;
+            for step in records..2 * records {
+                if run.log(step, &[(k, 0.0)]).is_err() {
+                    errors += 1;
+                }
+            }
+            let finish = run.finish(0).map(|r| r.state.to_string()).unwrap_or_else(|e| e.to_string());
+            out(serde_json::json!({
+                "scribbled_mappings": scribbled,
+                "readonly_mappings": readonly,
+                "log_errors_after": errors,
+                "finish": finish,
+            }));
+        }
         other => fail(format!("unknown mode {other}")),
     }
+}
+
+/// Writes random bytes over every writable mapping of a ringlog segment in
+/// this process; returns the writable and read-only mappings found, as
+/// `/proc/self/maps` lines.
+fn scribble_segments() -> (Vec<String>, Vec<String>) {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_else(|e| fail(e));
+    let (mut writable, mut readonly) = (Vec::new(), Vec::new());
+    for line in maps.lines().filter(|l| l.contains("/dev/shm/ringlog-")) {
+        let mut fields = line.split_whitespace();
+        let (range, perms) = (fields.next().unwrap_or(""), fields.next().unwrap_or(""));
+        let Some((start, end)) = range.split_once('-') else { continue };
+        let (Ok(start), Ok(end)) = (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16)) else {
+            continue;
+        };
+        if !perms.starts_with("rw") {
+            readonly.push(line.to_owned());
+            continue;
+        }
+        let mut noise = vec![0u8; end - start];
+        rustix::rand::getrandom(&mut noise, rustix::rand::GetRandomFlags::empty()).unwrap_or_else(|e| fail(e));
+        // SAFETY: [start, end) is a writable mapping of this process (from
+        // /proc/self/maps); no Rust reference covers it (the ring code
+        // reaches it through raw pointers and atomics). Deliberate damage.
+        unsafe { std::ptr::copy_nonoverlapping(noise.as_ptr(), start as *mut u8, noise.len()) };
+        writable.push(line.to_owned());
+    }
+    (writable, readonly)
 }

@@ -29,8 +29,9 @@ pub(crate) trait LaneSource: Send + Sync {
     fn parked(&self) -> &AtomicU32;
 }
 
-/// Spins on an empty run before parking on the futex.
-const SPINS_BEFORE_PARK: u32 = 4096;
+/// Spins on an empty run before parking on the futex (one under loom, so the
+/// models reach the park path).
+const SPINS_BEFORE_PARK: u32 = if cfg!(loom) { 1 } else { 4096 };
 /// Spin hints between two looks at the lanes while spinning.
 const SPINS_PER_CHECK: u32 = 32;
 
@@ -425,6 +426,7 @@ impl Consumer {
 /// # Safety
 /// `src` is 8-aligned and valid for `len` reads; `dst` is valid for `len`
 /// writes and private to the caller.
+#[cfg(not(loom))]
 #[inline]
 pub(crate) unsafe fn copy_from_ring(src: *const u8, dst: *mut u8, len: usize) {
     debug_assert!(len.is_multiple_of(8) && (src as usize).is_multiple_of(8));
@@ -437,4 +439,15 @@ pub(crate) unsafe fn copy_from_ring(src: *const u8, dst: *mut u8, len: usize) {
         // SAFETY: inside `dst`'s range; unaligned write, as dst is a byte pointer.
         unsafe { dst.add(i * 8).cast::<u64>().write_unaligned(v) };
     }
+}
+
+/// Under loom ring bytes are plain memory (loom cannot view them as atomics);
+/// the shadow cells check the ordering instead.
+///
+/// # Safety
+/// As for the non-loom version.
+#[cfg(loom)]
+pub(crate) unsafe fn copy_from_ring(src: *const u8, dst: *mut u8, len: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
 }

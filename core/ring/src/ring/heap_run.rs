@@ -13,7 +13,9 @@ use crate::ring::full_policy::FullPolicy;
 use crate::ring::lane_memory::{LaneMemory, MAX_LANE_BYTES, MIN_LANE_BYTES};
 use crate::ring::layout::{LaneControl, LaneDescriptor, LaneState};
 use crate::ring::producer::Producer;
-use crate::ring::sync::{AtomicU32, Ordering};
+use crate::ring::sync::AtomicU32;
+#[cfg(not(loom))]
+use crate::ring::sync::Ordering;
 
 /// A run of heap lanes sharing one wake word: each lane's producer is claimed
 /// once, and the run has one consumer, exactly as for a shared-memory segment.
@@ -40,6 +42,9 @@ struct HeapShared {
 }
 
 struct HeapLane {
+    /// Loom only: the lane's first view, whose side tables every later view shares.
+    #[cfg(loom)]
+    first_view: std::sync::OnceLock<crate::ring::lane_memory::LoomTables>,
     desc: Box<LaneDescriptor>,
     control: Box<LaneControl>,
     ring: NonNull<u8>,
@@ -83,7 +88,14 @@ impl HeapRun {
             };
             #[cfg(loom)]
             let (desc, control) = (Box::new(LaneDescriptor::new()), Box::new(LaneControl::new()));
-            out.push(HeapLane { desc, control, ring, layout });
+            out.push(HeapLane {
+                #[cfg(loom)]
+                first_view: std::sync::OnceLock::new(),
+                desc,
+                control,
+                ring,
+                layout,
+            });
         }
         Some(Self {
             shared: Arc::new(HeapShared { lanes: out, parked: Box::new(AtomicU32::new(0)) }),
@@ -162,7 +174,16 @@ impl LaneSource for HeapShared {
         // SAFETY: every pointer is into `self`'s boxes and ring allocation,
         // which the Arc passed as `keep` keeps alive; capacity was validated
         // in `new`, and the ring is 64-aligned.
-        Ok(unsafe { LaneMemory::from_raw(desc, control, ring, size, self) })
+        let view = unsafe { LaneMemory::from_raw(desc, control, ring, size, self.clone()) };
+        #[cfg(loom)]
+        let view = match self.lanes[usize::from(lane)].first_view.get() {
+            Some(first) => view.share_loom_tables(first),
+            None => {
+                let _ = self.lanes[usize::from(lane)].first_view.set(view.loom_tables());
+                view
+            }
+        };
+        Ok(view)
     }
 
     fn parked(&self) -> &AtomicU32 {

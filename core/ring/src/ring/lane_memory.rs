@@ -31,6 +31,10 @@ macro_rules! atomic_field {
     };
 }
 
+/// Loom only: a lane's side tables (commit words and shadow cells).
+#[cfg(loom)]
+pub(crate) type LoomTables = (Arc<[AtomicU32]>, Arc<[crate::ring::sync::UnsafeCell<u64>]>);
+
 /// Pointers into memory that `_keep` owns (mappings or heap blocks).
 #[derive(Clone)]
 pub(crate) struct LaneMemory {
@@ -92,6 +96,21 @@ impl LaneMemory {
                 .map(|_| crate::ring::sync::UnsafeCell::new(0))
                 .collect(),
         }
+    }
+
+    /// Loom only: shares the side tables of the lane's first view, so every
+    /// view of one lane (producer, consumer) sees the same commit words.
+    #[cfg(loom)]
+    pub(crate) fn share_loom_tables(mut self, first: &LoomTables) -> Self {
+        self.commits = first.0.clone();
+        self.shadows = first.1.clone();
+        self
+    }
+
+    /// Loom only: this view's side tables.
+    #[cfg(loom)]
+    pub(crate) fn loom_tables(&self) -> LoomTables {
+        (self.commits.clone(), self.shadows.clone())
     }
 
     // ---- the descriptor: written by the service, read-only for producers ----

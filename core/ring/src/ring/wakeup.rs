@@ -86,8 +86,13 @@ fn futex_waitv(words: &[&AtomicU32], timeout: Duration) {
 }
 
 #[cfg(loom)]
-fn futex_waitv(_words: &[&AtomicU32], _timeout: Duration) {
-    loom::thread::yield_now();
+fn futex_waitv(words: &[&AtomicU32], _timeout: Duration) {
+    // Sleep while every word still reads 1, as the kernel does, but without
+    // the timeout: a lost wakeup then shows as a model that never finishes,
+    // which loom reports.
+    while words.iter().all(|w| w.load(Ordering::Relaxed) == 1) {
+        loom::thread::yield_now();
+    }
 }
 
 /// The waiter's half over several words (the consumer over its run's lanes):

@@ -81,6 +81,29 @@ pub(crate) struct LiveCounts {
     pub records_per_s: f64,
 }
 
+/// Opens a pidfd for the lane owner `pid` whose start time was recorded as
+/// `start_ticks` (0: not recorded): `None` if that process is gone, including
+/// when `pid` now names another process (pid reuse, seen as a different start
+/// time). The pidfd is opened first and the start time checked after, so the
+/// pidfd cannot refer to a newer process with the same pid.
+///
+/// # Examples
+/// ```
+/// use ringlog_ring::ring::segment::process_start_ticks;
+/// use ringlog_service::service::run_worker::owner_pidfd;
+/// let me = std::process::id();
+/// let ticks = process_start_ticks(me).unwrap();
+/// assert!(owner_pidfd(me, ticks).is_some());
+/// assert!(owner_pidfd(me, ticks + 1).is_none()); // same pid, another process
+/// ```
+pub fn owner_pidfd(pid: u32, start_ticks: u64) -> Option<OwnedFd> {
+    let fd = pidfd(pid)?;
+    if start_ticks != 0 && ringlog_ring::ring::segment::process_start_ticks(pid) != Some(start_ticks) {
+        return None;
+    }
+    Some(fd)
+}
+
 /// Opens a pidfd for `pid`; `None` if the process is gone or pidfds are unsupported.
 pub(crate) fn pidfd(pid: u32) -> Option<OwnedFd> {
     let pid = rustix::process::Pid::from_raw(pid as i32)?;

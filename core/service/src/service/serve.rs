@@ -553,7 +553,8 @@ fn adopt(state: &Arc<State>, meta: &RunMeta, entry: &Path) -> Result<(), String>
     let mut lanes = Vec::new();
     for lane in 0..segment.lane_count() {
         let stats = segment.lane_stats(lane as u16).map_err(|e| e.to_string())?;
-        let pidfd = run_worker::pidfd(stats.owner_pid);
+        // The pid alone may name another process by now: check its start time.
+        let pidfd = run_worker::owner_pidfd(stats.owner_pid, stats.owner_start_ticks);
         let closing = match stats.state {
             ringlog_ring::LaneState::Active if pidfd.is_some() => None,
             ringlog_ring::LaneState::Detached => Some(ringlog_ring::LaneState::Detached),
