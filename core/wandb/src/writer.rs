@@ -330,6 +330,18 @@ impl WandbWriter {
         (self.next_num - 1) as u64
     }
 
+    /// The file offset the next record will start at (bytes written plus bytes buffered).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let w: ringlog_wandb::WandbWriter = unimplemented!();
+    /// let block_left = ringlog_wandb::BLOCK_SIZE as u64 - w.file_offset() % ringlog_wandb::BLOCK_SIZE as u64;
+    /// ```
+    pub fn file_offset(&self) -> u64 {
+        self.framer.file_offset()
+    }
+
     /// Logs one history row: the `items` plus W&B's `_step`, `_runtime` (seconds since the
     /// run's start) and `_timestamp` (seconds since the Unix epoch), written as a summary
     /// update followed by the history record, as W&B orders them.
