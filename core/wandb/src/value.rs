@@ -176,6 +176,35 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
     }
     let mut buf = ryu::Buffer::new();
     let text = buf.format_finite(v).as_bytes();
+    if write_from_fixed_notation(out, text) {
+        return;
+    }
+    write_from_exponent_notation(out, text);
+}
+
+/// ryu's exponent form (`1e20`, `-1.5e-7`, used below 1e-5 and from 1e16) is also Go's,
+/// except that Go signs the exponent and writes at least two digits of it.
+fn write_from_exponent_notation(out: &mut Vec<u8>, text: &[u8]) {
+    let Some(e) = text.iter().position(|&b| b == b'e') else {
+        // Not reached: ryu writes either fixed or exponent notation.
+        write_finite_general(out, text);
+        return;
+    };
+    out.extend_from_slice(&text[..=e]);
+    let exponent = &text[e + 1..];
+    let (sign, digits) = match exponent.strip_prefix(b"-") {
+        Some(digits) => (b'-', digits),
+        None => (b'+', exponent),
+    };
+    out.push(sign);
+    if digits.len() < 2 {
+        out.push(b'0');
+    }
+    out.extend_from_slice(digits);
+}
+
+/// The general path of [`write_f64`] for a non-zero finite value, from ryu's text of it.
+fn write_finite_general(out: &mut Vec<u8>, text: &[u8]) {
     let (negative, text) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, text),
@@ -248,6 +277,72 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
             out.extend_from_slice(&digits[point..]);
         }
     }
+}
+
+/// The hot-path conversion of [`write_f64`] for ryu's fixed notation (`ddd.ddd` for decimal
+/// exponents 0..=15, `0.000ddd` for -5..=-1), which is what everyday values produce. Returns
+/// `false`, writing nothing, for ryu's exponent form, which takes the general path.
+fn write_from_fixed_notation(out: &mut Vec<u8>, text: &[u8]) -> bool {
+    let (sign, unsigned) = match text.strip_prefix(b"-") {
+        Some(rest) => (&b"-"[..], rest),
+        None => (&b""[..], text),
+    };
+    let Some(point) = unsigned.iter().position(|&b| b == b'.') else { return false };
+    if unsigned[point + 1..].contains(&b'e') {
+        return false;
+    }
+    let (int, frac) = (&unsigned[..point], &unsigned[point + 1..]);
+    if int == b"0" {
+        let zeros = frac.iter().take_while(|&&b| b == b'0').count();
+        if zeros <= 3 {
+            // 0.ddd down to 1e-4: Go's %f, the same text.
+            out.extend_from_slice(text);
+        } else {
+            // Below 1e-4 (ryu goes to 1e-5 in fixed notation): Go's d.ddde-05.
+            let digits = &frac[zeros..];
+            out.extend_from_slice(sign);
+            out.push(digits[0]);
+            if digits.len() > 1 {
+                out.push(b'.');
+                out.extend_from_slice(&digits[1..]);
+            }
+            out.extend_from_slice(b"e-");
+            push_two_digit_exponent(out, zeros + 1);
+        }
+        return true;
+    }
+    if int.len() <= 6 {
+        // Go's %f up to 999999.x: ryu's text without its ".0" on whole numbers.
+        out.extend_from_slice(text.strip_suffix(b".0").unwrap_or(text));
+        return true;
+    }
+    // 1e6 and up: Go's d.ddde+XX. The digits are int then frac, without trailing zeros.
+    let frac = if frac == b"0" { &b""[..] } else { frac };
+    out.extend_from_slice(sign);
+    out.push(int[0]);
+    let mut rest_int = &int[1..];
+    if frac.is_empty() {
+        while let Some(stripped) = rest_int.strip_suffix(b"0") {
+            rest_int = stripped;
+        }
+    }
+    if !rest_int.is_empty() || !frac.is_empty() {
+        out.push(b'.');
+        out.extend_from_slice(rest_int);
+        out.extend_from_slice(frac);
+    }
+    out.extend_from_slice(b"e+");
+    push_two_digit_exponent(out, int.len() - 1);
+    true
+}
+
+/// Appends a decimal exponent with at least two digits, as Go writes them.
+fn push_two_digit_exponent(out: &mut Vec<u8>, exp: usize) {
+    if exp < 10 {
+        out.push(b'0');
+    }
+    let mut buf = itoa::Buffer::new();
+    out.extend_from_slice(buf.format(exp).as_bytes());
 }
 
 fn parse_exponent(text: &[u8]) -> i32 {
@@ -351,6 +446,33 @@ mod tests {
         assert_eq!(f(f64::MIN_POSITIVE), "2.2250738585072014e-308");
         assert_eq!(f(-123.456), "-123.456");
         assert_eq!(f(12.0), "12");
+    }
+
+    #[test]
+    fn shortcut_agrees_with_the_general_path() {
+        let mut x = 0x0bad_cafe_dead_beefu64;
+        let check = |v: f64| {
+            if !v.is_finite() || v == 0.0 {
+                return;
+            }
+            let mut general = Vec::new();
+            write_finite_general(&mut general, ryu::Buffer::new().format_finite(v).as_bytes());
+            assert_eq!(f(v), String::from_utf8(general).expect("utf8"), "{v:e}");
+        };
+        for e in -330..=310 {
+            for m in [1.0, 1.5, 9.999_999, 1.234_567_89, 5.0] {
+                check(m * 10f64.powi(e));
+                check(-m * 10f64.powi(e));
+            }
+        }
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            check(f64::from_bits(x));
+            // Values of everyday magnitudes, where the shortcut applies.
+            check((x >> 11) as f64 / (1u64 << 53) as f64 * 10f64.powi((x % 14) as i32 - 6));
+        }
     }
 
     #[test]
