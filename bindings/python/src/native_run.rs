@@ -239,8 +239,13 @@ impl State {
             let need = 96 + 16 * items.len() as u64;
             write(py, &mut self.handle, &mut self.gauge, need, |h| h.log(step, items))
         } else {
-            let items: Vec<(&str, Value)> =
-                self.row.items.iter().map(|(idx, c)| (&*self.keys.entries[*idx as usize].name, c.to_value())).collect();
+            let keys = &self.keys;
+            let items: Vec<(&str, Value)> = self
+                .row
+                .items
+                .drain(..)
+                .map(|(idx, c)| (&*keys.entries[idx as usize].name, c.into_value()))
+                .collect();
             let need = 96 + items.iter().map(|(k, v)| k.len() as u64 + value_bytes(v)).sum::<u64>();
             write(py, &mut self.handle, &mut self.gauge, need, |h| h.log_values(step, &items))
         };

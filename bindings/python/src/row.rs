@@ -19,10 +19,10 @@ pub enum Cell {
 
 impl Cell {
     /// As a ringlog value.
-    pub fn to_value(&self) -> Value {
+    pub fn into_value(self) -> Value {
         match self {
-            Self::F64(v) => Value::F64(*v),
-            Self::Other(v) => v.clone(),
+            Self::F64(v) => Value::F64(v),
+            Self::Other(v) => v,
         }
     }
 }

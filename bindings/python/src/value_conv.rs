@@ -46,11 +46,11 @@ impl Refused {
     pub fn into_err(self, key: &str) -> PyErr {
         match self {
             Self::Type(t) => PyTypeError::new_err(format!(
-                "ringlog cannot log key {key:?}: values of type {t} are not supported \
+                "ringlog cannot log key '{key}': values of type {t} are not supported \
                  (use float, int, bool, str, None, a dict, a list or array of numbers, or a tensor)"
             )),
             Self::Overflow(v) => PyOverflowError::new_err(format!(
-                "ringlog cannot log key {key:?}: the int {v} does not fit in 64 bits (log it as a float or str)"
+                "ringlog cannot log key '{key}': the int {v} does not fit in 64 bits (log it as a float or str)"
             )),
             Self::Py(e) => e,
         }
