@@ -10,7 +10,7 @@
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 
-use pyo3::ffi::{PyObject, Py_ssize_t};
+use pyo3::ffi::{Py_ssize_t, PyObject};
 
 /// CPython's `Py_buffer` (Include/pybuffer.h), field for field.
 #[repr(C)]
@@ -138,7 +138,7 @@ unsafe fn decode(view: &RawBuffer) -> Option<BufferValue> {
     let elem = Elem::parse(format, view.itemsize as usize)?;
     let count = view.len as usize / elem.size();
     let base = view.buf as *const u8;
-    // SAFETY (closure): `i < count`, and the C-contiguous buffer holds
+    // SAFETY: (the closure) `i < count`, and the C-contiguous buffer holds
     // `count` items of `elem.size()` bytes from `base`; reads are unaligned-safe.
     let at = |i: usize| unsafe { base.add(i * elem.size()) };
     if view.ndim == 0 {
@@ -177,7 +177,7 @@ unsafe fn decode(view: &RawBuffer) -> Option<BufferValue> {
 /// # Safety
 /// `p` points to one readable item of type `elem`.
 unsafe fn scalar(elem: Elem, p: *const u8) -> BufferValue {
-    // SAFETY (all arms): `p` holds one item of the named type (caller).
+    // SAFETY: (all arms) `p` holds one item of the named type (caller).
     unsafe {
         match elem {
             Elem::F16 => BufferValue::Float(f64::from(f16_to_f32(p.cast::<u16>().read_unaligned()))),

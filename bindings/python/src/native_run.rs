@@ -240,12 +240,8 @@ impl State {
             write(py, &mut self.handle, &mut self.gauge, need, |h| h.log(step, items))
         } else {
             let keys = &self.keys;
-            let items: Vec<(&str, Value)> = self
-                .row
-                .items
-                .drain(..)
-                .map(|(idx, c)| (&*keys.entries[idx as usize].name, c.into_value()))
-                .collect();
+            let items: Vec<(&str, Value)> =
+                self.row.items.drain(..).map(|(idx, c)| (&*keys.entries[idx as usize].name, c.into_value())).collect();
             let need = 96 + items.iter().map(|(k, v)| k.len() as u64 + value_bytes(v)).sum::<u64>();
             write(py, &mut self.handle, &mut self.gauge, need, |h| h.log_values(step, &items))
         };
@@ -254,7 +250,7 @@ impl State {
     }
 
     /// Flattened `(name, value)` pairs of a dict (summary updates).
-    fn flat_items(py: Python<'_>, dict: &Bound<'_, PyDict>, prefix: Option<&str>, out: &mut Vec<(String, Value)>) -> PyResult<()> {
+    fn flat_items(dict: &Bound<'_, PyDict>, prefix: Option<&str>, out: &mut Vec<(String, Value)>) -> PyResult<()> {
         for (k, v) in dict.iter() {
             let k = key_str(&k)?.to_cow()?.into_owned();
             let name = match prefix {
@@ -265,7 +261,7 @@ impl State {
                 Ok(Converted::F64(x)) => out.push((name, Value::F64(x))),
                 Ok(Converted::Other(x)) => out.push((name, x)),
                 Ok(Converted::Skip) => {}
-                Ok(Converted::Nested(d)) => Self::flat_items(py, &d, Some(&name), out)?,
+                Ok(Converted::Nested(d)) => Self::flat_items(&d, Some(&name), out)?,
                 Err(r) => return Err(r.into_err(&name)),
             }
         }
@@ -407,7 +403,7 @@ impl NativeRun {
     /// Sets summary values (nested dicts flattened to `a/b`).
     fn _summary(&self, py: Python<'_>, data: &Bound<'_, PyDict>) -> PyResult<()> {
         let mut items = Vec::new();
-        State::flat_items(py, data, None, &mut items)?;
+        State::flat_items(data, None, &mut items)?;
         let mut st = self.lock(py);
         if st.live(py)? {
             drop(st);

@@ -97,7 +97,7 @@ pub fn convert<'py>(obj: &Bound<'py, PyAny>) -> Result<Converted<'py>, Refused> 
 fn convert_inner<'py>(obj: &Bound<'py, PyAny>, coerce: bool) -> Result<Converted<'py>, Refused> {
     let py = obj.py();
     let p = obj.as_ptr();
-    // SAFETY (all ffi checks below): the GIL is held and `p` is a live object.
+    // SAFETY: (all ffi checks below) the GIL is held and `p` is a live object.
     unsafe {
         if is_exact_float(p) {
             return Ok(Converted::F64(float_value(p)));
@@ -147,7 +147,7 @@ fn convert_inner<'py>(obj: &Bound<'py, PyAny>, coerce: bool) -> Result<Converted
     }
     if coerce && let Some(hook) = COERCE.get(py) {
         let out = hook.bind(py).call1((obj,)).map_err(Refused::Py)?;
-        if !out.is(&py.NotImplemented()) {
+        if !out.is(py.NotImplemented()) {
             return convert_inner(&out, false);
         }
     }
