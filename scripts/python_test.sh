@@ -23,6 +23,8 @@ export PYO3_PYTHON="$VENV/bin/python"
 cargo fmt --manifest-path bindings/python/Cargo.toml --check
 cargo clippy --manifest-path bindings/python/Cargo.toml --release --all-targets --features abi3 -- -D warnings
 
+# The maturin build backend runs the `maturin` of the venv.
+export PATH="$VENV/bin:$PATH"
 step "pip install ./bindings/python"
 "$VENV/bin/python" -m pip install -q --no-build-isolation --force-reinstall --no-deps ./bindings/python
 
