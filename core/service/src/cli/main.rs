@@ -98,7 +98,18 @@ enum Format {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    ExitCode::from(run(std::env::args_os()))
+}
+
+/// Runs the command line `args` (program name first) and returns the exit
+/// status. The Python binding compiles this file in and calls it for
+/// `python -m ringlog` (its process's own arguments are the interpreter's).
+pub(crate) fn run<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Serve { socket, idle_timeout, daemon } => serve(socket, idle_timeout, daemon),
         Command::Status { json } => status(json),
@@ -112,10 +123,10 @@ fn main() -> ExitCode {
         Command::Shutdown => shutdown(),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("ringlog: {e}");
-            ExitCode::FAILURE
+            1
         }
     }
 }
