@@ -10,12 +10,24 @@ if ! have cargo; then
     exit 1
 fi
 
-# Compilers for C tests and cc-using crates.
-if ! have cc || ! have c++; then
+# Debian packages: compilers for the C tests and cc-using crates, valgrind,
+# CMake and pkg-config for the C/C++ consumer tests, Python with venv for the
+# binding and the W&B checks.
+missing=()
+have cc || missing+=(build-essential)
+have c++ || missing+=(g++)
+have valgrind || missing+=(valgrind)
+have cmake || missing+=(cmake)
+have pkg-config || missing+=(pkg-config)
+have python3 || missing+=(python3)
+if have python3 && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    missing+=(python3-venv)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
     if have apt-get && [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq build-essential
+        apt-get update -qq && apt-get install -y -qq "${missing[@]}"
     else
-        echo "setup: no C compiler; install gcc and g++" >&2
+        echo "setup: missing ${missing[*]}: install them (Debian: apt-get install ${missing[*]})" >&2
         exit 1
     fi
 fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test of ringlog: formatting, lints, Rust unit/integration/doc tests
-# (real /dev/shm segments and real producer processes), the benchmark smoke test,
-# the loom models and, when a nightly toolchain with miri can be had, miri.
+# Runs every test of ringlog: formatting, lints, the layer check, the Python
+# binding (in a venv this script creates), Rust unit/integration/doc tests (real
+# /dev/shm segments, real producer processes, W&B's own reader), the C/C++
+# programs, the benchmark smoke test, the loom models and, when a nightly
+# toolchain with miri can be had, miri.
 # Usage: bash scripts/test.sh        (CI runs exactly this via .ci/run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +19,14 @@ cargo fmt --all --check
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo test --workspace"
-cargo test --workspace
+step "layers: the trainer crate pulls in no CLI- or service-only crate"
+bash scripts/check_layers.sh
+
+step "Python binding: venv (target/venv with maturin, wandb==0.31.0, pyarrow), pip install, pytest"
+bash scripts/python_test.sh
+
+step "cargo test --workspace (the W&B checks use target/venv's wandb and must not skip)"
+RINGLOG_TEST_VENV="$PWD/target/venv" RINGLOG_REQUIRE_WANDB=1 cargo test --workspace
 
 step "benches compile and run once in test mode"
 cargo test -p ringlog-benches --benches

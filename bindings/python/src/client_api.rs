@@ -77,8 +77,6 @@ pub struct Written {
 /// of its lane's fill, used to release the GIL before a write that could block.
 pub struct Handle {
     run: ringlog::Run,
-    /// The run's segment, opened again only to read this lane's fill.
-    segment: Option<ringlog::Segment>,
 }
 
 /// Starts a run owned by this process (auto-starts the service).
@@ -86,11 +84,17 @@ pub struct Handle {
 /// # Errors
 /// The client's: no service, service refusal, segment errors.
 pub fn init(opts: StartOptions) -> Result<Handle, ClientError> {
+    // Config values travel as JSON text: the client records them as such and
+    // sends them to the service parsed back (its `InitOptions::config`).
+    let config = match opts.config {
+        serde_json::Value::Object(map) => map.into_iter().map(|(k, v)| (k, Value::Json(v.to_string()))).collect(),
+        _ => Vec::new(),
+    };
     let run = ringlog::init(ringlog::InitOptions {
         project: opts.project,
         name: opts.name,
         tags: opts.tags,
-        config: opts.config,
+        config,
         run_dir: opts.run_dir,
         run_id: opts.run_id,
         lane_bytes: opts.lane_bytes,
@@ -109,15 +113,7 @@ pub fn attach(run_id: &str) -> Result<Handle, ClientError> {
 
 impl Handle {
     fn new(run: ringlog::Run) -> Self {
-        // The segment name is in run.json, written by the service before it
-        // answered init or attach. Without it the binding cannot see the fill
-        // and writes with the GIL held (see `room`).
-        let segment = std::fs::read(run.run_dir().join(ringlog::RUN_META_FILE))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|m| m.get("segment").and_then(|s| s.as_str()).map(str::to_owned))
-            .and_then(|name| ringlog::Segment::open(&name).ok());
-        Self { run, segment }
+        Self { run }
     }
 
     /// The run id.
@@ -150,8 +146,8 @@ impl Handle {
     /// a cross-core cache miss, so callers do it rarely). `None` if the
     /// segment could not be opened.
     pub fn room(&self) -> Option<LaneRoom> {
-        let stats = self.segment.as_ref()?.lane_stats(self.run.lane()).ok()?;
-        Some(LaneRoom { fill: stats.fill, capacity: stats.capacity })
+        let (fill, capacity) = self.run.lane_fill();
+        Some(LaneRoom { fill, capacity })
     }
 
     /// Interns a key name; the first use writes its definition into the lane.
@@ -167,7 +163,9 @@ impl Handle {
     /// # Errors
     /// Full lane per the run's policy, use after fork.
     pub fn log(&mut self, step: i64, items: &[(KeyId, f64)]) -> Result<(), ClientError> {
-        self.run.log(step, items)
+        // A record dropped by the DropNewest policy is counted in the lane's
+        // drops, which the finish report carries.
+        self.run.log(step, items).map(drop)
     }
 
     /// Values of any type by name at `step` (one history record).
@@ -175,7 +173,7 @@ impl Handle {
     /// # Errors
     /// As [`Handle::log`], plus invalid key names.
     pub fn log_values(&mut self, step: i64, items: &[(&str, Value)]) -> Result<(), ClientError> {
-        self.run.log_values(step, items)
+        self.run.log_values(step, items).map(drop)
     }
 
     /// Summary values (last write wins).
@@ -183,7 +181,7 @@ impl Handle {
     /// # Errors
     /// As [`Handle::log_values`].
     pub fn summary(&mut self, items: &[(&str, Value)]) -> Result<(), ClientError> {
-        self.run.summary(items)
+        self.run.summary(items).map(drop)
     }
 
     /// Config values.
@@ -191,7 +189,7 @@ impl Handle {
     /// # Errors
     /// As [`Handle::log_values`].
     pub fn config(&mut self, items: &[(&str, Value)]) -> Result<(), ClientError> {
-        self.run.config(items)
+        self.run.config(items).map(drop)
     }
 
     /// Waits until the service took everything out of this lane.

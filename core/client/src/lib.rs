@@ -30,3 +30,8 @@ pub use ringlog_ring::{AlertLevel, FullPolicy, KeyId, LaneCounters, Logged, Prod
 /// Not needed by a trainer.
 #[doc(hidden)]
 pub use ringlog_ring as ring;
+
+/// The README's Rust examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

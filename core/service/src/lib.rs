@@ -4,11 +4,12 @@
 //! - [`runlog`]: the on-disk run log (format, writer, reader, run metadata);
 //! - [`service`]: the control socket, run workers, daemon start-up, summaries;
 //! - [`export`]: JSONL, CSV and summary exporters, listings and `tail`;
-//! - the `ringlog` binary lives in `src/cli/`.
+//! - [`cli`]: the `ringlog` command line (the binary is `src/bin/ringlog.rs`).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+pub mod cli;
 pub mod export;
 pub mod runlog;
 pub mod service;

@@ -434,6 +434,13 @@ impl Run {
         self.producer.counters()
     }
 
+    /// Bytes of this process's lane written and not yet taken by the service,
+    /// and the lane's size (bindings use it to release their interpreter
+    /// lock before a write that could wait for space).
+    pub fn lane_fill(&self) -> (u64, u64) {
+        self.producer.fill()
+    }
+
     /// Whether this handle was inherited across `fork()` (it then refuses to write).
     pub fn is_forked(&self) -> bool {
         self.producer.is_forked_copy()

@@ -183,6 +183,25 @@ impl Producer {
         LaneCounters { records: self.next_seq, bytes: self.bytes, drops: self.drops, timeouts: self.timeouts }
     }
 
+    /// Bytes committed and not yet released by the consumer, and the ring's
+    /// size: how close the next write is to waiting for space. Reads the
+    /// consumer's index (a cross-core cache miss): call it rarely.
+    ///
+    /// # Examples
+    /// ```
+    /// let run = ringlog_ring::HeapRun::new(1 << 16, 1).unwrap();
+    /// let mut p = run.claim(0, Default::default()).unwrap();
+    /// let k = p.key("x").unwrap();
+    /// let _ = p.log_scalar1(0, k, 1.0).unwrap();
+    /// assert_eq!(p.fill(), (32 + 48, 1 << 16)); // the key definition and the scalar
+    /// ```
+    pub fn fill(&self) -> (u64, u64) {
+        let capacity = self.mem.capacity() as u64;
+        // Relaxed: an estimate; the write path re-checks with Acquire.
+        let head = self.mem.head().load(Ordering::Relaxed);
+        (self.tail.saturating_sub(head).min(capacity), capacity)
+    }
+
     /// Interns `name`, writing a key definition frame the first time.
     ///
     /// # Errors

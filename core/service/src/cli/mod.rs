@@ -1,8 +1,9 @@
-//! The `ringlog` command: the service and the tools around runs.
+//! The `ringlog` command: the service and the tools around runs. The binary
+//! (`src/bin/ringlog.rs`) and the Python binding's `python -m ringlog` both
+//! call [`run`].
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -25,7 +26,7 @@ enum Command {
         #[arg(long)]
         socket: Option<PathBuf>,
         /// Exit after this many seconds with no runs and no clients.
-        #[arg(long, default_value_t = ringlog_service::service::serve::DEFAULT_IDLE_TIMEOUT.as_secs())]
+        #[arg(long, default_value_t = crate::service::serve::DEFAULT_IDLE_TIMEOUT.as_secs())]
         idle_timeout: u64,
         /// Detach (used by auto-start): fork, setsid, log to the runtime dir.
         #[arg(long)]
@@ -97,19 +98,28 @@ enum Format {
     Summary,
 }
 
-fn main() -> ExitCode {
-    ExitCode::from(run(std::env::args_os()))
-}
-
 /// Runs the command line `args` (program name first) and returns the exit
-/// status. The Python binding compiles this file in and calls it for
-/// `python -m ringlog` (its process's own arguments are the interpreter's).
-pub(crate) fn run<I, T>(args: I) -> u8
+/// status. Arguments are explicit because in the Python binding's process
+/// `std::env::args` holds the interpreter's own.
+///
+/// # Examples
+/// ```
+/// assert_eq!(ringlog_service::cli::run(["ringlog", "--version"]), 0);
+/// ```
+pub fn run<I, T>(args: I) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = Cli::parse_from(args);
+    // try_parse: `--help`, `--version` and usage errors return a status
+    // instead of exiting the process (which may be a Python interpreter).
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return u8::try_from(e.exit_code()).unwrap_or(2);
+        }
+    };
     let result = match cli.command {
         Command::Serve { socket, idle_timeout, daemon } => serve(socket, idle_timeout, daemon),
         Command::Status { json } => status(json),
@@ -147,18 +157,14 @@ fn serve(socket: Option<PathBuf>, idle_timeout: u64, daemon: bool) -> Result<()>
     let dirs = socket.map(RuntimeDir::for_socket).unwrap_or_else(RuntimeDir::from_env);
     let ready_fd = if daemon {
         dirs.ensure()?;
-        ringlog_service::service::daemon::daemonize(&dirs.log_path())?
+        crate::service::daemon::daemonize(&dirs.log_path())?
     } else {
-        ringlog_service::service::daemon::ready_fd_from_env()
+        crate::service::daemon::ready_fd_from_env()
     };
     init_tracing();
-    let cfg = ringlog_service::service::serve::ServiceConfig {
-        dirs,
-        idle_timeout: Duration::from_secs(idle_timeout),
-        ready_fd,
-    };
-    match ringlog_service::service::serve::serve(cfg) {
-        Err(ringlog_service::service::serve::ServiceError::AlreadyRunning(_)) if daemon => Ok(()),
+    let cfg = crate::service::serve::ServiceConfig { dirs, idle_timeout: Duration::from_secs(idle_timeout), ready_fd };
+    match crate::service::serve::serve(cfg) {
+        Err(crate::service::serve::ServiceError::AlreadyRunning(_)) if daemon => Ok(()),
         r => Ok(r?),
     }
 }
@@ -232,11 +238,11 @@ fn runs_dir(dir: Option<PathBuf>) -> PathBuf {
 /// A run id under the runs dir, or a path to a run directory.
 fn run_dir(run: &str, dir: Option<PathBuf>) -> PathBuf {
     let direct = PathBuf::from(run);
-    if direct.join(ringlog_service::RUN_LOG_FILE).exists() { direct } else { runs_dir(dir).join(run) }
+    if direct.join(crate::RUN_LOG_FILE).exists() { direct } else { runs_dir(dir).join(run) }
 }
 
 fn runs(dir: Option<PathBuf>, json: bool) -> Result<()> {
-    let list = ringlog_service::list_runs(runs_dir(dir))?;
+    let list = crate::list_runs(runs_dir(dir))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
@@ -256,7 +262,7 @@ fn runs(dir: Option<PathBuf>, json: bool) -> Result<()> {
 }
 
 fn tail(run: &str, n: usize, dir: Option<PathBuf>) -> Result<()> {
-    let rows = ringlog_service::tail(run_dir(run, dir), n)?;
+    let rows = crate::tail(run_dir(run, dir), n)?;
     let mut out = std::io::stdout().lock();
     for row in rows {
         writeln!(out, "{}", serde_json::Value::Object(row.into_json_object()))?;
@@ -273,13 +279,13 @@ fn export(run: &str, format: Format, output: Option<PathBuf>, dir: Option<PathBu
     };
     match format {
         Format::Jsonl => {
-            ringlog_service::export_jsonl(&dir, &mut sink, progress)?;
+            crate::export_jsonl(&dir, &mut sink, progress)?;
         }
         Format::Csv => {
-            ringlog_service::export_csv(&dir, &mut sink, progress)?;
+            crate::export_csv(&dir, &mut sink, progress)?;
         }
         Format::Summary => {
-            ringlog_service::export_summary(&dir, &mut sink)?;
+            crate::export_summary(&dir, &mut sink)?;
         }
     }
     sink.flush()?;
