@@ -81,6 +81,12 @@ fn a_scribbling_producer_damages_only_its_own_lane() {
     }
     assert_eq!(whole.len(), 2, "owner and worker complete, the scribbler not: {:?}", lanes.keys());
 
+    // Rejected frames are logged rate-limited, not one line each.
+    let log =
+        std::fs::read_to_string(env.root.join("rt").join("service.log")).expect("the service logs to service.log");
+    let lines = log.lines().filter(|l| l.contains("invalid frame")).count();
+    assert!(lines <= 10, "{lines} 'invalid frame' lines in service.log");
+
     // The scribbler's lane was closed, with the reason counted.
     let invalid = report["invalid_frames"].as_u64().unwrap();
     let abandoned = report["abandoned_lanes"].as_u64().unwrap();

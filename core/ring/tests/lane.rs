@@ -378,3 +378,58 @@ fn general_records_filling_the_ring_exactly_never_clobber_unread_frames() {
         }
     }
 }
+
+#[test]
+fn a_lane_has_one_producer() {
+    // A second claim of a lane is refused, from this thread or from threads
+    // racing for it: exactly one of them writes the lane (miri runs this).
+    let run = std::sync::Arc::new(HeapRun::new(4096, 2).unwrap());
+    let p0 = run.claim(0, FullPolicy::Error).unwrap();
+    assert!(matches!(run.claim(0, FullPolicy::Error), Err(ProduceError::LaneTaken { lane: 0 })));
+    drop(p0);
+    // Dropping the producer does not free the lane: claimed once, ever.
+    assert!(matches!(run.claim(0, FullPolicy::Error), Err(ProduceError::LaneTaken { lane: 0 })));
+    let racers: Vec<_> = (0..4)
+        .map(|_| {
+            let run = run.clone();
+            std::thread::spawn(move || run.claim(1, FullPolicy::Error).is_ok())
+        })
+        .collect();
+    let winners = racers.into_iter().map(|t| t.join().unwrap()).filter(|&w| w).count();
+    assert_eq!(winners, 1);
+    // One consumer per run, too.
+    let _c = run.consumer().unwrap();
+    assert!(run.consumer().is_err());
+}
+
+#[test]
+fn a_reopened_lane_after_a_refused_padded_record_is_not_wedged() {
+    // A record that needed a padding frame and was then refused used to leave
+    // the published tail behind the consumer's head: the next producer of the
+    // lane underflowed (a panic, or `Full` forever).
+    let run = lane(4096);
+    let mut c = run.consumer().unwrap();
+    let mut batch = Batch::new(1 << 16);
+    {
+        let mut p = run.claim(0, FullPolicy::Error).unwrap();
+        let k = p.key("k").unwrap();
+        // Fill to 16 bytes before the ring's end: 32 (key) + 84 * 48 = 4064.
+        for step in 0..84 {
+            assert_eq!(p.log_scalar1(step, k, 0.0).unwrap(), Logged::Written);
+        }
+        c.drain(&mut batch);
+        // Needs the padding, then is too large: refused after the padding.
+        let big = ringlog_ring::OutputLine { ts_ns: 0, stream: ringlog_ring::Stream::Stdout, line: "x".repeat(2000) };
+        assert!(matches!(p.log(&big), Err(ProduceError::TooLarge { .. })));
+        c.drain(&mut batch); // the consumer's head passes the padding
+    }
+    // SAFETY: the producer above was dropped.
+    let mut p = unsafe { run.reclaim(0, FullPolicy::Error) }.unwrap();
+    for step in 0..200 {
+        assert_eq!(p.log_scalar1(step, KeyId(0), 1.0).unwrap(), Logged::Written, "step {step}");
+        if step % 50 == 49 {
+            c.drain(&mut batch);
+            assert!(batch.errors().is_empty(), "{:?}", batch.errors());
+        }
+    }
+}

@@ -20,6 +20,8 @@
 //! - `Consumer::add_lane`: taking the next sequence from the stored counters
 //!   instead of the frame at `head` (`adoption_after_a_partial_release`: the
 //!   new consumer reports a sequence gap on a healthy lane);
+//! - `Consumer::wait_or`: parking on the first lane's wake word only
+//!   (`wakeup_from_any_lane`: the producer on the second lane wakes nobody);
 //! - `Producer::write_padding`: not publishing the tail
 //!   (`reopen_with_nonzero_control_state`: the reopened producer's position
 //!   lags the consumer's head and the lane is refused as corrupt).
@@ -220,6 +222,22 @@ fn adoption_after_a_partial_release() {
             loom::thread::yield_now();
         }
         assert_eq!(seen, vec![0, 1, 2, 3]);
+        t.join().unwrap();
+    });
+}
+
+/// Two lanes, data only on the second: the consumer must be woken through it.
+/// (The first design parked on the first lane's wake word only.)
+#[test]
+fn wakeup_from_any_lane() {
+    loom::model(|| {
+        let run = std::sync::Arc::new(HeapRun::new(256, 2).unwrap());
+        let mut p = run.claim(1, BLOCK).unwrap();
+        let t = loom::thread::spawn(move || {
+            let _ = p.log_scalar1(0, KeyId(0), 0.0).unwrap();
+        });
+        let mut c = run.consumer().unwrap();
+        consume(&mut c, 1, true);
         t.join().unwrap();
     });
 }

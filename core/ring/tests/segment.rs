@@ -176,3 +176,58 @@ fn list_shows_own_segments_and_unlink_removes_them() {
     let mut p = view.claim(0).unwrap();
     let _ = p.log_scalar1(0, ringlog_ring::KeyId(0), 0.0).unwrap();
 }
+
+/// Writes `value` at `offset` of the segment file (what a process outside the
+/// trust model, or a bug in the service, could leave there).
+fn poke(name: &str, offset: u64, value: &[u8]) {
+    let file = OpenOptions::new().read(true).write(true).open(shm_path(name)).unwrap();
+    file.write_all_at(value, offset).unwrap();
+}
+
+#[test]
+fn a_misaligned_head_closes_the_lane_instead_of_corrupting_it() {
+    let seg = SegmentOwner::create(&SegmentConfig { lane_bytes: 4096, policy: FullPolicy::Error, ..small() }).unwrap();
+    let _c = Cleanup(seg.name().to_owned());
+    let mut p = Segment::open(seg.name()).unwrap().claim(0).unwrap();
+    let k = p.key("k").unwrap();
+    while p.log_scalar1(0, k, 0.0).is_ok() {}
+    // Lane 0's `head` is the first word of the descriptor's second cache line.
+    let head_at = (ringlog_ring::ring::layout::SEGMENT_HEADER_LEN + 64) as u64;
+    for bad in [13u64, 1 << 40] {
+        poke(seg.name(), head_at, &bad.to_le_bytes());
+        let e = p.log_scalar1(1, k, 0.0).err().unwrap();
+        assert!(matches!(e, ringlog_ring::ProduceError::LaneCorrupt { lane: 0, .. }), "{e}");
+    }
+}
+
+#[cfg(feature = "test-hooks")]
+#[test]
+fn adoption_after_a_service_killed_inside_release_keeps_the_lane_healthy() {
+    // The first service stores its counters, then dies before storing `head`.
+    // The next one must take its position from the ring, not from the counters.
+    let seg = SegmentOwner::create(&small()).unwrap();
+    let _c = Cleanup(seg.name().to_owned());
+    let mut p = Segment::open(seg.name()).unwrap().claim(0).unwrap();
+    let k = p.key("k").unwrap();
+    for step in 0..10 {
+        let _ = p.log_scalar1(step, k, 0.0).unwrap();
+    }
+    let mut batch = Batch::new(1 << 16);
+    {
+        let mut c = seg.consumer().unwrap();
+        assert_eq!(c.read_batch(&mut batch), 11);
+        c.stop_inside_release();
+        c.release();
+    }
+    for step in 10..20 {
+        let _ = p.log_scalar1(step, k, 0.0).unwrap();
+    }
+    let adopted = SegmentOwner::adopt(seg.name()).unwrap();
+    let mut c = adopted.consumer().unwrap();
+    c.drain(&mut batch);
+    assert!(batch.errors().is_empty(), "healthy lane reported corrupt: {:?}", batch.errors());
+    // The unreleased frames come again (the run log drops them as duplicates), then the rest.
+    let seqs: Vec<u64> = batch.frames().map(|f| f.seq()).collect();
+    assert_eq!(seqs, (0..21).collect::<Vec<_>>());
+    assert_eq!(adopted.lane_stats(0).unwrap().state, LaneState::Active);
+}

@@ -396,7 +396,7 @@ impl Consumer {
                     l.next_seq += 1;
                     l.read_pos += flen as u64;
                 }
-                Some(FrameState::Abandoned) | None => {
+                None => {
                     return Self::corrupt(
                         l,
                         batch,

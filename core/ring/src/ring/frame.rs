@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! offset  size  field
-//!      0     4  commit word: bits 0..4 state, bits 4..32 payload length in bytes
+//!      0     4  commit word: bits 0..4 state (0 empty, 1 committed, 2 padding), bits 4..32 payload length in bytes
 //!      4     1  record kind (see `RecordKind`)
 //!      5     1  record format version of that kind
 //!      6     2  lane id
@@ -42,8 +42,10 @@ pub enum FrameState {
     Committed = 1,
     /// Filler up to the end of the ring; the next frame starts at offset 0.
     Padding = 2,
-    /// Marked by the consumer side: the producer died before committing.
-    Abandoned = 3,
+    // 3..=15 are reserved. (An earlier draft had `Abandoned = 3`, "marked by
+    // the consumer", but the consumer never writes the ring: a producer that
+    // died mid-frame leaves an empty commit word, and the lane is closed as
+    // abandoned in the lane table instead.)
 }
 
 impl FrameState {
@@ -53,7 +55,6 @@ impl FrameState {
             0 => Some(Self::Empty),
             1 => Some(Self::Committed),
             2 => Some(Self::Padding),
-            3 => Some(Self::Abandoned),
             _ => None,
         }
     }

@@ -51,8 +51,10 @@ pub(crate) unsafe fn write_scalar1(dst: *mut u8, ts_ns: u64, step: i64, key: u32
 /// `items` relative pointer points back to offset 0.
 ///
 /// # Safety
-/// `dst` is 16-byte aligned, valid for `scalars_len(items.len())` writes, all
-/// of them initialized (ring memory is zeroed), and owned by the caller.
+/// `dst` is 16-byte aligned, valid for `scalars_len(items.len())` writes, and
+/// owned by the caller (a claimed, uncommitted frame). Whatever the bytes
+/// held before does not matter: every byte of the items and of the root is
+/// written here (`ArchivedScalars` has no padding).
 #[inline]
 pub(crate) unsafe fn write_scalars(dst: *mut u8, ts_ns: u64, step: i64, items: &[(KeyId, f64)]) -> usize {
     let n = items.len();
@@ -67,8 +69,9 @@ pub(crate) unsafe fn write_scalars(dst: *mut u8, ts_ns: u64, step: i64, items: &
     }
     let root_pos = n * ITEM_LEN;
     // SAFETY: root_pos is 16-aligned and the 24 root bytes are in bounds and
-    // initialized (caller contract); positions are relative to `dst`, which is
-    // where the archive starts.
+    // writable (caller contract); `resolve` below writes each field of the
+    // root, which has no padding. Positions are relative to `dst`, where the
+    // archive starts.
     let place = unsafe { Place::new_unchecked(root_pos, dst.add(root_pos).cast::<ArchivedScalars>()) };
     munge!(let ArchivedScalars { ts_ns: out_ts, step: out_step, items: out_items } = place);
     ts_ns.resolve((), out_ts);
