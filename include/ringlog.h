@@ -117,7 +117,7 @@ typedef enum {
 //
 // Defaults: project `"default"`, no name, no tags, empty config, run
 // directory `$RINGLOG_DIR/<run id>` (`./ringlog/<run id>` without it), a
-// fresh run id, `RINGLOG_LANE_BYTES` or 4 MiB per lane, `RL_POLICY_BLOCK`
+// fresh run id, `RINGLOG_LANE_BYTES` or 1 MiB per lane, `RL_POLICY_BLOCK`
 // with a 10 s timeout, finish waiting up to 30 s for attached processes.
 typedef struct rl_options rl_options;
 
@@ -276,7 +276,7 @@ rl_status rl_options_set_run_id(rl_options *options, const char *run_id);
 rl_status rl_options_set_run_dir(rl_options *options, const char *run_dir);
 
 // Sets the ring size of each lane in bytes: a power of two from 4096 to
-// 1 GiB; 0 restores the default (`RINGLOG_LANE_BYTES` or 4 MiB). The largest
+// 1 GiB; 0 restores the default (`RINGLOG_LANE_BYTES` or 1 MiB). The largest
 // record a lane takes is a quarter of it. Checked by `rl_init`.
 //
 // # Safety

@@ -20,7 +20,7 @@ use crate::status::rl_status;
 ///
 /// Defaults: project `"default"`, no name, no tags, empty config, run
 /// directory `$RINGLOG_DIR/<run id>` (`./ringlog/<run id>` without it), a
-/// fresh run id, `RINGLOG_LANE_BYTES` or 4 MiB per lane, `RL_POLICY_BLOCK`
+/// fresh run id, `RINGLOG_LANE_BYTES` or 1 MiB per lane, `RL_POLICY_BLOCK`
 /// with a 10 s timeout, finish waiting up to 30 s for attached processes.
 #[allow(non_camel_case_types)]
 pub struct rl_options {
@@ -173,7 +173,7 @@ pub unsafe extern "C" fn rl_options_set_run_dir(options: *mut rl_options, run_di
 }
 
 /// Sets the ring size of each lane in bytes: a power of two from 4096 to
-/// 1 GiB; 0 restores the default (`RINGLOG_LANE_BYTES` or 4 MiB). The largest
+/// 1 GiB; 0 restores the default (`RINGLOG_LANE_BYTES` or 1 MiB). The largest
 /// record a lane takes is a quarter of it. Checked by `rl_init`.
 ///
 /// # Safety

@@ -28,7 +28,7 @@ pub struct StartOptions {
     pub run_dir: Option<PathBuf>,
     /// Run id (default: the client picks one).
     pub run_id: Option<String>,
-    /// Ring bytes per lane (default: the client's, `RINGLOG_LANE_BYTES` or 4 MiB).
+    /// Ring bytes per lane (default: the client's, `RINGLOG_LANE_BYTES` or 1 MiB).
     pub lane_bytes: Option<usize>,
 }
 

@@ -176,7 +176,7 @@ pub struct InitOptions {
     pub run_dir: Option<PathBuf>,
     /// Run id (default: the service picks one).
     pub run_id: Option<String>,
-    /// Ring bytes per lane (default `RINGLOG_LANE_BYTES` or 4 MiB).
+    /// Ring bytes per lane (default `RINGLOG_LANE_BYTES` or 1 MiB).
     pub lane_bytes: Option<usize>,
     /// Full-lane policy for every lane of the run.
     pub policy: FullPolicy,

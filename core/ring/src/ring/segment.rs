@@ -48,7 +48,7 @@ pub const NAME_PREFIX: &str = "ringlog-";
 /// Where Linux keeps POSIX shared memory.
 pub const SHM_DIR: &str = "/dev/shm";
 /// Default ring bytes per lane (`RINGLOG_LANE_BYTES`).
-pub const DEFAULT_LANE_BYTES: usize = 4 << 20;
+pub const DEFAULT_LANE_BYTES: usize = 1 << 20;
 /// Default lane table capacity.
 pub const DEFAULT_MAX_LANES: u32 = 256;
 const PAGE: usize = 4096;
