@@ -16,7 +16,7 @@
 //!   window; scalar8 with 1 and with 4 producer processes using the Rust
 //!   client, against a private service instance ([`service_env`]) started
 //!   from the `ringlog` binary beside `compare`. Build it first:
-//!   `cargo build --release -p ringlog`.
+//!   `cargo build --release -p ringlog-service`.
 //!
 //! Each run reports throughput or paced one-way latency; the parent takes the
 //! median over several runs and prints a table plus a JSON array.

@@ -43,7 +43,7 @@ pub fn ringlog_bin() -> BenchResult<PathBuf> {
     }
     let profile = if cfg!(debug_assertions) { "" } else { " --release" };
     Err(format!(
-        "the ringlog service binary is missing at {}: run `cargo build{profile} -p ringlog` first \
+        "the ringlog service binary is missing at {}: run `cargo build{profile} -p ringlog-service` first \
          (the same profile as this benchmark)",
         bin.display()
     )

@@ -4,7 +4,7 @@
 //! the records it was asked to.
 //!
 //! The `ringlog-e2e` rows need the `ringlog` service binary beside `compare`
-//! (`cargo build -p ringlog`; cargo cannot build another package's binary for
+//! (`cargo build -p ringlog-service`; cargo cannot build another package's binary for
 //! this test). Without it they are left out, and the test says so.
 
 use std::path::{Path, PathBuf};

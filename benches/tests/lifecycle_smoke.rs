@@ -25,7 +25,7 @@ fn lifecycle_writes_every_measurement() {
     let exe = Path::new(env!("CARGO_BIN_EXE_lifecycle"));
     if !exe.parent().is_some_and(|d| d.join("ringlog").is_file()) {
         eprintln!(
-            "lifecycle_smoke: skipped: no ringlog binary beside {} (run `cargo build -p ringlog`)",
+            "lifecycle_smoke: skipped: no ringlog binary beside {} (run `cargo build -p ringlog-service`)",
             exe.display()
         );
         return;
