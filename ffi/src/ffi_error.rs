@@ -3,7 +3,7 @@
 
 use std::error::Error;
 
-use ringlog_core::ring::protocol::control_message::ErrorCode;
+use ringlog_core::ErrorCode;
 use ringlog_core::{ClientError, ProduceError};
 
 use crate::last_error;

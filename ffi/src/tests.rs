@@ -99,7 +99,7 @@ fn full_message_keeps_causes_once() {
     let io = std::io::Error::other("disk on fire");
     let e = ringlog_core::ClientError::Channel {
         socket: "/s".into(),
-        source: ringlog_core::ring::protocol::control_message::FrameIoError::Closed,
+        source: ringlog_core::FrameIoError::Closed,
     };
     let text = full_message(&e);
     assert_eq!(text.matches("connection closed").count(), 1, "{text}");

@@ -23,13 +23,8 @@ mod client;
 
 pub use client::autostart::AutostartError;
 pub use client::run::{ClientError, DEFAULT_FINISH_WAIT, InitOptions, Run, attach, attach_with, init};
-pub use ringlog_ring::protocol::control_message::{FinishReport, RunEnd};
+pub use ringlog_ring::protocol::control_message::{ErrorCode, FinishReport, FrameIoError, RunEnd};
 pub use ringlog_ring::{AlertLevel, FullPolicy, KeyId, LaneCounters, Logged, ProduceError, RuntimeDir, Stream, Value};
-
-/// What the service and bindings build on: the ring, records and protocol.
-/// Not needed by a trainer.
-#[doc(hidden)]
-pub use ringlog_ring as ring;
 
 /// The README's Rust examples, compiled as doctests so they stay true.
 #[cfg(doctest)]
