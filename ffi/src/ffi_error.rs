@@ -91,13 +91,24 @@ impl From<ClientError> for FfiError {
             ClientError::Produce(p) => produce_status(p),
             ClientError::Forked => rl_status::RL_ERR_FORKED,
         };
+        if status == rl_status::RL_ERR_FORKED {
+            return Self::new(status, FORKED_MESSAGE.into());
+        }
         Self::new(status, full_message(&e))
     }
 }
 
+/// The fork error in C terms (the Rust client's message names `ringlog::attach`).
+const FORKED_MESSAGE: &str =
+    "this run handle was created before fork(); in the child call rl_attach(run_id) for a handle of its own";
+
 impl From<ProduceError> for FfiError {
     #[cold]
     fn from(e: ProduceError) -> Self {
-        Self::new(produce_status(&e), full_message(&e))
+        let status = produce_status(&e);
+        if status == rl_status::RL_ERR_FORKED {
+            return Self::new(status, FORKED_MESSAGE.into());
+        }
+        Self::new(status, full_message(&e))
     }
 }

@@ -1,7 +1,7 @@
 //! The plain C structs the library fills in: `rl_finish_report` and `rl_stats`.
 
-use ringlog_core::LaneCounters;
 use ringlog_core::FinishReport;
+use ringlog_core::LaneCounters;
 
 use crate::c_enums::{self, rl_run_state};
 

@@ -97,11 +97,18 @@ fn last_error_is_per_thread() {
 #[test]
 fn full_message_keeps_causes_once() {
     let io = std::io::Error::other("disk on fire");
-    let e = ringlog_core::ClientError::Channel {
-        socket: "/s".into(),
-        source: ringlog_core::FrameIoError::Closed,
-    };
+    let e = ringlog_core::ClientError::Channel { socket: "/s".into(), source: ringlog_core::FrameIoError::Closed };
     let text = full_message(&e);
     assert_eq!(text.matches("connection closed").count(), 1, "{text}");
     assert_eq!(full_message(&io), "disk on fire");
+
+    #[test]
+    fn fork_error_names_the_c_call() {
+        let e = FfiError::from(ringlog_core::ClientError::Forked);
+        assert_eq!(e.status(), rl_status::RL_ERR_FORKED);
+        assert!(last_error().contains("rl_attach("), "{}", last_error());
+        assert!(!last_error().contains("ringlog::attach"), "{}", last_error());
+        let _ = FfiError::from(ringlog_core::ProduceError::Forked);
+        assert!(last_error().contains("rl_attach("), "{}", last_error());
+    }
 }

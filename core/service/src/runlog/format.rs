@@ -231,6 +231,12 @@ pub enum RunLogError {
         /// Its first 8 bytes.
         found: [u8; 8],
     },
+    /// The path is not a regular file (a FIFO, a device, a directory).
+    #[error("{} is not a regular file (a FIFO, device or directory?): a run log is the file run.rlog in a run directory", .path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
     /// A format version this build does not read.
     #[error(
         "run log {} has format version {found}; this build reads version {supported}: read it with the ringlog \

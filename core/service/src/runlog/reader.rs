@@ -6,7 +6,6 @@
 //! out. Damage is reported as an error item and skipped; a torn tail ends the
 //! iteration and is reported by [`RunLog::torn_tail_bytes`].
 
-use std::fs::File;
 use std::iter::FusedIterator;
 use std::path::{Path, PathBuf};
 
@@ -161,8 +160,18 @@ impl RunLog {
     /// See [`RunLog`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, RunLogError> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(RunLogError::io(path, "opening the file", READ_HINT))?;
-        let len = file.metadata().map_err(RunLogError::io(path, "reading the file size", READ_HINT))?.len();
+        // O_NONBLOCK: opening a FIFO for reading would wait for a writer
+        // forever; a regular file ignores the flag. Anything but a regular
+        // file is refused before a single read.
+        let file =
+            std::os::unix::fs::OpenOptionsExt::custom_flags(std::fs::OpenOptions::new().read(true), libc::O_NONBLOCK)
+                .open(path)
+                .map_err(RunLogError::io(path, "opening the file", READ_HINT))?;
+        let meta = file.metadata().map_err(RunLogError::io(path, "reading the file size", READ_HINT))?;
+        if !meta.is_file() {
+            return Err(RunLogError::NotAFile { path: path.to_owned() });
+        }
+        let len = meta.len();
         let (header, frames_at) = format::read_header(path, &file, len)?;
         Ok(Self {
             path: path.to_owned(),
