@@ -92,7 +92,7 @@ impl From<ClientError> for FfiError {
             ClientError::Forked => rl_status::RL_ERR_FORKED,
         };
         if status == rl_status::RL_ERR_FORKED {
-            return Self::new(status, FORKED_MESSAGE.into());
+            return Self::new(status, FORKED_MESSAGE);
         }
         Self::new(status, full_message(&e))
     }
@@ -107,7 +107,7 @@ impl From<ProduceError> for FfiError {
     fn from(e: ProduceError) -> Self {
         let status = produce_status(&e);
         if status == rl_status::RL_ERR_FORKED {
-            return Self::new(status, FORKED_MESSAGE.into());
+            return Self::new(status, FORKED_MESSAGE);
         }
         Self::new(status, full_message(&e))
     }

@@ -101,14 +101,14 @@ fn full_message_keeps_causes_once() {
     let text = full_message(&e);
     assert_eq!(text.matches("connection closed").count(), 1, "{text}");
     assert_eq!(full_message(&io), "disk on fire");
+}
 
-    #[test]
-    fn fork_error_names_the_c_call() {
-        let e = FfiError::from(ringlog_core::ClientError::Forked);
-        assert_eq!(e.status(), rl_status::RL_ERR_FORKED);
-        assert!(last_error().contains("rl_attach("), "{}", last_error());
-        assert!(!last_error().contains("ringlog::attach"), "{}", last_error());
-        let _ = FfiError::from(ringlog_core::ProduceError::Forked);
-        assert!(last_error().contains("rl_attach("), "{}", last_error());
-    }
+#[test]
+fn fork_error_names_the_c_call() {
+    let e = FfiError::from(ringlog_core::ClientError::Forked);
+    assert_eq!(e.status(), rl_status::RL_ERR_FORKED);
+    assert!(last_error().contains("rl_attach("), "{}", last_error());
+    assert!(!last_error().contains("ringlog::attach"), "{}", last_error());
+    let _ = FfiError::from(ringlog_core::ProduceError::Forked);
+    assert!(last_error().contains("rl_attach("), "{}", last_error());
 }
