@@ -69,7 +69,13 @@ pub enum rl_run_state {
 pub(crate) fn full_policy(policy: i32, block_timeout_ms: u32) -> Result<FullPolicy, FfiError> {
     match policy {
         p if p == rl_full_policy::RL_POLICY_BLOCK as i32 => {
-            Ok(FullPolicy::Block { timeout: Duration::from_millis(u64::from(block_timeout_ms)) })
+            let timeout = Duration::from_millis(u64::from(block_timeout_ms));
+            if timeout > ringlog_core::MAX_BLOCK_TIMEOUT {
+                return Err(FfiError::invalid(format!(
+                    "block_timeout_ms {block_timeout_ms} is over the limit of one hour (3600000 ms)"
+                )));
+            }
+            Ok(FullPolicy::Block { timeout })
         }
         p if p == rl_full_policy::RL_POLICY_DROP as i32 => Ok(FullPolicy::DropNewest),
         p if p == rl_full_policy::RL_POLICY_ERROR as i32 => Ok(FullPolicy::Error),

@@ -217,6 +217,25 @@ fn malformed_control_messages_get_an_error_and_close_only_that_connection() {
     assert!(matches!(read_frame::<Response>(&mut s).unwrap(), Response::Welcome { .. }));
     write_frame(&mut s, &Request::AttachRun { run_id: "nosuchrun".into() }).unwrap();
     assert!(matches!(read_frame::<Response>(&mut s).unwrap(), Response::Error { .. }));
+    // An absurd block timeout is refused, not stored.
+    let mut s = raw_connect(&env);
+    write_frame(&mut s, &Request::Hello { protocol: PROTOCOL_VERSION, client_version: "x".into() }).unwrap();
+    assert!(matches!(read_frame::<Response>(&mut s).unwrap(), Response::Welcome { .. }));
+    let init = ringlog_ring::protocol::control_message::InitRun {
+        project: "p".into(),
+        name: String::new(),
+        tags: Vec::new(),
+        config: serde_json::json!({}),
+        run_dir: env.runs().join("absurd").display().to_string(),
+        lane_bytes: 1 << 16,
+        policy: "block:18446744073709551615".into(),
+        run_id: None,
+    };
+    write_frame(&mut s, &Request::InitRun(init)).unwrap();
+    match read_frame::<Response>(&mut s).unwrap() {
+        Response::Error { message, .. } => assert!(message.contains("out of range"), "{message}"),
+        other => panic!("absurd policy accepted: {other:?}"),
+    }
     // The service still works for everyone else.
     let out = run_client(&env, &["init", "10"]);
     assert_eq!(out[1]["state"], "finished");

@@ -47,7 +47,7 @@ pub use ring::clock;
 pub use ring::consumer::Consumer;
 pub use ring::error::{FrameError, ProduceError, SegmentError};
 pub use ring::frame::{FrameHeader, FrameState};
-pub use ring::full_policy::{DEFAULT_BLOCK_TIMEOUT, FullPolicy};
+pub use ring::full_policy::{DEFAULT_BLOCK_TIMEOUT, FullPolicy, MAX_BLOCK_TIMEOUT};
 pub use ring::heap_run::HeapRun;
 pub use ring::lane_memory::{MAX_LANE_BYTES, MIN_LANE_BYTES};
 pub use ring::layout::{LaneState, RunState};

@@ -65,11 +65,34 @@ impl FullPolicy {
     }
 }
 
+/// The longest `Block` timeout a run may ask for: an hour. The stored
+/// timeout is a u32 of milliseconds, and a trainer blocked longer than this
+/// is stuck, not waiting.
+pub const MAX_BLOCK_TIMEOUT: Duration = Duration::from_secs(3600);
+
 impl std::str::FromStr for FullPolicy {
     type Err = String;
 
-    /// Parses `block`, `block:<ms>`, `drop` or `error`.
+    /// Parses `block`, `block:<ms>` (0 to [`MAX_BLOCK_TIMEOUT`] in ms), `drop`
+    /// or `error`.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlog_ring::FullPolicy;
+    /// assert!("block:250".parse::<FullPolicy>().is_ok());
+    /// let e = "block:18446744073709551615".parse::<FullPolicy>().unwrap_err();
+    /// assert!(e.contains("at most"), "{e}");
+    /// ```
     fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(ms) = s.strip_prefix("block:").and_then(|ms| ms.parse::<u64>().ok()) {
+            let max = MAX_BLOCK_TIMEOUT.as_millis() as u64;
+            if ms > max {
+                return Err(format!(
+                    "block timeout {ms} ms is out of range: use 1 to {max} ms (at most one hour; \
+                     use the error or drop policy to never wait)"
+                ));
+            }
+        }
         match s {
             "block" => Ok(Self::default()),
             "drop" => Ok(Self::DropNewest),
