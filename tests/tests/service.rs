@@ -383,3 +383,16 @@ fn runtime_dir_with_open_permissions_or_a_symlink_is_refused() {
         env.command(client_bin()).arg("init").arg("1").env("RINGLOG_SOCKET", link.join("s.sock")).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("symlink"), "{out:?}");
 }
+
+#[test]
+fn run_data_is_private_to_the_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new("perms");
+    let out = run_client(&env, &["init", "10"]);
+    let run_dir = std::path::PathBuf::from(out[1]["run_dir"].as_str().unwrap());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&run_dir), 0o700, "run dir");
+    for f in ["run.rlog", "run.json", "summary.json"] {
+        assert_eq!(mode(&run_dir.join(f)), 0o600, "{f}");
+    }
+}

@@ -109,7 +109,13 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T, durable: bool) ->
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("json");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let written = (|| {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        // 0600: run data is private to the user (ADR 9).
+        let file = std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true),
+            0o600,
+        )
+        .open(&tmp)?;
+        let mut w = std::io::BufWriter::new(file);
         serde_json::to_writer_pretty(&mut w, value).map_err(std::io::Error::other)?;
         w.write_all(b"\n")?;
         let f = w.into_inner().map_err(|e| e.into_error())?;

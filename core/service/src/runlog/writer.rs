@@ -140,7 +140,13 @@ impl RunLogWriter {
     pub fn create(path: impl AsRef<Path>, header: &RunLogHeader) -> Result<Self, RunLogError> {
         let path = path.as_ref();
         let bytes = header.encode()?;
-        let file = match OpenOptions::new().read(true).write(true).create_new(true).open(path) {
+        // 0600: run data is private to the user (ADR 9).
+        let file = match std::os::unix::fs::OpenOptionsExt::mode(
+            OpenOptions::new().read(true).write(true).create_new(true),
+            0o600,
+        )
+        .open(path)
+        {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 return Err(RunLogError::Exists { path: path.to_owned() });

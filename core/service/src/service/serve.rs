@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -93,19 +93,9 @@ impl State {
     }
 }
 
-/// Takes the service lock without blocking: `Ok(None)` if another process holds it.
-///
-/// # Errors
-/// I/O errors opening the lock file.
-pub fn try_lock(path: &Path) -> std::io::Result<Option<File>> {
-    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(Some(f)),
-        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
+/// Takes the service lock without blocking: `Ok(None)` if another process
+/// holds it (the one implementation is shared with the client).
+pub use ringlog_ring::protocol::service_lock::try_lock;
 
 /// Runs the service in this process until shutdown or idle timeout.
 ///
@@ -301,7 +291,9 @@ fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
         return error(ErrorCode::InvalidArgument, format!("run {run_id} is already live"));
     }
     let run_dir = PathBuf::from(&init.run_dir);
-    if let Err(e) = std::fs::create_dir_all(&run_dir) {
+    // Private to the user, like the socket and the segments (ADR 9): 0700
+    // for every directory this creates, 0600 for the files in it.
+    if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&run_dir) {
         return error(ErrorCode::Internal, format!("cannot create run dir {}: {e}", run_dir.display()));
     }
     let writer = match RunLogWriter::create(run_dir.join(RUN_LOG_FILE), &RunLogHeader::new(run_id.clone())) {
