@@ -396,3 +396,35 @@ fn run_data_is_private_to_the_user() {
         assert_eq!(mode(&run_dir.join(f)), 0o600, "{f}");
     }
 }
+
+#[test]
+fn a_run_whose_owner_dies_after_the_others_detached_is_closed_as_crashed() {
+    let env = TestEnv::new("orphan");
+    let (mut owner, mut owner_out) = spawn_held_owner(&env, 100);
+    let mut line = String::new();
+    owner_out.read_line(&mut line).unwrap();
+    let first: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let run_id = first["run_id"].as_str().unwrap().to_owned();
+    // Another rank attaches, logs and detaches cleanly.
+    let rank = run_client(&env, &["attach", &run_id, "500"]);
+    assert_eq!(rank.last().unwrap()["state"], "detached");
+    // The owner is SIGKILLed before it finishes.
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    // The service closes the run as crashed, with everything drained and the
+    // segment gone; it does not stay "running" forever.
+    let run_json = env.runs().join(&run_id).join("run.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let meta = loop {
+        let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&run_json).unwrap()).unwrap();
+        if meta["state"] != "running" || std::time::Instant::now() > deadline {
+            break meta;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(meta["state"], "crashed", "{meta}");
+    let (lanes, _) = steps_by_lane(&env.runs().join(&run_id));
+    assert!(is_sequence(&lanes[&1], 500), "the detached rank's records are all there");
+    let status: serde_json::Value = serde_json::from_str(&env.ringlog(&["status", "--json"])).unwrap();
+    assert!(!status.to_string().contains(&run_id), "the run is no longer live: {status}");
+}

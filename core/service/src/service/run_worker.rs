@@ -191,7 +191,7 @@ pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl F
             }
             *d.shared.finish.lock().unwrap_or_else(PoisonError::into_inner) = Some(req);
         } else if all_dead(&d.shared) {
-            tracing::warn!(run = %d.shared.run_id, "every producer died without finishing: closing the run as crashed");
+            tracing::warn!(run = %d.shared.run_id, "the owner died and every other producer is gone: closing the run as crashed");
             d.finalize(None);
             return WorkerExit::Crashed;
         }
@@ -340,8 +340,14 @@ fn others_closed(shared: &RunShared) -> bool {
     shared.lanes.lock().unwrap_or_else(PoisonError::into_inner).iter().all(|l| l.pid == owner || l.closing.is_some())
 }
 
-/// Every lane is dead (and there is at least one).
+/// The run can no longer be finished by anyone: its owner died (its lane was
+/// abandoned) and every other lane is closed too, dead or detached. (Every
+/// lane dead is one case; an owner SIGKILLed after the other ranks detached
+/// cleanly is another, which the first version left running forever.)
 fn all_dead(shared: &RunShared) -> bool {
+    let owner = shared.meta.lock().unwrap_or_else(PoisonError::into_inner).owner_pid;
     let lanes = shared.lanes.lock().unwrap_or_else(PoisonError::into_inner);
-    !lanes.is_empty() && lanes.iter().all(|l| l.closing == Some(LaneState::Abandoned))
+    !lanes.is_empty()
+        && lanes.iter().all(|l| l.closing.is_some())
+        && lanes.iter().any(|l| l.closing == Some(LaneState::Abandoned) && l.pid == owner)
 }
