@@ -428,3 +428,52 @@ fn a_run_whose_owner_dies_after_the_others_detached_is_closed_as_crashed() {
     let status: serde_json::Value = serde_json::from_str(&env.ringlog(&["status", "--json"])).unwrap();
     assert!(!status.to_string().contains(&run_id), "the run is no longer live: {status}");
 }
+
+/// CPU time (user + system, clock ticks) the process `pid` has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn out_of_file_descriptors_the_service_backs_off_and_says_so() {
+    let env = TestEnv::new("emfile");
+    run_client(&env, &["init", "10"]); // starts the service
+    let pid = env.service_pid();
+    let limited = std::process::Command::new("prlimit")
+        .args([&format!("--pid={pid}"), "--nofile=32:32"])
+        .status()
+        .expect("prlimit (util-linux)");
+    assert!(limited.success());
+    // A flood of clients: the service runs out of descriptors and cannot
+    // accept them; they stay in the socket's backlog.
+    let flood: Vec<UnixStream> = (0..120).filter_map(|_| UnixStream::connect(env.socket()).ok()).collect();
+    assert!(flood.len() > 32, "the flood reached the backlog");
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_ticks(pid) - before;
+    // A spinning accept loop burns ~2 s of CPU here; backing off uses almost none.
+    assert!(used < 50, "service used {used} ticks in 2 s while out of descriptors");
+    drop(flood);
+    // Once descriptors are free again, status answers and reports the refusals.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let out = env.command(ringlog_tests::ringlog_bin()).args(["status", "--json"]).output().unwrap();
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if v["refused_connections"].as_u64().unwrap_or(0) > 0 || std::time::Instant::now() > deadline {
+                break v;
+            }
+        } else if std::time::Instant::now() > deadline {
+            panic!("status never answered: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status["refused_connections"].as_u64().unwrap() > 0, "{status}");
+    assert!(status["accept_error"].as_str().unwrap().contains("Too many open files"), "{status}");
+    let log = std::fs::read_to_string(env.root.join("rt").join("service.log")).unwrap();
+    let lines = log.lines().filter(|l| l.contains("accept failed")).count();
+    assert!(lines <= 10, "{lines} 'accept failed' lines in service.log");
+}

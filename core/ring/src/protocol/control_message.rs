@@ -246,6 +246,13 @@ pub struct StatusReport {
     pub version: String,
     /// Live runs.
     pub runs: Vec<RunStatus>,
+    /// Connections the service could not accept (out of file descriptors)
+    /// since it started; the clients behind them were left waiting.
+    #[serde(default)]
+    pub refused_connections: u64,
+    /// Why the last refused connection was refused, if any.
+    #[serde(default)]
+    pub accept_error: Option<String>,
 }
 
 /// Error codes of [`Response::Error`].

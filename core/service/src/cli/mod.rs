@@ -198,6 +198,13 @@ fn status(json: bool) -> Result<()> {
         return Ok(());
     }
     println!("service pid {} version {}, {} live run(s)", report.pid, report.version, report.runs.len());
+    if report.refused_connections > 0 {
+        println!(
+            "refusing connections: {} refused so far ({}); raise the service's open-file limit (ulimit -n)",
+            report.refused_connections,
+            report.accept_error.as_deref().unwrap_or("accept failed")
+        );
+    }
     for run in &report.runs {
         println!(
             "run {}  project {}  state {}  records {}  bytes {}  {:.0} records/s",

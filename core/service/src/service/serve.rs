@@ -82,6 +82,8 @@ struct State {
     /// so the loop exits at once instead of at its next poll timeout.
     wake: OwnedFd,
     connections: Mutex<usize>,
+    /// Connections refused by `accept` failures, and the last error.
+    refused: Mutex<(u64, Option<String>)>,
     stopping: Mutex<bool>,
     registry: PathBuf,
     me: u32,
@@ -126,6 +128,7 @@ pub fn serve(mut cfg: ServiceConfig) -> Result<(), ServiceError> {
         runs: Mutex::new(HashMap::new()),
         wake,
         connections: Mutex::new(0),
+        refused: Mutex::new((0, None)),
         stopping: Mutex::new(false),
         registry: cfg.dirs.registry_dir(),
         me: rustix::process::geteuid().as_raw(),
@@ -135,6 +138,8 @@ pub fn serve(mut cfg: ServiceConfig) -> Result<(), ServiceError> {
     signal(&mut cfg.ready_fd, b"ready\n");
 
     let mut idle_since = Instant::now();
+    let mut accept_backoff = Duration::from_millis(10);
+    let mut accept_log = crate::service::log_limit::LogLimit::default();
     loop {
         if state.stopping() {
             break;
@@ -159,8 +164,25 @@ pub fn serve(mut cfg: ServiceConfig) -> Result<(), ServiceError> {
                     *st.connections.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
                 });
             }
-            Err(e) => tracing::warn!(error = %e, "accept failed"),
+            Err(e) => {
+                // Out of file descriptors (EMFILE, ENFILE) or memory: the
+                // connection stays in the backlog and the socket stays
+                // readable, so retrying at once would spin a core and flood
+                // the log. Back off (10 ms doubling to 1 s), count, and log
+                // rate-limited.
+                let mut refused = state.refused.lock().unwrap_or_else(PoisonError::into_inner);
+                refused.0 += 1;
+                refused.1 = Some(e.to_string());
+                drop(refused);
+                if let Some(suppressed) = accept_log.allow() {
+                    tracing::warn!(error = %e, suppressed, backoff_ms = accept_backoff.as_millis() as u64, "accept failed; backing off");
+                }
+                std::thread::sleep(accept_backoff);
+                accept_backoff = (accept_backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
         }
+        accept_backoff = Duration::from_millis(10);
     }
     *state.stopping.lock().unwrap_or_else(PoisonError::into_inner) = true;
     // Workers see `stopping` within one idle wait; give them a bounded time.
@@ -467,7 +489,14 @@ fn finish_run(state: &State, run_id: &str, pid: u32, exit_code: i32, wait: Durat
 
 fn status(state: &State) -> StatusReport {
     let runs = state.runs.lock().unwrap_or_else(PoisonError::into_inner).values().cloned().collect::<Vec<_>>();
-    let mut out = StatusReport { pid: std::process::id(), version: env!("CARGO_PKG_VERSION").into(), runs: Vec::new() };
+    let (refused_connections, accept_error) = state.refused.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let mut out = StatusReport {
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        runs: Vec::new(),
+        refused_connections,
+        accept_error,
+    };
     for run in runs {
         let live = *run.live.lock().unwrap_or_else(PoisonError::into_inner);
         let meta = run.meta.lock().unwrap_or_else(PoisonError::into_inner).clone();
