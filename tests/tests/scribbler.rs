@@ -91,4 +91,7 @@ fn a_scribbling_producer_damages_only_its_own_lane() {
     let invalid = report["invalid_frames"].as_u64().unwrap();
     let abandoned = report["abandoned_lanes"].as_u64().unwrap();
     assert!(invalid > 0 || abandoned > 0, "scribbled lane closed and counted: {report}");
+    // The report does not echo scribbled counters.
+    let (drops, timeouts) = (report["drops"].as_u64().unwrap(), report["timeouts"].as_u64().unwrap());
+    assert!(drops < 1 << 41 && timeouts < 1 << 41, "{report}");
 }

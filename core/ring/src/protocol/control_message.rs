@@ -155,6 +155,11 @@ pub struct FinishReport {
     pub abandoned_lanes: u32,
     /// Wall time from init to finish, ms.
     pub runtime_ms: u64,
+    /// Lanes whose own counters (drops, timeouts) were not believed and left
+    /// out of `drops` and `timeouts`: a lane closed as corrupt, or a value
+    /// no producer can reach (something wrote over the lane's control page).
+    #[serde(default)]
+    pub untrusted_counter_lanes: u32,
 }
 
 /// How a run ended, as a finish report states it (`"finished"`, `"crashed"`

@@ -48,6 +48,9 @@ pub struct RunMeta {
     pub invalid_frames: u64,
     /// Lanes whose producer died.
     pub abandoned_lanes: u32,
+    /// Lanes whose drop and timeout counters were not believed (see `FinishReport`).
+    #[serde(default)]
+    pub untrusted_counter_lanes: u32,
     /// Segment name while the run is live.
     pub segment: String,
     /// Pid that owns the run (called init).

@@ -126,6 +126,10 @@ pub(crate) enum WorkerExit {
     Shutdown,
 }
 
+/// The largest drop or timeout count a lane's report is believed with: 2^40
+/// records is days of logging at full speed into a full lane.
+const PLAUSIBLE_COUNTER: u64 = 1 << 40;
+
 /// The worker's private state: the consumer, its batch buffer, the run log,
 /// and what the service learns from the records (keys, summary).
 struct Drain {
@@ -294,9 +298,20 @@ impl Drain {
         let mut report = FinishReport::default();
         for lane in 0..shared.segment.lane_count() {
             if let Ok(s) = shared.segment.lane_stats(lane as u16) {
-                report.drops += s.drops;
-                report.timeouts += s.timeouts;
-                report.invalid_frames += s.invalid_frames;
+                // Drops and timeouts are the producer's own words, in memory
+                // it can scribble on: believed only from a lane that was not
+                // found corrupt, and only within what a producer can count.
+                let believed = s.state != LaneState::Corrupt
+                    && s.drops <= PLAUSIBLE_COUNTER
+                    && s.timeouts <= PLAUSIBLE_COUNTER;
+                if believed {
+                    report.drops = report.drops.saturating_add(s.drops);
+                    report.timeouts = report.timeouts.saturating_add(s.timeouts);
+                } else {
+                    report.untrusted_counter_lanes += 1;
+                    tracing::warn!(run = %shared.run_id, lane, drops = s.drops, timeouts = s.timeouts, "lane counters not believed: left out of the report");
+                }
+                report.invalid_frames = report.invalid_frames.saturating_add(s.invalid_frames);
                 report.abandoned_lanes += u32::from(s.state == LaneState::Abandoned);
             }
         }
@@ -322,6 +337,7 @@ impl Drain {
         meta.timeouts = report.timeouts;
         meta.invalid_frames = report.invalid_frames;
         meta.abandoned_lanes = report.abandoned_lanes;
+        meta.untrusted_counter_lanes = report.untrusted_counter_lanes;
         if let Err(e) = meta.write(&run_dir) {
             tracing::error!(run = %shared.run_id, error = %e, "cannot write run.json");
         }
