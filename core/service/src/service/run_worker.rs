@@ -301,9 +301,8 @@ impl Drain {
                 // Drops and timeouts are the producer's own words, in memory
                 // it can scribble on: believed only from a lane that was not
                 // found corrupt, and only within what a producer can count.
-                let believed = s.state != LaneState::Corrupt
-                    && s.drops <= PLAUSIBLE_COUNTER
-                    && s.timeouts <= PLAUSIBLE_COUNTER;
+                let believed =
+                    s.state != LaneState::Corrupt && s.drops <= PLAUSIBLE_COUNTER && s.timeouts <= PLAUSIBLE_COUNTER;
                 if believed {
                     report.drops = report.drops.saturating_add(s.drops);
                     report.timeouts = report.timeouts.saturating_add(s.timeouts);
