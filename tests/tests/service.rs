@@ -477,3 +477,31 @@ fn out_of_file_descriptors_the_service_backs_off_and_says_so() {
     let lines = log.lines().filter(|l| l.contains("accept failed")).count();
     assert!(lines <= 10, "{lines} 'accept failed' lines in service.log");
 }
+
+#[test]
+fn summary_is_right_after_a_service_restart() {
+    let env = TestEnv::new("sumrestart");
+    let mut owner =
+        env.command(client_bin()).arg("init-two-phase").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut out = BufReader::new(owner.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let first: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let pid = env.service_pid();
+    // SAFETY: plain kill(2) of the service process this test started.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    owner.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert!(wait_bounded(&mut owner, Duration::from_secs(120), "owner").success());
+    let report: serde_json::Value = serde_json::from_str(&line).expect("finish report");
+    assert_eq!(report["state"], "finished", "{report}");
+    let run_dir = std::path::PathBuf::from(first["run_dir"].as_str().unwrap());
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["train/loss"], 19.0, "{summary}");
+    assert_eq!(summary["best/acc"], 0.5, "{summary}");
+    assert!(!summary.to_string().contains("key#"), "undefined key names: {summary}");
+    assert_eq!(summary["_ringlog"]["counts"]["history_rows"], 20, "{summary}");
+    assert_eq!(summary["_ringlog"]["last_step"], 19, "{summary}");
+}

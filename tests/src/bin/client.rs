@@ -9,6 +9,9 @@
 //!   `committed N` after each 1000 records (the test kills it mid-stream).
 //! - `init-hold RECORDS`: init, log, print the run id, wait for a line on stdin, finish.
 //! - `init-crash`: init, log 1000 steps, SIGKILL itself (the run must close as crashed).
+//! - `init-two-phase`: init, log 10 steps of `train/loss` and `best/acc`, wait
+//!   until the service took them, print the run id, wait for a line on stdin
+//!   (the test kills the service), log 10 more steps, finish.
 //! - `init-drop`: init, log 1000 steps, drop the handle without finishing.
 //! - `fork`: init, fork; the child must get `Forked` from the parent's handle.
 //! - `status-raw`: connect without any checks and ask for status (the other-uid test).
@@ -107,6 +110,27 @@ fn main() {
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line).expect("stdin");
             log_steps(&mut run, records, false);
+            let report = run.finish(0).unwrap_or_else(|e| fail(e));
+            out(serde_json::to_value(&report).expect("json"));
+        }
+        "init-two-phase" => {
+            let mut run = ringlog::init(InitOptions { project: "tests".into(), ..Default::default() })
+                .unwrap_or_else(|e| fail(e));
+            let (loss, acc) =
+                (run.key("train/loss").unwrap_or_else(|e| fail(e)), run.key("best/acc").unwrap_or_else(|e| fail(e)));
+            let log = |run: &mut ringlog::Run, steps: std::ops::Range<i64>| {
+                for step in steps {
+                    let _ = run.log(step, &[(loss, step as f64), (acc, 0.5)]).unwrap_or_else(|e| fail(e));
+                }
+            };
+            log(&mut run, 0..10);
+            if !run.flush(Duration::from_secs(30)).unwrap_or_else(|e| fail(e)) {
+                fail("the service did not take the first 10 steps");
+            }
+            out(serde_json::json!({"run_id": run.run_id(), "run_dir": run.run_dir()}));
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).expect("stdin");
+            log(&mut run, 10..20);
             let report = run.finish(0).unwrap_or_else(|e| fail(e));
             out(serde_json::to_value(&report).expect("json"));
         }

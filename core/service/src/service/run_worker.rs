@@ -165,6 +165,7 @@ pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl F
         added: 0,
         warnings: crate::service::log_limit::LogLimit::default(),
     };
+    d.rebuild_from_log();
     let mut rate_mark = (Instant::now(), 0u64);
     loop {
         d.add_new_lanes();
@@ -208,6 +209,32 @@ pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl F
 }
 
 impl Drain {
+    /// A run adopted after a service restart already has records in its log:
+    /// its key names and summary come from them (key ids are per lane and
+    /// defined once, in-band, so without the replay the later records would
+    /// name keys `key#N@laneL` and the summary would start from nothing). A
+    /// fresh run's log is empty and this costs nothing.
+    fn rebuild_from_log(&mut self) {
+        let path = self.writer.path().to_owned();
+        let log = match crate::RunLog::open(&path) {
+            Ok(log) => log,
+            Err(e) => {
+                tracing::warn!(run = %self.shared.run_id, error = %e, "cannot replay the run log: summary starts empty");
+                return;
+            }
+        };
+        let mut replayed = 0u64;
+        for rec in log.flatten() {
+            let r = rec.record();
+            self.keys.observe(rec.lane(), &r);
+            self.summary.observe(rec.lane(), &r, &self.keys);
+            replayed += 1;
+        }
+        if replayed > 0 {
+            tracing::info!(run = %self.shared.run_id, records = replayed, "rebuilt key names and summary from the run log");
+        }
+    }
+
     /// Gives the consumer the lanes allocated since the last pass.
     fn add_new_lanes(&mut self) {
         // The service's own lane count: never re-read from shared memory.
