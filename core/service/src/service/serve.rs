@@ -313,14 +313,44 @@ fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
         return error(ErrorCode::InvalidArgument, format!("run {run_id} is already live"));
     }
     let run_dir = PathBuf::from(&init.run_dir);
+    // Init is all or nothing: whatever this creates is removed again if a
+    // later step fails, so a retry starts clean (no zero-lane run left
+    // registered, no empty run.rlog, no empty run directory).
+    let created_dir = !run_dir.exists();
+    let undo = |segment: Option<&SegmentOwner>| {
+        if let Some(seg) = segment {
+            let _ = seg.unlink();
+        }
+        let _ = std::fs::remove_file(run_dir.join(RUN_LOG_FILE));
+        let _ = std::fs::remove_file(run_dir.join(crate::RUN_META_FILE));
+        if created_dir {
+            let _ = std::fs::remove_dir(&run_dir);
+        }
+    };
     // Private to the user, like the socket and the segments (ADR 9): 0700
     // for every directory this creates, 0600 for the files in it.
     if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&run_dir) {
-        return error(ErrorCode::Internal, format!("cannot create run dir {}: {e}", run_dir.display()));
+        return error(
+            ErrorCode::Internal,
+            format!(
+                "cannot create the run directory {}: {e}: choose another RINGLOG_DIR or free space",
+                run_dir.display()
+            ),
+        );
     }
     let writer = match RunLogWriter::create(run_dir.join(RUN_LOG_FILE), &RunLogHeader::new(run_id.clone())) {
         Ok(w) => w,
-        Err(e) => return error(ErrorCode::Internal, e.to_string()),
+        // A run log that is already there belongs to another run: leave it.
+        Err(crate::RunLogError::Exists { path }) => {
+            return error(
+                ErrorCode::InvalidArgument,
+                format!("{} already holds a run: give the new run a directory of its own", path.display()),
+            );
+        }
+        Err(e) => {
+            undo(None);
+            return error(ErrorCode::Internal, format!("cannot start the run log: {e}"));
+        }
     };
     let cfg = SegmentConfig {
         lane_bytes: init.lane_bytes as usize,
@@ -332,13 +362,22 @@ fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
     let segment = match SegmentOwner::create(&cfg) {
         Ok(s) => s,
         Err(e) => {
-            let _ = std::fs::remove_file(run_dir.join(RUN_LOG_FILE));
+            undo(None);
             let code = if matches!(e, SegmentError::InvalidLaneBytes(_)) {
                 ErrorCode::InvalidArgument
             } else {
                 ErrorCode::Internal
             };
             return error(code, e.to_string());
+        }
+    };
+    // The owner's lane exists before the run is registered: a full /dev/shm
+    // fails the init, not a run left with no lane.
+    let owner_lane = match segment.add_lane(pid) {
+        Ok(l) => l,
+        Err(e) => {
+            undo(Some(&segment));
+            return error(ErrorCode::Internal, e.to_string());
         }
     };
     let meta = RunMeta {
@@ -360,8 +399,12 @@ fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
     if let Err(e) = crate::runlog::run_meta::write_json_atomic(&run_dir.join(crate::RUN_META_FILE), &meta, false)
         .and_then(|()| crate::runlog::run_meta::write_json_atomic(&registry_entry, &meta, false))
     {
-        let _ = segment.unlink();
-        return error(ErrorCode::Internal, format!("cannot write run metadata: {e}"));
+        undo(Some(&segment));
+        let _ = std::fs::remove_file(&registry_entry);
+        return error(
+            ErrorCode::Internal,
+            format!("cannot write run metadata: {e}: free space in {}", run_dir.display()),
+        );
     }
     let shared = Arc::new(RunShared {
         run_id: run_id.clone(),
@@ -376,7 +419,7 @@ fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
     });
     start_worker(state, Arc::clone(&shared), writer);
     tracing::info!(run = %run_id, pid, "run started");
-    add_lane(state, &run_id, pid, None)
+    add_lane(state, &run_id, pid, Some(owner_lane))
 }
 
 fn start_worker(state: &Arc<State>, shared: Arc<RunShared>, writer: RunLogWriter) {
