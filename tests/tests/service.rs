@@ -510,6 +510,7 @@ fn summary_is_right_after_a_service_restart() {
 fn a_failed_init_leaves_nothing_behind_and_a_retry_works() {
     // A /dev/shm too small for the lane, in a private mount namespace (needs
     // root, as CI has; skipped with a message otherwise).
+    // SAFETY: geteuid(2) has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("a_failed_init_leaves_nothing_behind_and_a_retry_works: SKIPPED: needs root for a private /dev/shm");
         return;
