@@ -68,6 +68,10 @@ typedef enum {
     // A bug in ringlog: a Rust panic was caught at the C boundary. Only
     // `rl_run_free` is meaningful on the handle afterwards.
     RL_ERR_PANIC = 14,
+    // The finish could not make every committed record durable (a full or
+    // failing disk): the run is marked incomplete; the last error message
+    // and the run's run.json give the lost count per lane.
+    RL_ERR_INCOMPLETE = 15,
 } rl_status;
 
 // How a run (or this process's part of it) ended (`rl_finish_report.state`).
@@ -80,6 +84,8 @@ typedef enum {
     RL_RUN_CRASHED = 2,
     // A non-owner detached its lane; the run goes on.
     RL_RUN_DETACHED = 3,
+    // The owner finished, but not every record could be made durable.
+    RL_RUN_INCOMPLETE = 4,
 } rl_run_state;
 
 // What a producer does when its lane is full (`rl_options_set_policy`).

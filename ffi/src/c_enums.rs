@@ -63,6 +63,8 @@ pub enum rl_run_state {
     RL_RUN_CRASHED = 2,
     /// A non-owner detached its lane; the run goes on.
     RL_RUN_DETACHED = 3,
+    /// The owner finished, but not every record could be made durable.
+    RL_RUN_INCOMPLETE = 4,
 }
 
 /// Decodes a policy argument; `block_timeout_ms` applies to `RL_POLICY_BLOCK`.
@@ -112,6 +114,7 @@ pub(crate) fn run_state(state: &str) -> rl_run_state {
         "finished" => rl_run_state::RL_RUN_FINISHED,
         "crashed" => rl_run_state::RL_RUN_CRASHED,
         "detached" => rl_run_state::RL_RUN_DETACHED,
+        "incomplete" => rl_run_state::RL_RUN_INCOMPLETE,
         _ => rl_run_state::RL_RUN_UNKNOWN,
     }
 }

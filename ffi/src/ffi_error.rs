@@ -90,6 +90,7 @@ impl From<ClientError> for FfiError {
             ClientError::Service { .. } | ClientError::Unexpected(_) => rl_status::RL_ERR_SERVICE,
             ClientError::Produce(p) => produce_status(p),
             ClientError::Forked => rl_status::RL_ERR_FORKED,
+            ClientError::Incomplete(_) => rl_status::RL_ERR_INCOMPLETE,
         };
         if status == rl_status::RL_ERR_FORKED {
             return Self::new(status, FORKED_MESSAGE);

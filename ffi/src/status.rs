@@ -49,11 +49,15 @@ pub enum rl_status {
     /// A bug in ringlog: a Rust panic was caught at the C boundary. Only
     /// `rl_run_free` is meaningful on the handle afterwards.
     RL_ERR_PANIC = 14,
+    /// The finish could not make every committed record durable (a full or
+    /// failing disk): the run is marked incomplete; the last error message
+    /// and the run's run.json give the lost count per lane.
+    RL_ERR_INCOMPLETE = 15,
 }
 
 impl rl_status {
     /// Every status, in code order.
-    pub(crate) const ALL: [Self; 15] = [
+    pub(crate) const ALL: [Self; 16] = [
         Self::RL_OK,
         Self::RL_ERR_NULL_POINTER,
         Self::RL_ERR_INVALID_UTF8,
@@ -69,6 +73,7 @@ impl rl_status {
         Self::RL_ERR_FORKED,
         Self::RL_ERR_STEP_STATE,
         Self::RL_ERR_PANIC,
+        Self::RL_ERR_INCOMPLETE,
     ];
 
     /// A static, NUL-terminated description.
@@ -89,6 +94,7 @@ impl rl_status {
             Self::RL_ERR_FORKED => "handle used in a forked child: call rl_attach in the child\0",
             Self::RL_ERR_STEP_STATE => "step builder misuse (no open step, or one already open)\0",
             Self::RL_ERR_PANIC => "internal error (a panic was caught at the C boundary)\0",
+            Self::RL_ERR_INCOMPLETE => "finish could not make every record durable (see the last error)\0",
         }
     }
 }

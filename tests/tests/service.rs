@@ -541,3 +541,46 @@ fn a_failed_init_leaves_nothing_behind_and_a_retry_works() {
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     assert!(std::fs::metadata(dirs[0].path().join("run.rlog")).unwrap().len() > 0);
 }
+
+#[test]
+fn finish_on_a_full_disk_reports_the_loss_instead_of_success() {
+    // The runs directory is a 192 KiB tmpfs in a private mount namespace
+    // (needs root, as CI has; skipped with a message otherwise). The trainer
+    // logs far more than fits; the ring holds what the disk refuses.
+    // SAFETY: geteuid(2) has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("finish_on_a_full_disk_reports_the_loss_instead_of_success: SKIPPED: needs root for a private tmpfs");
+        return;
+    }
+    let env = TestEnv::new("fulldisk");
+    let script = format!(
+        "mount -t tmpfs -o size=192k none {runs} || exit 99
+         {client} init 15000
+         echo \"client-exit $?\"
+         cat {runs}/*/run.json
+         {ringlog} shutdown",
+        runs = env.runs().display(),
+        client = client_bin(),
+        ringlog = ringlog_tests::ringlog_bin().display()
+    );
+    let out = env.command("unshare").args(["--mount", "sh", "-c", &script]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "status {:?}\nstdout: {stdout}\nstderr: {stderr}", out.status.code());
+    // The owner's finish failed and said how much was lost, and why.
+    assert!(stdout.contains("client-exit 1"), "finish must not succeed\nstdout: {stdout}\nstderr: {stderr}");
+    assert!(stderr.contains("could not make") && stderr.contains("lane 0:"), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    // run.json says the same.
+    let after = &stdout[stdout.find("client-exit").unwrap()..];
+    let meta: serde_json::Value =
+        serde_json::from_str(&after[after.find('{').unwrap()..=after.rfind('}').unwrap()]).unwrap();
+    assert_eq!(meta["state"], "incomplete", "{meta}");
+    let lost = meta["lost_records"].as_u64().unwrap();
+    let on_disk = meta["records"].as_u64().unwrap();
+    assert!(lost > 0, "{meta}");
+    // Nothing vanished: written plus lost is everything the client committed:
+    // 15,000 steps, the config (its key definition and record), the loss key,
+    // the summary (its key and record) and the exit record.
+    assert_eq!(on_disk + lost, 15_006, "{meta}");
+}

@@ -27,6 +27,12 @@ use ringlog_ring::{
 
 use crate::client::autostart::{self, AutostartError};
 
+/// `lane 0: 12, lane 3: 4` for an error message.
+fn lanes_text(lost: &[ringlog_ring::protocol::control_message::LaneLoss]) -> String {
+    let parts: Vec<String> = lost.iter().map(|l| format!("lane {}: {}", l.lane, l.records)).collect();
+    if parts.is_empty() { "no lane named".into() } else { parts.join(", ") }
+}
+
 /// Default bound on how long the owner's finish waits for other lanes.
 pub const DEFAULT_FINISH_WAIT: Duration = Duration::from_secs(30);
 /// Bound on an ordinary control call.
@@ -72,6 +78,16 @@ pub enum ClientError {
     /// The service's answer made no sense for the request.
     #[error("unexpected answer from the service to {0}")]
     Unexpected(&'static str),
+    /// The finish could not make every committed record durable; the report
+    /// (also in the run's run.json) says how many, lane by lane.
+    #[error(
+        "finish could not make {} committed records durable ({}): {}; the run is marked incomplete in {}/run.json",
+        .0.lost_records,
+        lanes_text(&.0.lost_by_lane),
+        .0.loss_reason.as_deref().unwrap_or("unknown cause"),
+        .0.run_dir
+    )]
+    Incomplete(Box<FinishReport>),
     /// Opening the run's segment failed.
     #[error(transparent)]
     Segment(#[from] SegmentError),
@@ -555,6 +571,7 @@ impl Run {
                 wait_ms: self.finish_wait.as_millis() as u64,
             };
             match link.call(&req, "finish", self.finish_wait + Duration::from_secs(90))? {
+                Response::Finished(r) if r.state == RunEnd::Incomplete => Err(ClientError::Incomplete(Box::new(r))),
                 Response::Finished(r) => Ok(r),
                 _ => Err(ClientError::Unexpected("finish")),
             }

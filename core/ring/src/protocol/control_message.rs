@@ -160,6 +160,26 @@ pub struct FinishReport {
     /// no producer can reach (something wrote over the lane's control page).
     #[serde(default)]
     pub untrusted_counter_lanes: u32,
+    /// Records producers committed that the finish could not make durable
+    /// (a full or failing disk, a lane that never drained), in all lanes.
+    /// Non-zero makes the state [`RunEnd::Incomplete`].
+    #[serde(default)]
+    pub lost_records: u64,
+    /// The same, lane by lane (only lanes that lost something).
+    #[serde(default)]
+    pub lost_by_lane: Vec<LaneLoss>,
+    /// Why records were lost, when some were (the last disk error).
+    #[serde(default)]
+    pub loss_reason: Option<String>,
+}
+
+/// Records one lane lost at finish.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaneLoss {
+    /// Lane.
+    pub lane: u16,
+    /// Records committed to the lane and not in the run log.
+    pub records: u64,
 }
 
 /// How a run ended, as a finish report states it (`"finished"`, `"crashed"`
@@ -181,6 +201,9 @@ pub enum RunEnd {
     Crashed,
     /// A non-owner detached its lane; the run goes on.
     Detached,
+    /// The owner finished, but not every committed record could be made
+    /// durable: the report says how many, lane by lane, and why.
+    Incomplete,
 }
 
 impl RunEnd {
@@ -190,6 +213,7 @@ impl RunEnd {
             Self::Finished => "finished",
             Self::Crashed => "crashed",
             Self::Detached => "detached",
+            Self::Incomplete => "incomplete",
         }
     }
 }
@@ -215,6 +239,10 @@ pub struct RunStatus {
     pub bytes: u64,
     /// Records per second over the last interval.
     pub records_per_s: f64,
+    /// The run log's last write error while it lasts (a full disk): the
+    /// records wait in the lanes and writing resumes when it clears.
+    #[serde(default)]
+    pub disk_error: Option<String>,
     /// Lanes.
     pub lanes: Vec<LaneStatus>,
 }

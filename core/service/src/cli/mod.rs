@@ -210,6 +210,9 @@ fn status(json: bool) -> Result<()> {
             "run {}  project {}  state {}  records {}  bytes {}  {:.0} records/s",
             run.run_id, run.project, run.state, run.records, run.bytes, run.records_per_s
         );
+        if let Some(e) = &run.disk_error {
+            println!("  run log not writable, records wait in the lanes: {e}");
+        }
         println!("  lane  pid      state      records    fill          drops  timeouts  invalid");
         for l in &run.lanes {
             println!(

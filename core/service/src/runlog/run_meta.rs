@@ -51,6 +51,15 @@ pub struct RunMeta {
     /// Lanes whose drop and timeout counters were not believed (see `FinishReport`).
     #[serde(default)]
     pub untrusted_counter_lanes: u32,
+    /// Records committed that the finish could not make durable.
+    #[serde(default)]
+    pub lost_records: u64,
+    /// The same, lane by lane.
+    #[serde(default)]
+    pub lost_by_lane: Vec<ringlog_ring::protocol::control_message::LaneLoss>,
+    /// Why, when records were lost.
+    #[serde(default)]
+    pub loss_reason: Option<String>,
     /// Segment name while the run is live.
     pub segment: String,
     /// Pid that owns the run (called init).

@@ -18,7 +18,8 @@ use crate::RunLogWriter;
 use crate::export::key_table::KeyTable;
 use crate::runlog::run_meta::{RunMeta, SUMMARY_FILE};
 use crate::service::summary_state::SummaryState;
-use ringlog_ring::protocol::control_message::{FinishReport, RunEnd};
+use ringlog_ring::protocol::control_message::{FinishReport, LaneLoss, RunEnd};
+use ringlog_ring::ring::frame;
 use ringlog_ring::{Batch, Consumer, LaneState, RunState, SegmentOwner};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -74,12 +75,18 @@ impl RunShared {
 }
 
 /// Counts the worker publishes for `status`.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct LiveCounts {
     pub records: u64,
     pub bytes: u64,
     pub records_per_s: f64,
+    /// The run log's last append error, while appends fail.
+    pub disk_error: Option<String>,
 }
+
+/// How long the finish keeps retrying a run log that refuses every write
+/// (a full disk) before it reports what it could not write.
+const DISK_GIVE_UP: Duration = Duration::from_secs(5);
 
 /// Opens a pidfd for the lane owner `pid` whose start time was recorded as
 /// `start_ticks` (0: not recorded): `None` if that process is gone, including
@@ -143,6 +150,8 @@ struct Drain {
     added: u32,
     /// Rate limit for the per-frame warnings.
     warnings: crate::service::log_limit::LogLimit,
+    /// Since when appends to the run log have been failing, and why.
+    disk_failing: Option<(Instant, String)>,
 }
 
 /// The drain loop. Returns when the run is finished or crashed, or when
@@ -164,6 +173,7 @@ pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl F
         summary: SummaryState::new(),
         added: 0,
         warnings: crate::service::log_limit::LogLimit::default(),
+        disk_failing: None,
     };
     d.rebuild_from_log();
     let mut rate_mark = (Instant::now(), 0u64);
@@ -264,6 +274,10 @@ impl Drain {
         match self.writer.append_batch(&self.batch) {
             Ok(appended) => {
                 self.consumer.release();
+                if self.disk_failing.take().is_some() {
+                    tracing::info!(run = %self.shared.run_id, "the run log takes writes again");
+                    self.shared.live.lock().unwrap_or_else(PoisonError::into_inner).disk_error = None;
+                }
                 for f in self.batch.frames() {
                     let rec = f.record();
                     self.keys.observe(f.lane(), &rec);
@@ -275,7 +289,12 @@ impl Drain {
                 n
             }
             Err(e) => {
-                tracing::error!(run = %self.shared.run_id, error = %e, "cannot append to the run log; nothing released, retrying");
+                if let Some(suppressed) = self.warnings.allow() {
+                    tracing::error!(run = %self.shared.run_id, error = %e, suppressed, "cannot append to the run log; nothing released, retrying");
+                }
+                let reason = e.to_string();
+                self.shared.live.lock().unwrap_or_else(PoisonError::into_inner).disk_error = Some(reason.clone());
+                self.disk_failing.get_or_insert((Instant::now(), reason));
                 self.consumer.unread();
                 std::thread::sleep(Duration::from_millis(100));
                 0
@@ -311,18 +330,48 @@ impl Drain {
         // Bounded: every lane is closing, so each read pass ends at the first
         // empty frame and a lane closes when it runs dry; the deadline covers a
         // producer that keeps writing after its finish.
+        // A run log that refuses every write for DISK_GIVE_UP ends the wait
+        // early: what it could not take is counted below, not waited for.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.consumer.all_closed() && Instant::now() < deadline {
+        let disk_gave_up = |d: &Self| d.disk_failing.as_ref().is_some_and(|(since, _)| since.elapsed() >= DISK_GIVE_UP);
+        while !self.consumer.all_closed() && Instant::now() < deadline && !disk_gave_up(self) {
             if self.drain_once() == 0 && self.batch.len_bytes() == 0 {
                 self.consumer.wait(Duration::from_millis(1));
             }
         }
         self.drain_once();
         let shared = Arc::clone(&self.shared);
+        let mut report = FinishReport::default();
         if let Err(e) = self.writer.sync() {
             tracing::error!(run = %shared.run_id, error = %e, "fsync of the run log failed");
+            report.loss_reason = Some(format!("fsync of the run log failed: {e}"));
         }
-        let mut report = FinishReport::default();
+        // What producers committed and the run log does not hold: the lane's
+        // record count (the producer's own word, bounded by what the ring can
+        // hold beyond what we read) minus what was written.
+        for lane in 0..shared.segment.lane_count() {
+            let (Ok(s), Some(written)) = (shared.segment.lane_stats(lane as u16), self.consumer.lane_seq(lane as u16))
+            else {
+                continue;
+            };
+            if s.state == LaneState::Corrupt {
+                continue; // nothing after the damage was ever readable
+            }
+            let most_in_ring = s.capacity / frame::FRAME_HEADER_LEN as u64;
+            let lost = s.records.saturating_sub(written).min(most_in_ring);
+            if lost > 0 {
+                report.lost_records += lost;
+                report.lost_by_lane.push(LaneLoss { lane: lane as u16, records: lost });
+            }
+        }
+        if report.lost_records > 0 {
+            let why = self.disk_failing.as_ref().map_or_else(
+                || "the lanes did not drain before the finish's deadline".to_owned(),
+                |(_, e)| format!("the run log refused writes: {e}"),
+            );
+            tracing::error!(run = %shared.run_id, lost = report.lost_records, lanes = ?report.lost_by_lane, reason = %why, "finish could not make every committed record durable");
+            report.loss_reason.get_or_insert(why);
+        }
         for lane in 0..shared.segment.lane_count() {
             if let Ok(s) = shared.segment.lane_stats(lane as u16) {
                 // Drops and timeouts are the producer's own words, in memory
@@ -346,7 +395,11 @@ impl Drain {
         report.run_id = shared.run_id.clone();
         report.run_dir = meta.run_dir.clone();
         report.exit_code = exit_code.unwrap_or(-1);
-        report.state = if exit_code.is_some() { RunEnd::Finished } else { RunEnd::Crashed };
+        report.state = match exit_code {
+            None => RunEnd::Crashed,
+            Some(_) if report.lost_records > 0 || report.loss_reason.is_some() => RunEnd::Incomplete,
+            Some(_) => RunEnd::Finished,
+        };
         report.records = counters.frames;
         report.bytes = counters.bytes;
         report.runtime_ms = shared.started.elapsed().as_millis() as u64;
@@ -364,6 +417,9 @@ impl Drain {
         meta.invalid_frames = report.invalid_frames;
         meta.abandoned_lanes = report.abandoned_lanes;
         meta.untrusted_counter_lanes = report.untrusted_counter_lanes;
+        meta.lost_records = report.lost_records;
+        meta.lost_by_lane = report.lost_by_lane.clone();
+        meta.loss_reason = report.loss_reason.clone();
         if let Err(e) = meta.write(&run_dir) {
             tracing::error!(run = %shared.run_id, error = %e, "cannot write run.json");
         }

@@ -541,7 +541,7 @@ fn status(state: &State) -> StatusReport {
         accept_error,
     };
     for run in runs {
-        let live = *run.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let live = run.live.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let meta = run.meta.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let lanes = (0..run.segment.lane_count())
             .filter_map(|l| run.segment.lane_stats(l as u16).ok().map(|s| (l as u16, s)))
@@ -564,6 +564,7 @@ fn status(state: &State) -> StatusReport {
             records: live.records,
             bytes: live.bytes,
             records_per_s: live.records_per_s,
+            disk_error: live.disk_error,
             lanes,
         });
     }
