@@ -584,3 +584,53 @@ fn finish_on_a_full_disk_reports_the_loss_instead_of_success() {
     // the summary (its key and record) and the exit record.
     assert_eq!(on_disk + lost, 15_006, "{meta}");
 }
+
+#[test]
+fn a_stalled_rank_at_finish_is_named_and_then_refused() {
+    let env = TestEnv::new("stall");
+    let mut owner = env
+        .command(client_bin())
+        .args(["init-hold", "10"])
+        .env("RINGLOG_TEST_FINISH_WAIT_MS", "500")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut owner_out = BufReader::new(owner.stdout.take().unwrap());
+    let mut line = String::new();
+    owner_out.read_line(&mut line).unwrap();
+    let run_id = serde_json::from_str::<serde_json::Value>(&line).unwrap()["run_id"].as_str().unwrap().to_owned();
+    let mut rank = env
+        .command(client_bin())
+        .args(["attach-stall", &run_id, "100"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut rank_out = BufReader::new(rank.stdout.take().unwrap());
+    line.clear();
+    rank_out.read_line(&mut line).unwrap();
+    let rank_lane = serde_json::from_str::<serde_json::Value>(&line).unwrap()["ready"].as_u64().unwrap();
+    // SAFETY: kill(2) of the child this test started.
+    assert_eq!(unsafe { libc::kill(rank.id() as i32, libc::SIGSTOP) }, 0);
+    owner.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut rest = String::new();
+    owner_out.read_to_string(&mut rest).unwrap();
+    assert!(wait_bounded(&mut owner, Duration::from_secs(120), "owner").success());
+    let report: serde_json::Value = serde_json::from_str(rest.lines().last().unwrap()).unwrap();
+    // The report names the stalled lane.
+    let stalled = report["stalled_lanes"].as_array().unwrap();
+    assert_eq!(stalled.len(), 1, "{report}");
+    assert_eq!(stalled[0]["lane"].as_u64(), Some(rank_lane), "{report}");
+    assert_eq!(stalled[0]["pid"].as_u64(), Some(u64::from(rank.id())), "{report}");
+    // Resumed, the rank's next record is refused at once, not accepted into
+    // a finished run.
+    // SAFETY: kill(2) of the child this test started.
+    assert_eq!(unsafe { libc::kill(rank.id() as i32, libc::SIGCONT) }, 0);
+    rank.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    line.clear();
+    rank_out.read_line(&mut line).unwrap();
+    assert!(wait_bounded(&mut rank, Duration::from_secs(60), "rank").success());
+    let after = serde_json::from_str::<serde_json::Value>(&line).unwrap()["after_close"].as_str().unwrap().to_owned();
+    assert!(after.contains("accepts no records"), "{after}");
+}

@@ -9,6 +9,9 @@
 //!   `committed N` after each 1000 records (the test kills it mid-stream).
 //! - `init-hold RECORDS`: init, log, print the run id, wait for a line on stdin, finish.
 //! - `init-crash`: init, log 1000 steps, SIGKILL itself (the run must close as crashed).
+//! - `attach-stall RUN_ID RECORDS`: attach, log, print `ready`, wait for a line
+//!   on stdin (the test stops and resumes it around the owner's finish), log
+//!   one more record and print what happened.
 //! - `init-two-phase`: init, log 10 steps of `train/loss` and `best/acc`, wait
 //!   until the service took them, print the run id, wait for a line on stdin
 //!   (the test kills the service), log 10 more steps, finish.
@@ -103,6 +106,12 @@ fn main() {
                 project: "tests".into(),
                 lane_bytes: Some(1 << 16),
                 policy: ringlog::FullPolicy::Block { timeout: Duration::from_secs(60) },
+                // RINGLOG_TEST_FINISH_WAIT_MS: how long the finish waits for
+                // other lanes (the stalled-rank test shortens it).
+                finish_wait: std::env::var("RINGLOG_TEST_FINISH_WAIT_MS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .map_or(ringlog::DEFAULT_FINISH_WAIT, Duration::from_millis),
                 ..Default::default()
             })
             .unwrap_or_else(|e| fail(e));
@@ -112,6 +121,21 @@ fn main() {
             log_steps(&mut run, records, false);
             let report = run.finish(0).unwrap_or_else(|e| fail(e));
             out(serde_json::to_value(&report).expect("json"));
+        }
+        "attach-stall" => {
+            let records: i64 = arg(2).parse().unwrap_or_else(|e| fail(e));
+            let mut run = ringlog::attach(arg(1)).unwrap_or_else(|e| fail(e));
+            log_steps(&mut run, records, false);
+            out(serde_json::json!({"ready": run.lane()}));
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).expect("stdin");
+            let k = run.key("loss").unwrap_or_else(|e| fail(e));
+            let after = match run.log(records, &[(k, 0.0)]) {
+                Ok(outcome) => format!("{outcome:?}"),
+                Err(e) => e.to_string(),
+            };
+            out(serde_json::json!({"after_close": after}));
+            std::mem::forget(run); // the run is over; nothing to detach
         }
         "init-two-phase" => {
             let mut run = ringlog::init(InitOptions { project: "tests".into(), ..Default::default() })

@@ -171,6 +171,11 @@ pub struct FinishReport {
     /// Why records were lost, when some were (the last disk error).
     #[serde(default)]
     pub loss_reason: Option<String>,
+    /// Lanes of other processes still open when the finish's wait ended
+    /// (a stalled or stopped rank): closed by the finish; their producers get
+    /// `LaneClosed` on their next record.
+    #[serde(default)]
+    pub stalled_lanes: Vec<LaneStall>,
 }
 
 /// Records one lane lost at finish.
@@ -180,6 +185,18 @@ pub struct LaneLoss {
     pub lane: u16,
     /// Records committed to the lane and not in the run log.
     pub records: u64,
+}
+
+/// A lane still open when the owner's finish closed the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaneStall {
+    /// Lane.
+    pub lane: u16,
+    /// Its producer's pid.
+    pub pid: u32,
+    /// Bytes written into the lane and never committed or read (a frame
+    /// the producer had open), as the lane's positions say.
+    pub unread_bytes: u64,
 }
 
 /// How a run ended, as a finish report states it (`"finished"`, `"crashed"`

@@ -206,6 +206,8 @@ impl Consumer {
         // Relaxed: the producer reads it only on its slow path, as advice to
         // stop; no data depends on it.
         l.mem.state_word().store(state as u32, Ordering::Relaxed);
+        // Relaxed: advice too; the producer checks it before each record.
+        l.mem.closed_flag().store(1, Ordering::Relaxed);
         if l.reading == Reading::Open {
             l.reading = Reading::Draining;
         }
@@ -413,6 +415,7 @@ impl Consumer {
         l.reading = Reading::Closed;
         // Relaxed: advisory state for the producer's slow path and for status.
         l.mem.state_word().store(LaneState::Corrupt as u32, Ordering::Relaxed);
+        l.mem.closed_flag().store(1, Ordering::Relaxed);
         l.mem.invalid_frames().store(l.invalid, Ordering::Relaxed);
         batch.reject(err);
     }

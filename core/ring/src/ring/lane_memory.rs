@@ -171,6 +171,12 @@ impl LaneMemory {
         atomic_field!(self.control, consumer_parked)
     }
 
+    /// The service's "lane closed" flag, on the producer's own line.
+    #[inline]
+    pub(crate) fn closed_flag(&self) -> &AtomicU32 {
+        atomic_field!(self.control, closed)
+    }
+
     /// Published tail.
     #[inline]
     pub(crate) fn tail(&self) -> &AtomicU64 {

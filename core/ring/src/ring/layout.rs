@@ -210,8 +210,13 @@ pub struct LaneControl {
     /// data: the consumer waits on every lane's word at once (`futex_waitv`),
     /// so each producer wakes it through a word in its own lane.
     pub consumer_parked: AtomicU32,
+    /// Set (to 1) by the service when it closes the lane (detached, abandoned,
+    /// corrupt, or the run finished). It sits on the line the producer writes
+    /// on every record, so checking it costs the producer an L1 hit: a record
+    /// after the close gets `LaneClosed` at once, not when the ring fills.
+    pub closed: AtomicU32,
     /// Reserved, zero.
-    pub _reserved: [u8; 12],
+    pub _reserved: [u8; 8],
 }
 
 /// Value of [`LaneControl::claim`] once a producer owns the lane.
@@ -247,7 +252,8 @@ impl LaneControl {
             drops: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             consumer_parked: AtomicU32::new(0),
-            _reserved: [0; 12],
+            closed: AtomicU32::new(0),
+            _reserved: [0; 8],
         }
     }
 }

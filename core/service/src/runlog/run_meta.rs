@@ -60,6 +60,9 @@ pub struct RunMeta {
     /// Why, when records were lost.
     #[serde(default)]
     pub loss_reason: Option<String>,
+    /// Lanes still open when the finish closed the run.
+    #[serde(default)]
+    pub stalled_lanes: Vec<ringlog_ring::protocol::control_message::LaneStall>,
     /// Segment name while the run is live.
     pub segment: String,
     /// Pid that owns the run (called init).

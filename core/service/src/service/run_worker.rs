@@ -18,7 +18,7 @@ use crate::RunLogWriter;
 use crate::export::key_table::KeyTable;
 use crate::runlog::run_meta::{RunMeta, SUMMARY_FILE};
 use crate::service::summary_state::SummaryState;
-use ringlog_ring::protocol::control_message::{FinishReport, LaneLoss, RunEnd};
+use ringlog_ring::protocol::control_message::{FinishReport, LaneLoss, LaneStall, RunEnd};
 use ringlog_ring::ring::frame;
 use ringlog_ring::{Batch, Consumer, LaneState, RunState, SegmentOwner};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -322,7 +322,12 @@ impl Drain {
 
     /// Final drain, fsync, summary, metadata; unlinks the segment.
     fn finalize(&mut self, exit_code: Option<i32>) -> FinishReport {
+        let owner = self.shared.meta.lock().unwrap_or_else(PoisonError::into_inner).owner_pid;
+        let mut stalled = Vec::new();
         for l in self.shared.lanes.lock().unwrap_or_else(PoisonError::into_inner).iter_mut() {
+            if l.closing.is_none() && l.pid != owner {
+                stalled.push((l.lane, l.pid));
+            }
             l.closing.get_or_insert(LaneState::Detached);
         }
         self.add_new_lanes();
@@ -363,6 +368,11 @@ impl Drain {
                 report.lost_records += lost;
                 report.lost_by_lane.push(LaneLoss { lane: lane as u16, records: lost });
             }
+        }
+        for (lane, pid) in stalled {
+            let unread_bytes = shared.segment.lane_stats(lane).map_or(0, |s| s.fill);
+            tracing::warn!(run = %shared.run_id, lane, pid, unread_bytes, "lane still open at finish: closed");
+            report.stalled_lanes.push(LaneStall { lane, pid, unread_bytes });
         }
         if report.lost_records > 0 {
             let why = self.disk_failing.as_ref().map_or_else(
@@ -420,6 +430,7 @@ impl Drain {
         meta.lost_records = report.lost_records;
         meta.lost_by_lane = report.lost_by_lane.clone();
         meta.loss_reason = report.loss_reason.clone();
+        meta.stalled_lanes = report.stalled_lanes.clone();
         if let Err(e) = meta.write(&run_dir) {
             tracing::error!(run = %shared.run_id, error = %e, "cannot write run.json");
         }
