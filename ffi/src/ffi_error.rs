@@ -79,9 +79,10 @@ impl From<ClientError> for FfiError {
     #[cold]
     fn from(e: ClientError) -> Self {
         let status = match &e {
-            ClientError::NoService { .. } | ClientError::Autostart(_) | ClientError::Channel { .. } => {
-                rl_status::RL_ERR_NO_SERVICE
-            }
+            ClientError::NoService { .. }
+            | ClientError::Autostart(_)
+            | ClientError::Channel { .. }
+            | ClientError::NotAnswering(_) => rl_status::RL_ERR_NO_SERVICE,
             ClientError::RuntimeDir(_) | ClientError::Segment(_) => rl_status::RL_ERR_SYSTEM,
             ClientError::Service { code: ErrorCode::UnknownRun, .. } => rl_status::RL_ERR_UNKNOWN_RUN,
             ClientError::Service { code: ErrorCode::InvalidArgument, .. } | ClientError::InvalidOption(_) => {

@@ -634,3 +634,26 @@ fn a_stalled_rank_at_finish_is_named_and_then_refused() {
     let after = serde_json::from_str::<serde_json::Value>(&line).unwrap()["after_close"].as_str().unwrap().to_owned();
     assert!(after.contains("accepts no records"), "{after}");
 }
+
+#[test]
+fn a_stopped_service_is_named_quickly_not_after_thirty_seconds() {
+    let env = TestEnv::new("stopped");
+    run_client(&env, &["init", "10"]); // starts the service
+    let pid = env.service_pid();
+    // SAFETY: kill(2) of the service this test started; resumed below.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGSTOP) }, 0);
+    let started = std::time::Instant::now();
+    let status = env.command(ringlog_tests::ringlog_bin()).arg("status").output().unwrap();
+    let init = env.command(client_bin()).args(["init", "1"]).output().unwrap();
+    let waited = started.elapsed();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGCONT) }, 0);
+    for (what, out) in [("status", &status), ("init", &init)] {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what} must fail");
+        assert!(err.contains(&format!("pid {pid}")) && err.contains("does not answer"), "{what}: {err}");
+        assert!(!err.contains("RINGLOG_AUTOSTART=0"), "{what}: a false cause: {err}");
+    }
+    // Bounded by the Hello timeout (5 s each), not the 30 s call bound.
+    assert!(waited < Duration::from_secs(25), "waited {waited:?}");
+}

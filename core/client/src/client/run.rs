@@ -18,6 +18,7 @@ use ringlog_ring::protocol::control_message::{
     ErrorCode, FinishReport, FrameIoError, InitRun, PROTOCOL_VERSION, Request, Response, RunEnd, RunReady, read_frame,
     write_frame,
 };
+use ringlog_ring::protocol::peer;
 use ringlog_ring::protocol::runtime_dir::{RuntimeDir, RuntimeDirError};
 use ringlog_ring::protocol::service_lock;
 use ringlog_ring::{
@@ -102,6 +103,9 @@ pub enum ClientError {
     /// Bad option.
     #[error("invalid option: {0}")]
     InvalidOption(String),
+    /// The service accepted the connection but does not answer.
+    #[error("{0}")]
+    NotAnswering(String),
 }
 
 /// A handshaken control connection.
@@ -127,13 +131,14 @@ impl Connection {
             }
         };
         let mut conn = Self { stream, dirs: dirs.clone() };
-        match conn.call(
-            &Request::Hello { protocol: PROTOCOL_VERSION, client_version: env!("CARGO_PKG_VERSION").into() },
-            "hello",
-            CALL_TIMEOUT,
-        )? {
-            Response::Welcome { .. } => Ok(conn),
-            _ => Err(ClientError::Unexpected("hello")),
+        let hello = Request::Hello { protocol: PROTOCOL_VERSION, client_version: env!("CARGO_PKG_VERSION").into() };
+        match conn.call(&hello, "hello", peer::HELLO_TIMEOUT) {
+            Ok(Response::Welcome { .. }) => Ok(conn),
+            Ok(_) => Err(ClientError::Unexpected("hello")),
+            Err(ClientError::Channel { socket, source: FrameIoError::Io(e) }) if peer::is_timeout(&e) => {
+                Err(ClientError::NotAnswering(peer::not_answering(&socket, peer::peer_pid(&conn.stream))))
+            }
+            Err(e) => Err(e),
         }
     }
 

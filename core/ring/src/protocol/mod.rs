@@ -2,5 +2,6 @@
 //! channel's messages, the runtime directory and the service lock.
 
 pub mod control_message;
+pub mod peer;
 pub mod runtime_dir;
 pub mod service_lock;

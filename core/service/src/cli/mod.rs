@@ -175,15 +175,23 @@ fn call(req: &Request) -> Result<Response> {
     let mut s = std::os::unix::net::UnixStream::connect(dirs.socket_path()).map_err(|e| {
         format!("no ringlog service at {} ({e}): start one with `ringlog serve`", dirs.socket_path().display())
     })?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    use ringlog_ring::protocol::control_message::FrameIoError;
+    use ringlog_ring::protocol::peer;
+    s.set_read_timeout(Some(peer::HELLO_TIMEOUT))?;
     let hello = Request::Hello {
         protocol: ringlog_ring::protocol::control_message::PROTOCOL_VERSION,
         client_version: env!("CARGO_PKG_VERSION").into(),
     };
     write_frame(&mut s, &hello)?;
-    if let Response::Error { message, .. } = read_frame::<Response>(&mut s)? {
-        return Err(message.into());
+    match read_frame::<Response>(&mut s) {
+        Ok(Response::Error { message, .. }) => return Err(message.into()),
+        Ok(_) => {}
+        Err(FrameIoError::Io(e)) if peer::is_timeout(&e) => {
+            return Err(peer::not_answering(&dirs.socket_path().display().to_string(), peer::peer_pid(&s)).into());
+        }
+        Err(e) => return Err(e.into()),
     }
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
     write_frame(&mut s, req)?;
     match read_frame::<Response>(&mut s)? {
         Response::Error { message, .. } => Err(message.into()),
