@@ -657,3 +657,16 @@ fn a_stopped_service_is_named_quickly_not_after_thirty_seconds() {
     // Bounded by the Hello timeout (5 s each), not the 30 s call bound.
     assert!(waited < Duration::from_secs(25), "waited {waited:?}");
 }
+
+#[test]
+fn records_naming_undefined_keys_are_rejected_and_counted() {
+    let env = TestEnv::new("undefkey");
+    let out = run_client(&env, &["undefined-key"]);
+    let report = out.last().unwrap();
+    assert_eq!(report["invalid_frames"], 5, "{report}");
+    let run_dir = std::path::PathBuf::from(report["run_dir"].as_str().unwrap());
+    let (lanes, _) = steps_by_lane(&run_dir);
+    assert!(is_sequence(&lanes[&0], 10), "only the 10 good steps are in the run log");
+    let summary = std::fs::read_to_string(run_dir.join("summary.json")).unwrap();
+    assert!(!summary.contains("key#"), "{summary}");
+}

@@ -137,6 +137,17 @@ fn main() {
             out(serde_json::json!({"after_close": after}));
             std::mem::forget(run); // the run is over; nothing to detach
         }
+        "undefined-key" => {
+            // A buggy producer: records that name a key id it never defined.
+            let mut run = ringlog::init(InitOptions { project: "tests".into(), ..Default::default() })
+                .unwrap_or_else(|e| fail(e));
+            log_steps(&mut run, 10, false);
+            for step in 10..15 {
+                let _ = run.log(step, &[(ringlog::KeyId(999), 1.0)]).unwrap_or_else(|e| fail(e));
+            }
+            let report = run.finish(0).unwrap_or_else(|e| fail(e));
+            out(serde_json::to_value(&report).expect("json"));
+        }
         "init-two-phase" => {
             let mut run = ringlog::init(InitOptions { project: "tests".into(), ..Default::default() })
                 .unwrap_or_else(|e| fail(e));

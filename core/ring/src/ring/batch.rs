@@ -71,6 +71,34 @@ impl Batch {
         self.entries.iter().map(move |e| FrameRef { batch: self, entry: *e })
     }
 
+    /// Keeps only the frames for which `keep[i]` is true (`keep` has one
+    /// entry per frame, in `frames()` order) and returns how many were
+    /// dropped: a consumer that rejects frames for reasons of its own (a key
+    /// the lane never defined) before storing the batch.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlog_ring::{Batch, HeapRun};
+    /// let run = HeapRun::new(1 << 16, 1).unwrap();
+    /// let mut p = run.claim(0, Default::default()).unwrap();
+    /// let k = p.key("x").unwrap();
+    /// let _ = p.log_scalar1(0, k, 1.0).unwrap();
+    /// let mut batch = Batch::new(1 << 16);
+    /// run.consumer().unwrap().drain(&mut batch);
+    /// assert_eq!(batch.retain_frames(&[true, false]), 1);
+    /// assert_eq!(batch.len(), 1);
+    /// ```
+    pub fn retain_frames(&mut self, keep: &[bool]) -> usize {
+        let before = self.entries.len();
+        let mut i = 0;
+        self.entries.retain(|_| {
+            let k = keep.get(i).copied().unwrap_or(true);
+            i += 1;
+            k
+        });
+        before - self.entries.len()
+    }
+
     pub(crate) fn clear(&mut self) {
         self.len = 0;
         self.entries.clear();

@@ -20,7 +20,7 @@ use crate::runlog::run_meta::{RunMeta, SUMMARY_FILE};
 use crate::service::summary_state::SummaryState;
 use ringlog_ring::protocol::control_message::{FinishReport, LaneLoss, LaneStall, RunEnd};
 use ringlog_ring::ring::frame;
-use ringlog_ring::{Batch, Consumer, LaneState, RunState, SegmentOwner};
+use ringlog_ring::{Batch, Consumer, LaneState, RecordRef, RunState, SegmentOwner};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// How long the drain thread sleeps when nothing happens; bounds how late it
@@ -82,6 +82,8 @@ pub(crate) struct LiveCounts {
     pub records_per_s: f64,
     /// The run log's last append error, while appends fail.
     pub disk_error: Option<String>,
+    /// Frames rejected for naming a key their lane never defined.
+    pub undefined_key_frames: u64,
 }
 
 /// How long the finish keeps retrying a run log that refuses every write
@@ -271,6 +273,7 @@ impl Drain {
         if self.batch.len_bytes() == 0 {
             return 0;
         }
+        self.reject_undefined_keys();
         match self.writer.append_batch(&self.batch) {
             Ok(appended) => {
                 self.consumer.release();
@@ -298,6 +301,41 @@ impl Drain {
                 self.consumer.unread();
                 std::thread::sleep(Duration::from_millis(100));
                 0
+            }
+        }
+    }
+
+    /// Drops (and counts as invalid) frames that name a key id their lane
+    /// never defined: framing and validation passed, but the record cannot be
+    /// named, so it is garbage (a scribbled or buggy producer), not data.
+    fn reject_undefined_keys(&mut self) {
+        let keys = &mut self.keys;
+        let keep: Vec<bool> = self
+            .batch
+            .frames()
+            .map(|f| {
+                let rec = f.record();
+                if let RecordRef::KeyDef(_) = rec {
+                    keys.observe(f.lane(), &rec);
+                    return true;
+                }
+                let defined = |id: u32| keys.name(f.lane(), id).is_some();
+                match rec {
+                    RecordRef::Scalar1(s) => defined(s.key.to_native()),
+                    RecordRef::Scalars(s) => s.items.iter().all(|i| defined(i.key.to_native())),
+                    RecordRef::History(r) => r.items.iter().all(|i| defined(i.key.to_native())),
+                    RecordRef::Summary(r) => r.items.iter().all(|i| defined(i.key.to_native())),
+                    RecordRef::Config(r) => r.items.iter().all(|i| defined(i.key.to_native())),
+                    RecordRef::Stats(r) => r.items.iter().all(|i| defined(i.key.to_native())),
+                    _ => true,
+                }
+            })
+            .collect();
+        let dropped = self.batch.retain_frames(&keep) as u64;
+        if dropped > 0 {
+            self.shared.live.lock().unwrap_or_else(PoisonError::into_inner).undefined_key_frames += dropped;
+            if let Some(suppressed) = self.warnings.allow() {
+                tracing::warn!(run = %self.shared.run_id, frames = dropped, suppressed, "frames naming undefined keys rejected");
             }
         }
     }
@@ -400,6 +438,9 @@ impl Drain {
                 report.abandoned_lanes += u32::from(s.state == LaneState::Abandoned);
             }
         }
+        report.invalid_frames = report
+            .invalid_frames
+            .saturating_add(shared.live.lock().unwrap_or_else(PoisonError::into_inner).undefined_key_frames);
         let counters = self.writer.counters();
         let mut meta = shared.meta.lock().unwrap_or_else(PoisonError::into_inner);
         report.run_id = shared.run_id.clone();
