@@ -387,3 +387,116 @@ fn max_rows_cuts_a_million_steps_to_a_thousand_rows_with_exact_aggregates() {
     assert_eq!(csv.lines().next(), Some("_step,_timestamp,loss,loss/max,loss/mean,loss/min"));
     assert_eq!(csv.lines().count(), rows.len() + 1);
 }
+
+#[test]
+fn init_run_without_the_wandb_field_still_parses() {
+    use ringlog_ring::protocol::control_message::{InitRun, Request};
+    let init = InitRun {
+        project: "p".into(),
+        name: String::new(),
+        tags: Vec::new(),
+        config: serde_json::json!({}),
+        run_dir: "/tmp/x".into(),
+        lane_bytes: 1 << 20,
+        policy: "drop".into(),
+        run_id: None,
+        wandb: false,
+    };
+    let mut old = serde_json::to_value(Request::InitRun(init.clone())).expect("json");
+    assert_eq!(old["wandb"], false);
+    old.as_object_mut().expect("object").remove("wandb");
+    let parsed: Request = serde_json::from_value(old).expect("an older client's InitRun parses");
+    assert_eq!(parsed, Request::InitRun(init));
+}
+
+#[test]
+fn live_wandb_run_is_followed_by_wandb_before_the_run_finishes() {
+    use std::io::Write;
+    use std::sync::mpsc;
+    let Some(bin) = wandb_bin() else { return };
+    let env = TestEnv::new("wbx-live");
+    // RINGLOG_WANDB=1 turns `InitOptions::wandb` on without a code change in the trainer.
+    let mut client = env
+        .command(client_bin())
+        .env("RINGLOG_WANDB", "1")
+        .args(["init-log-hold", "500"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn client");
+    let mut client_out = BufReader::new(client.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    client_out.read_line(&mut line).expect("first line");
+    let first: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+    let run_id = first["run_id"].as_str().expect("run id").to_owned();
+    let run_dir = PathBuf::from(first["run_dir"].as_str().expect("run dir"));
+    let file = run_dir.join("wandb/latest-run").join(format!("run-{run_id}.wandb"));
+    assert!(file.exists(), "no live W&B run at {}", file.display());
+
+    // Follow it while the run is still open.
+    let home = scratch(&env, "home");
+    let mut cmd = wandb(&bin, &home);
+    cmd.args(["leet", "inspect", "--follow", "--json", "--idle-timeout", "60s"]).arg(&file);
+    let mut follower =
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn follower");
+    let mut follower_err = follower.stderr.take().expect("stderr");
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = follower_err.read_to_string(&mut s);
+        s
+    });
+    let (tx, rx) = mpsc::channel::<Value>();
+    let stdout = follower.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && tx.send(v).is_err()
+            {
+                break;
+            }
+        }
+    });
+    // Every step but the last two is settled (the lane is past it) and was flushed with
+    // its batch: the follower must show them before the run finishes.
+    let mut steps_seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while steps_seen.len() < 498 {
+        assert!(Instant::now() < deadline, "follower showed {} history rows within 90 s", steps_seen.len());
+        if let Ok(rec) = rx.recv_timeout(Duration::from_millis(200))
+            && rec["type"] == "history"
+        {
+            let item = &rec["history"]["item"];
+            let step = item["_step"].as_i64().expect("step");
+            assert_eq!(item["loss"].as_f64(), Some(step as f64));
+            steps_seen.push(step);
+        }
+    }
+    assert_eq!(steps_seen, (0..498).collect::<Vec<_>>());
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).expect("run.json")).expect("json");
+    assert_eq!(meta["state"], "running", "the rows were seen before the finish");
+
+    // Finish: the follower sees the last rows and the exit record, then stops.
+    client.stdin.take().expect("stdin").write_all(b"finish\n").expect("tell the client to finish");
+    let status = wait_bounded(&mut client, Duration::from_secs(60), "client");
+    assert!(status.success());
+    let mut tail = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !tail.iter().any(|r: &Value| r["type"] == "exit") {
+        assert!(Instant::now() < deadline, "follower never showed the exit record: {tail:?}");
+        if let Ok(rec) = rx.recv_timeout(Duration::from_millis(200)) {
+            tail.push(rec);
+        }
+    }
+    let tail_steps: Vec<i64> =
+        tail.iter().filter(|r| r["type"] == "history").filter_map(|r| r["history"]["item"]["_step"].as_i64()).collect();
+    assert_eq!(tail_steps, [498, 499]);
+    assert_eq!(tail.last().expect("exit")["exit"]["exit_code"], 0);
+    let _ = wait_bounded(&mut follower, Duration::from_secs(60), "leet inspect --follow");
+    let stderr = err.join().expect("stderr");
+    assert!(!stderr.contains("corrupt"), "{stderr}");
+
+    let s = summary(&bin, &home, &run_dir.join("wandb/latest-run"));
+    assert_eq!(s["state"], "finished", "{s}");
+    assert_eq!(s["summary"]["loss"], 499.0);
+}

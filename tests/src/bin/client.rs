@@ -8,6 +8,8 @@
 //! - `attach RUN_ID RECORDS [PROGRESS]`: attach, log RECORDS steps; with PROGRESS, print
 //!   `committed N` after each 1000 records (the test kills it mid-stream).
 //! - `init-hold RECORDS`: init, log, print the run id, wait for a line on stdin, finish.
+//! - `init-log-hold RECORDS`: init, log RECORDS steps, flush, print the run id and dir, wait
+//!   for a line on stdin, finish (the live W&B test follows the run in between).
 //! - `init-crash`: init, log 1000 steps, SIGKILL itself (the run must close as crashed).
 //! - `init-rich STEPS`: init with config, name and tags, log STEPS steps mixing `Scalar1`,
 //!   `Scalars` and `History` records with every value type (NaN, infinities, integers past
@@ -158,6 +160,20 @@ fn main() {
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line).expect("stdin");
             log_steps(&mut run, records, false);
+            let report = run.finish(0).unwrap_or_else(|e| fail(e));
+            out(serde_json::to_value(&report).expect("json"));
+        }
+        "init-log-hold" => {
+            let records: i64 = arg(1).parse().unwrap_or_else(|e| fail(e));
+            let mut run = ringlog::init(InitOptions { project: "tests".into(), ..Default::default() })
+                .unwrap_or_else(|e| fail(e));
+            log_steps(&mut run, records, false);
+            if !run.flush(Duration::from_secs(60)).unwrap_or_else(|e| fail(e)) {
+                fail("the service did not drain the lane within 60 s");
+            }
+            out(serde_json::json!({"run_id": run.run_id(), "run_dir": run.run_dir()}));
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).expect("stdin");
             let report = run.finish(0).unwrap_or_else(|e| fail(e));
             out(serde_json::to_value(&report).expect("json"));
         }

@@ -95,6 +95,8 @@ pub struct MergedHistory {
     last_merged_ts: u64,
     late_rows: u64,
     dropped_items: u64,
+    /// Highest step each lane has logged so far (for [`Self::release_settled`]).
+    lane_steps: HashMap<u16, i64>,
 }
 
 impl MergedHistory {
@@ -120,6 +122,7 @@ impl MergedHistory {
             last_merged_ts: 0,
             late_rows: 0,
             dropped_items: 0,
+            lane_steps: HashMap::new(),
         }
     }
 
@@ -202,6 +205,8 @@ impl MergedHistory {
             }
             _ => return Ok(()),
         };
+        let lane_step = self.lane_steps.entry(lane).or_insert(step);
+        *lane_step = (*lane_step).max(step);
         if self.released.is_some_and(|released| step < released) {
             self.late_rows += 1;
             if self.late_rows == 1 {
@@ -221,6 +226,49 @@ impl MergedHistory {
         self.window_bytes += bytes;
         while self.window_bytes > self.window_limit {
             let Some(((step, _), row)) = self.window.pop_first() else { break };
+            self.release(step, row, emit)?;
+        }
+        Ok(())
+    }
+
+    /// Releases the rows below the lowest step every lane has reached: rows no lane is
+    /// expected to add to any more, because each lane logs its steps in order. The service's
+    /// live W&B mode calls this after each drained batch, so rows reach W&B while the run
+    /// is going. A lane that stopped logging holds the others' rows back until the window's
+    /// budget or [`finish`](Self::finish) releases them.
+    ///
+    /// # Errors
+    /// Whatever `emit` returns.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlog_ring::record::schema::{self as record, RecordKind, Scalar1};
+    /// use ringlog_service::{KeyTable, MergedHistory};
+    /// let keys = KeyTable::new();
+    /// let mut merged = MergedHistory::new(None);
+    /// let mut steps = Vec::new();
+    /// for step in 0..3 {
+    ///     let s = Scalar1 { ts_ns: 1, step, value: 0.5, key: 0, reserved: 0 };
+    ///     let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&s)?;
+    ///     let rec = record::check(RecordKind::Scalar1, 1, &bytes)?;
+    ///     merged.observe(0, &rec, &keys, &mut |row| { steps.push(row.step); Ok::<(), ()>(()) }).unwrap();
+    /// }
+    /// merged.release_settled(&mut |row| { steps.push(row.step); Ok::<(), ()>(()) }).unwrap();
+    /// // Steps 0 and 1 are below lane 0's step 2, so they leave the window; the merger
+    /// // hands a step on when the next one starts, so step 0 comes out now and step 1 later.
+    /// assert_eq!(steps, [0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release_settled<E>(
+        &mut self,
+        emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Some(&watermark) = self.lane_steps.values().min() else { return Ok(()) };
+        while let Some(entry) = self.window.first_entry() {
+            if entry.key().0 >= watermark {
+                break;
+            }
+            let ((step, _), row) = entry.remove_entry();
             self.release(step, row, emit)?;
         }
         Ok(())

@@ -6,4 +6,5 @@ pub mod merged_history;
 pub mod record_json;
 pub mod sampling;
 pub mod wandb_export;
+pub(crate) mod wandb_sink;
 pub mod wandb_value;

@@ -28,13 +28,12 @@
 
 use std::path::Path;
 
-use ringlog_ring::record::schema::{ArchivedAlertLevel, ArchivedStream, ArchivedValue, RecordRef};
-use ringlog_wandb::{AlertLevel, MergedRow, Outcome, RunDir, RunInfo, Stream, WandbError, WandbValue, WandbWriter};
+use ringlog_wandb::{Outcome, RunDir, RunInfo, WandbError, WandbValue};
 
 use crate::export::exporters::{ExportError, ExportStats, Progress, history_step_range, open_log, walk};
 use crate::export::merged_history::MergedHistory;
 use crate::export::sampling::Sampling;
-use crate::export::wandb_value::wandb_value;
+use crate::export::wandb_sink::{End, WandbSink};
 use crate::runlog::run_meta::RunMeta;
 
 /// Project name when `run.json` has none: W&B's own default.
@@ -108,88 +107,21 @@ pub fn export_wandb(
     let info = run_info(run_dir, meta.as_ref(), start_ns);
     let downsample = downsampling(run_dir, sampling)?;
 
-    let mut w = WandbWriter::create(out_dir.as_ref(), &info)?;
-    let mut merged = MergedHistory::new(downsample);
-    let mut rows = 0u64;
-    let mut exit: Option<(i32, u64)> = None;
-    let mut last_ts = start_ns;
+    let mut sink = WandbSink::create(out_dir.as_ref(), &info, MergedHistory::new(downsample))?;
     let mut bar = Progress::new(progress, len, "W&B");
-    let (mut stats, _) = walk(log, len, &mut bar, None, |rec, keys| {
-        let lane = rec.lane();
-        let record = rec.record();
-        merged.observe(lane, &record, keys, &mut |row| write_row(&mut w, row, &mut rows))?;
-        match &record {
-            RecordRef::Scalar1(s) => last_ts = last_ts.max(s.ts_ns.to_native()),
-            RecordRef::Scalars(s) => last_ts = last_ts.max(s.ts_ns.to_native()),
-            RecordRef::History(h) => last_ts = last_ts.max(h.ts_ns.to_native()),
-            RecordRef::Config(c) => {
-                let names: Vec<_> = c.items.iter().map(|i| keys.resolve(lane, i.key.to_native())).collect();
-                let items: Vec<(&str, WandbValue)> = names
-                    .iter()
-                    .zip(c.items.iter())
-                    .filter(|(name, _)| !name.is_empty())
-                    .map(|(name, i)| (name.as_ref(), wandb_value(&i.value)))
-                    .collect();
-                if !items.is_empty() {
-                    w.config(&items)?;
-                }
-            }
-            RecordRef::Output(o) => {
-                let stream = match o.stream {
-                    ArchivedStream::Stdout => Stream::Stdout,
-                    ArchivedStream::Stderr => Stream::Stderr,
-                };
-                w.output_line(stream, o.ts_ns.to_native(), o.line.as_str())?;
-            }
-            RecordRef::Alert(a) => {
-                let level = match a.level {
-                    ArchivedAlertLevel::Info => AlertLevel::Info,
-                    ArchivedAlertLevel::Warn => AlertLevel::Warn,
-                    ArchivedAlertLevel::Error => AlertLevel::Error,
-                };
-                w.alert(a.title.as_str(), a.text.as_str(), level)?;
-            }
-            RecordRef::Stats(s) => {
-                let names: Vec<_> = s.items.iter().map(|i| keys.resolve(lane, i.key.to_native())).collect();
-                let items: Vec<(&str, f64)> = names
-                    .iter()
-                    .zip(s.items.iter())
-                    .filter_map(|(name, i)| match &i.value {
-                        ArchivedValue::F64(v) => Some((name.as_ref(), v.to_native())),
-                        ArchivedValue::I64(v) => Some((name.as_ref(), v.to_native() as f64)),
-                        _ => None,
-                    })
-                    .collect();
-                if !items.is_empty() {
-                    w.stats(s.ts_ns.to_native(), &items)?;
-                }
-            }
-            RecordRef::Exit(e) => exit = Some((e.exit_code.to_native(), e.ts_ns.to_native())),
-            RecordRef::KeyDef(_) | RecordRef::Summary(_) => {}
-        }
-        Ok(())
-    })?;
-    let (late_rows, dropped_items) = (merged.late_rows(), merged.dropped_items());
-    merged.finish(&mut |row| write_row(&mut w, row, &mut rows))?;
+    let (mut stats, _) = walk(log, len, &mut bar, None, |rec, keys| sink.observe(rec.lane(), &rec.record(), keys))?;
     bar.finish();
-
-    let runtime_from = |end_ns: u64| end_ns.saturating_sub(start_ns) as f64 / 1e9;
-    let outcome = match exit {
-        Some((exit_code, ts)) => {
-            let runtime_s = match meta.as_ref().map(|m| m.runtime_ms) {
-                Some(ms) if ms > 0 => ms as f64 / 1e3,
-                _ => runtime_from(ts.max(last_ts)),
-            };
-            Outcome::Exited { exit_code, runtime_s }
-        }
-        None => Outcome::Crashed { runtime_s: runtime_from(last_ts) },
-    };
-    let run = w.finish(outcome)?;
-    stats.rows = rows;
-    stats.late_rows = late_rows;
-    if late_rows > 0 {
-        tracing::warn!(late_rows, "history rows whose step came after a later step were left out of the W&B run");
+    let runtime_ms = meta.as_ref().map(|m| m.runtime_ms).filter(|&ms| ms > 0);
+    let end = sink.finish(End::FromLog { runtime_s: runtime_ms.map(|ms| ms as f64 / 1e3) })?;
+    stats.rows = end.rows;
+    stats.late_rows = end.late_rows;
+    if end.late_rows > 0 {
+        tracing::warn!(
+            late_rows = end.late_rows,
+            "history rows whose step came after a later step were left out of the W&B run"
+        );
     }
+    let (dropped_items, outcome, run) = (end.dropped_items, end.outcome, end.run);
     Ok(WandbExport { stats, dropped_items, outcome, run })
 }
 
@@ -204,16 +136,8 @@ pub(crate) fn downsampling(run_dir: &Path, sampling: &Sampling) -> Result<Option
     Ok(Some((sampling.every_for(first, last), sampling.agg)))
 }
 
-fn write_row(w: &mut WandbWriter, row: MergedRow<WandbValue>, rows: &mut u64) -> Result<(), ExportError> {
-    let (names, values): (Vec<String>, Vec<WandbValue>) = row.items.into_iter().unzip();
-    let items: Vec<(&str, WandbValue)> = names.iter().map(String::as_str).zip(values).collect();
-    w.history(row.step, row.timestamp_unix_ns, &items)?;
-    *rows += 1;
-    Ok(())
-}
-
 /// W&B's run metadata from `run.json` (or, without one, from the directory's name).
-fn run_info(run_dir: &Path, meta: Option<&RunMeta>, start_ns: u64) -> RunInfo {
+pub(crate) fn run_info(run_dir: &Path, meta: Option<&RunMeta>, start_ns: u64) -> RunInfo {
     let dir_name = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let raw_id = meta.map(|m| m.run_id.as_str()).filter(|id| !id.is_empty()).unwrap_or(&dir_name);
     let project = meta.map(|m| m.project.clone()).filter(|p| !p.is_empty()).unwrap_or_else(|| DEFAULT_PROJECT.into());
