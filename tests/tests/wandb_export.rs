@@ -500,3 +500,30 @@ fn live_wandb_run_is_followed_by_wandb_before_the_run_finishes() {
     assert_eq!(s["state"], "finished", "{s}");
     assert_eq!(s["summary"]["loss"], 499.0);
 }
+
+#[test]
+fn live_wandb_run_of_a_sigkilled_trainer_ends_failed() {
+    let Some(bin) = wandb_bin() else { return };
+    let env = TestEnv::new("wbx-live-crash");
+    let mut child = env
+        .command(client_bin())
+        .env("RINGLOG_WANDB", "1")
+        .arg("init-crash")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
+    let status = wait_bounded(&mut child, Duration::from_secs(60), "crashing client");
+    assert!(!status.success());
+    let first: Value = serde_json::from_str(&line).expect("json");
+    let run_dir = PathBuf::from(first["run_dir"].as_str().expect("run dir"));
+    assert_eq!(wait_closed(&run_dir)["state"], "crashed");
+
+    let home = scratch(&env, "home");
+    let live = run_dir.join("wandb/latest-run");
+    let s = summary(&bin, &home, &live);
+    assert_eq!((&s["state"], &s["exit_code"]), (&Value::from("failed"), &Value::from(1)), "{s}");
+    let rows = inspect(&bin, &home, &live).into_iter().filter(|r| r["type"] == "history").count();
+    assert_eq!(rows, 1000, "every committed step reached the live W&B run");
+}
