@@ -230,6 +230,7 @@ fn malformed_control_messages_get_an_error_and_close_only_that_connection() {
         lane_bytes: 1 << 16,
         policy: "block:18446744073709551615".into(),
         run_id: None,
+        wandb: false,
     };
     write_frame(&mut s, &Request::InitRun(init)).unwrap();
     match read_frame::<Response>(&mut s).unwrap() {

@@ -3,7 +3,7 @@
 //!
 //! - [`runlog`]: the on-disk run log (format, writer, reader, run metadata);
 //! - [`service`]: the control socket, run workers, daemon start-up, summaries;
-//! - [`export`]: JSONL, CSV and summary exporters, listings and `tail`;
+//! - [`export`]: JSONL, CSV, summary and W&B exporters, listings and `tail`;
 //! - [`cli`]: the `ringlog` command line (the binary is `src/bin/ringlog.rs`).
 
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -15,11 +15,15 @@ pub mod runlog;
 pub mod service;
 
 pub use export::exporters::{
-    ExportError, ExportStats, RunListing, SummarySource, UNKNOWN_STATE, export_csv, export_jsonl, export_summary,
-    list_runs, tail,
+    ExportError, ExportStats, RunListing, SummarySource, UNKNOWN_STATE, export_csv, export_csv_with, export_jsonl,
+    export_jsonl_with, export_summary, list_runs, tail,
 };
 pub use export::key_table::{KeyTable, unknown_key_name};
+pub use export::merged_history::{DEFAULT_WINDOW_BYTES, MergedHistory};
 pub use export::record_json::{LANE_FIELD, Row, STEP_FIELD, TIMESTAMP_FIELD, f64_json, row, value_json};
+pub use export::sampling::Sampling;
+pub use export::wandb_export::{WandbExport, export_wandb, wandb_run_id};
+pub use export::wandb_value::{wandb_value, wandb_value_json};
 pub use runlog::format::{RunLogError, RunLogHeader};
 pub use runlog::reader::{LogRecord, RunLog};
 pub use runlog::run_meta::{RUN_LOG_FILE, RUN_META_FILE, RunMeta, SUMMARY_FILE, write_json_atomic};

@@ -404,6 +404,49 @@ impl WandbWriter {
         self.spill_if_full()
     }
 
+    /// Updates the run's config after the start, as `wandb.config.update(...)` does: a config
+    /// record with the `items`, and the same keys in `files/config.yaml` at
+    /// [`Self::finish`] (a key given again replaces its earlier value).
+    ///
+    /// # Errors
+    ///
+    /// [`WandbError::EmptyKey`], [`WandbError::InvalidJson`], [`WandbError::Write`] when the
+    /// buffer had to be written and that failed. Nothing is written for a rejected update.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ringlog_wandb::WandbValue;
+    /// # let mut w: ringlog_wandb::WandbWriter = unimplemented!();
+    /// w.config(&[("batch_size", WandbValue::I64(64))])?;
+    /// # Ok::<(), ringlog_wandb::WandbError>(())
+    /// ```
+    pub fn config(&mut self, items: &[(&str, WandbValue)]) -> Result<(), WandbError> {
+        self.check_usable()?;
+        for (key, value) in items {
+            if key.is_empty() {
+                return Err(WandbError::EmptyKey);
+            }
+            check_value(key, value)?;
+        }
+        let update = items
+            .iter()
+            .map(|(key, value)| ConfigItem {
+                key: (*key).to_owned(),
+                nested_key: vec![],
+                value_json: run_files::config_value_json(value),
+            })
+            .collect();
+        self.push_record(RecordType::Config(ConfigRecord { update, remove: vec![] }));
+        for (key, value) in items {
+            match self.config.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value.clone(),
+                None => self.config.push(((*key).to_owned(), value.clone())),
+            }
+        }
+        self.spill_if_full()
+    }
+
     /// Logs one line of console output (a newline is added), to the `.wandb` file and to
     /// `files/output.log`.
     ///

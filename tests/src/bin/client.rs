@@ -8,6 +8,8 @@
 //! - `attach RUN_ID RECORDS [PROGRESS]`: attach, log RECORDS steps; with PROGRESS, print
 //!   `committed N` after each 1000 records (the test kills it mid-stream).
 //! - `init-hold RECORDS`: init, log, print the run id, wait for a line on stdin, finish.
+//! - `init-log-hold RECORDS`: init, log RECORDS steps, flush, print the run id and dir, wait
+//!   for a line on stdin, finish (the live W&B test follows the run in between).
 //! - `init-crash`: init, log 1000 steps, SIGKILL itself (the run must close as crashed).
 //! - `attach-stall RUN_ID RECORDS`: attach, log, print `ready`, wait for a line
 //!   on stdin (the test stops and resumes it around the owner's finish), log
@@ -15,6 +17,10 @@
 //! - `init-two-phase`: init, log 10 steps of `train/loss` and `best/acc`, wait
 //!   until the service took them, print the run id, wait for a line on stdin
 //!   (the test kills the service), log 10 more steps, finish.
+//! - `init-rich STEPS`: init with config, name and tags, log STEPS steps mixing `Scalar1`,
+//!   `Scalars` and `History` records with every value type (NaN, infinities, integers past
+//!   2^53, strings, float arrays, JSON), plus output lines, alerts and a config update
+//!   mid-run; finish with exit code 0.
 //! - `init-drop`: init, log 1000 steps, drop the handle without finishing.
 //! - `fork`: init, fork; the child must get `Forked` from the parent's handle.
 //! - `status-raw`: connect without any checks and ask for status (the other-uid test).
@@ -66,6 +72,53 @@ fn main() {
             out(serde_json::json!({"run_id": run.run_id(), "pid": std::process::id()}));
             log_steps(&mut run, records, false);
             let _ = run.summary(&[("best", Value::F64(0.5))]).unwrap_or_else(|e| fail(e));
+            let report = run.finish(0).unwrap_or_else(|e| fail(e));
+            out(serde_json::to_value(&report).expect("json"));
+        }
+        "init-rich" => {
+            let steps: i64 = arg(1).parse().unwrap_or_else(|e| fail(e));
+            let opts = InitOptions {
+                project: "tests".into(),
+                name: "rich run ✓".into(),
+                tags: vec!["t1".into(), "ünï".into()],
+                config: vec![("lr".into(), Value::F64(0.1)), ("layers".into(), Value::I64(1 << 60))],
+                ..Default::default()
+            };
+            let mut run = ringlog::init(opts).unwrap_or_else(|e| fail(e));
+            out(serde_json::json!({"run_id": run.run_id(), "run_dir": run.run_dir()}));
+            let loss = run.key("train/loss").unwrap_or_else(|e| fail(e));
+            let acc = run.key("train/acc").unwrap_or_else(|e| fail(e));
+            let _ = run.output(ringlog::Stream::Stdout, "training started").unwrap_or_else(|e| fail(e));
+            for step in 0..steps {
+                let x = step as f64;
+                let _ = match step % 4 {
+                    0 => run.log(step, &[(loss, 1.0 / (x + 1.0))]),
+                    1 => run.log(step, &[(loss, 1.0 / (x + 1.0)), (acc, x / 1e3)]),
+                    2 => run.log_values(
+                        step,
+                        &[
+                            (
+                                "train/loss",
+                                Value::F64([f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e-5][(step / 4 % 4) as usize]),
+                            ),
+                            ("tokens", Value::I64((1 << 60) + step)),
+                            ("ok", Value::Bool(step % 8 == 2)),
+                            ("phase", Value::Str(format!("phase ✓ {step}"))),
+                            ("meta", Value::Json(format!(r#"{{"step":{step},"tags":["a","b"]}}"#))),
+                        ],
+                    ),
+                    _ => run
+                        .log_values(step, &[("weights", Value::F32Array(vec![x as f32, 0.5, -1.25, x as f32 * 2.0]))]),
+                }
+                .unwrap_or_else(|e| fail(e));
+                if step == steps / 2 {
+                    let _ = run.config(&[("batch_size", Value::I64(64))]).unwrap_or_else(|e| fail(e));
+                    let _ = run.output(ringlog::Stream::Stderr, "halfway").unwrap_or_else(|e| fail(e));
+                    let _ = run
+                        .alert(ringlog::AlertLevel::Warn, "loss plateau", &format!("at step {step}"))
+                        .unwrap_or_else(|e| fail(e));
+                }
+            }
             let report = run.finish(0).unwrap_or_else(|e| fail(e));
             out(serde_json::to_value(&report).expect("json"));
         }
@@ -166,6 +219,20 @@ fn main() {
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line).expect("stdin");
             log(&mut run, 10..20);
+            let report = run.finish(0).unwrap_or_else(|e| fail(e));
+            out(serde_json::to_value(&report).expect("json"));
+        }
+        "init-log-hold" => {
+            let records: i64 = arg(1).parse().unwrap_or_else(|e| fail(e));
+            let mut run = ringlog::init(InitOptions { project: "tests".into(), ..Default::default() })
+                .unwrap_or_else(|e| fail(e));
+            log_steps(&mut run, records, false);
+            if !run.flush(Duration::from_secs(60)).unwrap_or_else(|e| fail(e)) {
+                fail("the service did not drain the lane within 60 s");
+            }
+            out(serde_json::json!({"run_id": run.run_id(), "run_dir": run.run_dir()}));
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).expect("stdin");
             let report = run.finish(0).unwrap_or_else(|e| fail(e));
             out(serde_json::to_value(&report).expect("json"));
         }

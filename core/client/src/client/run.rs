@@ -203,6 +203,10 @@ pub struct InitOptions {
     pub policy: FullPolicy,
     /// How long the finish waits for other processes' lanes.
     pub finish_wait: Duration,
+    /// Have the service also write the run as a W&B offline run, live, into
+    /// `<run dir>/wandb/offline-run-*/` (`wandb sync` uploads it, `wandb leet` shows it while
+    /// it runs). Default: whether the environment variable `RINGLOG_WANDB` is `1`.
+    pub wandb: bool,
     /// Control socket (default from the environment).
     pub socket: Option<PathBuf>,
 }
@@ -252,6 +256,7 @@ impl Default for InitOptions {
             lane_bytes: None,
             policy: FullPolicy::default(),
             finish_wait: DEFAULT_FINISH_WAIT,
+            wandb: std::env::var_os("RINGLOG_WANDB").is_some_and(|v| v == "1"),
             socket: None,
         }
     }
@@ -358,6 +363,7 @@ pub fn init(opts: InitOptions) -> Result<Run, ClientError> {
         lane_bytes: lane_bytes as u64,
         policy,
         run_id: opts.run_id.clone(),
+        wandb: opts.wandb,
     });
     let mut conn = Connection::open(&dirs)?;
     let ready = match conn.call(&req, "init", CALL_TIMEOUT)? {

@@ -85,6 +85,10 @@ pub struct InitRun {
     pub policy: String,
     /// Run id to use (`None`: the service makes one).
     pub run_id: Option<String>,
+    /// Also write the run as a W&B offline run into `<run_dir>/wandb/` while it drains.
+    /// Absent in messages from older clients, which means `false`.
+    #[serde(default)]
+    pub wandb: bool,
 }
 
 /// The service's answer.

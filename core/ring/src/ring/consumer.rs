@@ -188,6 +188,44 @@ impl Consumer {
         self.lanes.iter().find(|l| l.lane == lane).map(|l| l.next_seq)
     }
 
+    /// Committed frames of `lane` that were not released (not stored by the
+    /// consumer's owner): counted by walking the commit words from the
+    /// released position, as far as they frame correctly, never trusting a
+    /// counter the producer wrote. `None` for an unknown lane.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlog_ring::{Batch, HeapRun};
+    /// let run = HeapRun::new(1 << 16, 1).unwrap();
+    /// let mut p = run.claim(0, Default::default()).unwrap();
+    /// let k = p.key("x").unwrap();
+    /// let _ = p.log_scalar1(0, k, 1.0).unwrap();
+    /// let mut c = run.consumer().unwrap();
+    /// assert_eq!(c.unreleased_frames(0), Some(2));
+    /// c.drain(&mut Batch::new(4096));
+    /// assert_eq!(c.unreleased_frames(0), Some(0));
+    /// ```
+    pub fn unreleased_frames(&self, lane: u16) -> Option<u64> {
+        let l = self.lanes.iter().find(|l| l.lane == lane)?;
+        let cap = l.mem.capacity();
+        let (mut pos, mut frames) = (l.head, 0u64);
+        while (pos - l.head) < cap as u64 {
+            let off = pos as usize & (cap - 1);
+            // SYNC POINT: frame committed (Acquire; see read_lane).
+            let word = l.mem.commit(off).load(Ordering::Acquire);
+            let flen = frame_len(frame::payload_len(word));
+            match FrameState::from_bits(frame::state_bits(word)) {
+                Some(FrameState::Committed) if off + flen <= cap && flen <= cap / 4 => {
+                    frames += 1;
+                    pos += flen as u64;
+                }
+                Some(FrameState::Padding) if off + flen == cap => pos += (cap - off) as u64,
+                _ => break,
+            }
+        }
+        Some(frames)
+    }
+
     /// Marks `lane` abandoned (its producer died): frames committed up to now
     /// stay readable and are drained; nothing after them is read. Returns
     /// `false` for an unknown lane.

@@ -58,19 +58,22 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Export a run's history or summary.
+    /// Export a run's history or summary, or the whole run as a W&B offline run.
     Export {
         /// Run id or run directory.
         run: String,
-        /// Output format.
+        /// Output format (`wandb`: a W&B offline run, for `wandb sync` and `wandb leet`).
         #[arg(long, value_enum, default_value_t = Format::Jsonl)]
         format: Format,
-        /// Output file (default stdout).
-        #[arg(short, long)]
+        /// Output file (default stdout); for `--format wandb` the directory the run's
+        /// `wandb/offline-run-*` directory is made in (default the current directory).
+        #[arg(short, long, visible_alias = "out")]
         output: Option<PathBuf>,
         /// Runs directory.
         #[arg(long)]
         dir: Option<PathBuf>,
+        #[command(flatten)]
+        sampling: SamplingArgs,
     },
     /// Start the service if needed, log a realistic run from several processes, finish it.
     Demo {
@@ -96,6 +99,29 @@ enum Format {
     Jsonl,
     Csv,
     Summary,
+    Wandb,
+}
+
+/// Downsampling of history, the same for every format (see `ringlog_service::Sampling`).
+/// Any of these merges the lanes' rows into one row per step (JSONL and CSV rows then have no
+/// `_lane`).
+#[derive(clap::Args)]
+struct SamplingArgs {
+    /// One row per N steps: each key's last value in the window.
+    #[arg(long, value_name = "N")]
+    every: Option<u64>,
+    /// At most R rows: the window width is chosen from the run's step range.
+    #[arg(long, value_name = "R")]
+    max_rows: Option<u64>,
+    /// Add KEY/min, KEY/mean and KEY/max over each window for numeric keys.
+    #[arg(long)]
+    agg: bool,
+}
+
+impl SamplingArgs {
+    fn sampling(&self) -> crate::Sampling {
+        crate::Sampling { every: self.every, max_rows: self.max_rows, agg: self.agg }
+    }
 }
 
 /// Runs the command line `args` (program name first) and returns the exit
@@ -125,7 +151,9 @@ where
         Command::Status { json } => status(json),
         Command::Runs { dir, json } => runs(dir, json),
         Command::Tail { run, n, dir } => tail(&run, n, dir),
-        Command::Export { run, format, output, dir } => export(&run, format, output, dir),
+        Command::Export { run, format, output, dir, sampling } => {
+            export(&run, format, output, dir, &sampling.sampling())
+        }
         Command::Demo { workers, seconds, worker_of, rank } => match worker_of {
             Some(run_id) => demo_worker(&run_id, rank, seconds),
             None => demo(workers, seconds),
@@ -288,19 +316,46 @@ fn tail(run: &str, n: usize, dir: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn export(run: &str, format: Format, output: Option<PathBuf>, dir: Option<PathBuf>) -> Result<()> {
+fn export(
+    run: &str,
+    format: Format,
+    output: Option<PathBuf>,
+    dir: Option<PathBuf>,
+    sampling: &crate::Sampling,
+) -> Result<()> {
     let dir = run_dir(run, dir);
     let progress = std::io::stderr().is_terminal();
+    if let Format::Wandb = format {
+        let out_dir = output.unwrap_or_else(|| PathBuf::from("."));
+        let export = crate::export_wandb(&dir, &out_dir, sampling, progress)?;
+        report_late_rows(export.stats.late_rows);
+        println!(
+            "wrote {} history rows ({}) to {}\nupload with: wandb sync {}",
+            export.stats.rows,
+            match export.outcome {
+                ringlog_wandb::Outcome::Exited { exit_code: 0, .. } => "finished".to_owned(),
+                ringlog_wandb::Outcome::Exited { exit_code, .. } => format!("failed, exit code {exit_code}"),
+                ringlog_wandb::Outcome::Crashed { .. } => "crashed: no exit record, shown as failed".to_owned(),
+            },
+            export.run.run_dir.display(),
+            export.run.run_dir.display()
+        );
+        return Ok(());
+    }
     let mut sink: Box<dyn Write> = match &output {
         Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     match format {
+        // Handled above: a W&B run is a directory, not a stream.
+        Format::Wandb => {}
         Format::Jsonl => {
-            crate::export_jsonl(&dir, &mut sink, progress)?;
+            let stats = crate::export_jsonl_with(&dir, &mut sink, sampling, progress)?;
+            report_late_rows(stats.late_rows);
         }
         Format::Csv => {
-            crate::export_csv(&dir, &mut sink, progress)?;
+            let stats = crate::export_csv_with(&dir, &mut sink, sampling, progress)?;
+            report_late_rows(stats.late_rows);
         }
         Format::Summary => {
             crate::export_summary(&dir, &mut sink)?;
@@ -308,6 +363,15 @@ fn export(run: &str, format: Format, output: Option<PathBuf>, dir: Option<PathBu
     }
     sink.flush()?;
     Ok(())
+}
+
+fn report_late_rows(late_rows: u64) {
+    if late_rows > 0 {
+        eprintln!(
+            "ringlog: {late_rows} history rows were left out: their step came after a later step had been written \
+             (a lane far behind the others, or a trainer that went back to an earlier step)"
+        );
+    }
 }
 
 fn shutdown() -> Result<()> {

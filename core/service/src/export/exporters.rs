@@ -50,10 +50,15 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::Value as Json;
+use ringlog_wandb::{MergedRow, WandbValue};
+use serde_json::{Map, Value as Json};
 
 use crate::export::key_table::KeyTable;
+use crate::export::merged_history::MergedHistory;
 use crate::export::record_json::{LANE_FIELD, Row, STEP_FIELD, TIMESTAMP_FIELD, f64_json, is_history, row};
+use crate::export::sampling::Sampling;
+use crate::export::wandb_export::downsampling;
+use crate::export::wandb_value::wandb_value_json;
 use crate::runlog::format::RunLogError;
 use crate::runlog::reader::{LogRecord, RunLog};
 use crate::runlog::run_meta::{RUN_LOG_FILE, RUN_META_FILE, SUMMARY_FILE};
@@ -90,6 +95,11 @@ pub struct ExportStats {
     /// Bytes after the last intact frame: a torn tail, or a frame a live run
     /// is still writing.
     pub torn_tail_bytes: u64,
+    /// History rows left out of a lane-merged export (`--format wandb`, or any
+    /// format with `--every`, `--max-rows` or `--agg`) because their step came
+    /// after a later step had been written (see
+    /// [`MergedHistory`](crate::MergedHistory)). Always 0 for the plain exports.
+    pub late_rows: u64,
 }
 
 impl ExportStats {
@@ -187,6 +197,9 @@ pub enum ExportError {
         #[source]
         source: io::Error,
     },
+    /// The W&B run cannot be written (`--format wandb`).
+    #[error("writing the W&B run failed: {0}")]
+    Wandb(Box<ringlog_wandb::WandbError>),
     /// The runs directory does not exist.
     #[error(
         "no runs directory at {}: no run was logged there yet; set RINGLOG_DIR to the directory the runs are in",
@@ -260,6 +273,52 @@ pub fn export_jsonl(
     w: &mut (impl Write + ?Sized),
     progress: bool,
 ) -> Result<ExportStats, ExportError> {
+    export_jsonl_with(run_dir, w, &Sampling::default(), progress)
+}
+
+/// [`export_jsonl`] with downsampling. With an active [`Sampling`], rows are
+/// merged across lanes, one per step, in step order, then downsampled: each
+/// line is `{"_step": .., "_timestamp": .., "<key>": .., "<key>/min": .., ...}`
+/// (no `_lane`: a row holds every lane's values of its step), the same rows
+/// `--format wandb` writes. Without one, this is [`export_jsonl`].
+///
+/// # Errors
+/// As [`export_jsonl`].
+///
+/// # Examples
+/// ```
+/// # use ringlog_ring::{Batch, HeapRun};
+/// # use ringlog_service::{RunLogHeader, RunLogWriter, Sampling};
+/// # let dir = std::env::temp_dir().join(format!("ringlog-doc-jsonl-every-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # std::fs::create_dir_all(&dir)?;
+/// # let run = HeapRun::new(1 << 16, 1).unwrap();
+/// # let mut p = run.claim(0, Default::default())?;
+/// # let loss = p.key("loss")?;
+/// # for step in 0..10 { p.log_scalar1(step, loss, step as f64)?; }
+/// # let mut c = run.consumer()?;
+/// # let mut batch = Batch::new(1 << 16);
+/// # c.drain(&mut batch);
+/// # RunLogWriter::create(dir.join("run.rlog"), &RunLogHeader::new("doc"))?.append_batch(&batch)?;
+/// // `dir` holds a run that logged loss = step for steps 0 to 9.
+/// let mut out = Vec::new();
+/// let sampling = Sampling { every: Some(5), agg: true, ..Default::default() };
+/// let stats = ringlog_service::export_jsonl_with(&dir, &mut out, &sampling, false)?;
+/// assert_eq!(stats.rows, 2);
+/// let first: serde_json::Value = serde_json::from_slice(out.split(|&b| b == b'\n').next().unwrap())?;
+/// assert_eq!((&first["_step"], &first["loss"], &first["loss/mean"]), (&4.into(), &4.0.into(), &2.0.into()));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn export_jsonl_with(
+    run_dir: impl AsRef<Path>,
+    w: &mut (impl Write + ?Sized),
+    sampling: &Sampling,
+    progress: bool,
+) -> Result<ExportStats, ExportError> {
+    if sampling.is_active() {
+        return export_jsonl_merged(run_dir.as_ref(), w, sampling, progress);
+    }
     let (log, len) = open_log(run_dir.as_ref())?;
     let mut bar = Progress::new(progress, len, "JSONL");
     let mut out = BufWriter::new(w);
@@ -323,7 +382,54 @@ pub fn export_csv(
     w: &mut (impl Write + ?Sized),
     progress: bool,
 ) -> Result<ExportStats, ExportError> {
+    export_csv_with(run_dir, w, &Sampling::default(), progress)
+}
+
+/// [`export_csv`] with downsampling. With an active [`Sampling`], the rows
+/// are those of [`export_jsonl_with`] (merged across lanes, downsampled) and
+/// the header is `_step,_timestamp,<key>...` (no `_lane`), the keys being the
+/// sorted union of the keys of those rows. Without one, this is [`export_csv`].
+///
+/// # Errors
+/// As [`export_jsonl`].
+///
+/// # Examples
+/// ```
+/// # use ringlog_ring::{Batch, HeapRun};
+/// # use ringlog_service::{RunLogHeader, RunLogWriter, Sampling};
+/// # let dir = std::env::temp_dir().join(format!("ringlog-doc-csv-every-{}", std::process::id()));
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # std::fs::create_dir_all(&dir)?;
+/// # let run = HeapRun::new(1 << 16, 1).unwrap();
+/// # let mut p = run.claim(0, Default::default())?;
+/// # let loss = p.key("loss")?;
+/// # for step in 0..10 { p.log_scalar1(step, loss, step as f64)?; }
+/// # let mut c = run.consumer()?;
+/// # let mut batch = Batch::new(1 << 16);
+/// # c.drain(&mut batch);
+/// # RunLogWriter::create(dir.join("run.rlog"), &RunLogHeader::new("doc"))?.append_batch(&batch)?;
+/// // `dir` holds a run that logged loss = step for steps 0 to 9.
+/// let mut out = Vec::new();
+/// let sampling = Sampling { max_rows: Some(2), agg: true, ..Default::default() };
+/// ringlog_service::export_csv_with(&dir, &mut out, &sampling, false)?;
+/// let text = String::from_utf8(out)?;
+/// let lines: Vec<_> = text.lines().collect();
+/// assert_eq!(lines[0], "_step,_timestamp,loss,loss/max,loss/mean,loss/min");
+/// assert_eq!(lines.len(), 3);
+/// assert!(lines[2].starts_with("9,") && lines[2].ends_with(",9.0,9.0,7.0,5.0"));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn export_csv_with(
+    run_dir: impl AsRef<Path>,
+    w: &mut (impl Write + ?Sized),
+    sampling: &Sampling,
+    progress: bool,
+) -> Result<ExportStats, ExportError> {
     let run_dir = run_dir.as_ref();
+    if sampling.is_active() {
+        return export_csv_merged(run_dir, w, sampling, progress);
+    }
     let (log, len) = open_log(run_dir)?;
     let mut bar = Progress::new(progress, len.saturating_mul(2), "CSV");
 
@@ -531,8 +637,146 @@ pub fn tail(run_dir: impl AsRef<Path>, n: usize) -> Result<Vec<Row>, ExportError
     Ok(last.into())
 }
 
+/// JSONL of the rows merged across lanes and downsampled (see [`export_jsonl_with`]).
+fn export_jsonl_merged(
+    run_dir: &Path,
+    w: &mut (impl Write + ?Sized),
+    sampling: &Sampling,
+    progress: bool,
+) -> Result<ExportStats, ExportError> {
+    let downsample = downsampling(run_dir, sampling)?;
+    let (log, len) = open_log(run_dir)?;
+    let mut bar = Progress::new(progress, len, "JSONL");
+    let mut out = BufWriter::new(w);
+    let mut rows = 0;
+    let write_err = |e: io::Error| ExportError::Write { format: "JSONL", source: e };
+    let mut write = |row: MergedRow<WandbValue>| -> Result<(), ExportError> {
+        serde_json::to_writer(&mut out, &merged_row_json(row)).map_err(|e| write_err(e.into()))?;
+        out.write_all(b"\n").map_err(write_err)?;
+        rows += 1;
+        Ok(())
+    };
+    let mut merged = MergedHistory::new(downsample);
+    let (mut stats, _) =
+        walk(log, len, &mut bar, None, |rec, keys| merged.observe(rec.lane(), &rec.record(), keys, &mut write))?;
+    stats.late_rows = merged.late_rows();
+    merged.finish(&mut write)?;
+    out.flush().map_err(write_err)?;
+    bar.finish();
+    stats.rows = rows;
+    warn_late_rows(&stats);
+    Ok(stats)
+}
+
+/// CSV of the rows merged across lanes and downsampled (see [`export_csv_with`]).
+fn export_csv_merged(
+    run_dir: &Path,
+    w: &mut (impl Write + ?Sized),
+    sampling: &Sampling,
+    progress: bool,
+) -> Result<ExportStats, ExportError> {
+    let downsample = downsampling(run_dir, sampling)?;
+    let (log, len) = open_log(run_dir)?;
+    let mut bar = Progress::new(progress, len.saturating_mul(2), "CSV");
+
+    // Pass 1: the keys of the output rows (aggregates included).
+    let mut names = BTreeSet::new();
+    let mut collect = |row: MergedRow<WandbValue>| -> Result<(), ExportError> {
+        for (key, _) in row.items {
+            names.insert(key);
+        }
+        Ok(())
+    };
+    let mut merged = MergedHistory::new(downsample);
+    let (mut stats, last_offset) =
+        walk(log, len, &mut bar, None, |rec, keys| merged.observe(rec.lane(), &rec.record(), keys, &mut collect))?;
+    stats.late_rows = merged.late_rows();
+    merged.finish(&mut collect)?;
+    let names: Vec<String> = names.into_iter().collect();
+
+    // Pass 2: the same rows, up to where pass 1 ended.
+    let write_err = |e: csv::Error| ExportError::Write { format: "CSV", source: e.into() };
+    let mut out = csv::WriterBuilder::new().flexible(false).from_writer(w);
+    let mut record = csv::StringRecord::with_capacity(64, names.len() + 2);
+    record.extend([STEP_FIELD, TIMESTAMP_FIELD]);
+    record.extend(names.iter());
+    out.write_record(&record).map_err(write_err)?;
+    let mut rows = 0;
+    if let Some(limit) = last_offset {
+        let (log, _) = open_log(run_dir)?;
+        bar.base = len;
+        let slots: std::collections::HashMap<String, usize> =
+            names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+        let mut cells = vec![String::new(); names.len()];
+        let mut write = |row: MergedRow<WandbValue>| -> Result<(), ExportError> {
+            cells.iter_mut().for_each(String::clear);
+            for (key, value) in &row.items {
+                // Every key was seen in pass 1, which read the same records.
+                if let Some(&slot) = slots.get(key.as_str()) {
+                    cells[slot] = csv_cell(&wandb_value_json(value)).into_owned();
+                }
+            }
+            record.clear();
+            record.push_field(&row.step.to_string());
+            record.push_field(&csv_cell(&f64_json(row.timestamp_unix_ns as f64 / 1e9)));
+            for cell in &cells {
+                record.push_field(cell);
+            }
+            out.write_record(&record).map_err(write_err)?;
+            rows += 1;
+            Ok(())
+        };
+        let mut merged = MergedHistory::new(downsample);
+        walk(log, len, &mut bar, Some(limit), |rec, keys| merged.observe(rec.lane(), &rec.record(), keys, &mut write))?;
+        merged.finish(&mut write)?;
+    }
+    out.flush().map_err(|e| ExportError::Write { format: "CSV", source: e })?;
+    bar.finish();
+    stats.rows = rows;
+    warn_late_rows(&stats);
+    Ok(stats)
+}
+
+/// A merged row as one JSON object: `_step`, `_timestamp` (Unix seconds), then its items.
+fn merged_row_json(row: MergedRow<WandbValue>) -> Map<String, Json> {
+    let mut obj = Map::new();
+    obj.insert(STEP_FIELD.into(), Json::from(row.step));
+    obj.insert(TIMESTAMP_FIELD.into(), f64_json(row.timestamp_unix_ns as f64 / 1e9));
+    for (key, value) in &row.items {
+        obj.insert(key.clone(), wandb_value_json(value));
+    }
+    obj
+}
+
+fn warn_late_rows(stats: &ExportStats) {
+    if stats.late_rows > 0 {
+        tracing::warn!(
+            late_rows = stats.late_rows,
+            "history rows whose step came after a later step had been exported were left out"
+        );
+    }
+}
+
+/// The first and last step of the history in `run_dir` (`None` without history): the
+/// pre-pass `--max-rows` needs to size its windows.
+pub(crate) fn history_step_range(run_dir: &Path) -> Result<Option<(i64, i64)>, ExportError> {
+    let (log, len) = open_log(run_dir)?;
+    let mut range: Option<(i64, i64)> = None;
+    walk(log, len, &mut Progress::new(false, 0, ""), None, |rec, _| {
+        let step = match rec.record() {
+            RecordRef::Scalar1(s) => s.step.to_native(),
+            RecordRef::Scalars(s) => s.step.to_native(),
+            RecordRef::History(h) => h.step.to_native(),
+            _ => return Ok(()),
+        };
+        range = Some(range.map_or((step, step), |(lo, hi)| (lo.min(step), hi.max(step))));
+        Ok(())
+    })?;
+    Ok(range)
+}
+
 /// Opens the run log of `run_dir`; returns it and the file's length.
-fn open_log(run_dir: &Path) -> Result<(RunLog, u64), ExportError> {
+pub(crate) fn open_log(run_dir: &Path) -> Result<(RunLog, u64), ExportError> {
     let path = run_dir.join(RUN_LOG_FILE);
     let log = RunLog::open(&path).map_err(|e| match e {
         RunLogError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
@@ -550,7 +794,7 @@ fn open_log(run_dir: &Path) -> Result<(RunLog, u64), ExportError> {
 ///
 /// Returns the stats (without `rows`) and the file offset of the last item
 /// read, which a second pass gives as `limit` to see exactly the same items.
-fn walk(
+pub(crate) fn walk(
     mut log: RunLog,
     len: u64,
     bar: &mut Progress,
@@ -682,7 +926,7 @@ fn listing(run_dir: &Path, run_id: String) -> Option<RunListing> {
 }
 
 /// An optional progress bar over the bytes of one or more passes over a log.
-struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     /// Bytes of the passes before this one.
     base: u64,
@@ -691,7 +935,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(enabled: bool, total: u64, what: &'static str) -> Self {
+    pub(crate) fn new(enabled: bool, total: u64, what: &'static str) -> Self {
         let bar = enabled.then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
@@ -707,7 +951,7 @@ impl Progress {
     }
 
     /// Notes that the pass has read up to file offset `offset`.
-    fn at(&mut self, offset: u64) {
+    pub(crate) fn at(&mut self, offset: u64) {
         if let Some(bar) = &self.bar {
             let pos = self.base + offset;
             if pos >= self.shown + PROGRESS_STEP {
@@ -717,7 +961,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

@@ -1,5 +1,10 @@
-//! Reading run logs back: JSONL, CSV and summary exports, listings, `tail`.
+//! Reading run logs back: JSONL, CSV, summary and W&B exports, listings, `tail`.
 
 pub mod exporters;
 pub mod key_table;
+pub mod merged_history;
 pub mod record_json;
+pub mod sampling;
+pub mod wandb_export;
+pub(crate) mod wandb_sink;
+pub mod wandb_value;

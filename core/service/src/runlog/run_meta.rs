@@ -67,6 +67,10 @@ pub struct RunMeta {
     pub segment: String,
     /// Pid that owns the run (called init).
     pub owner_pid: u32,
+    /// Whether the service writes the run as a W&B offline run into `<run_dir>/wandb/` while
+    /// it drains (`InitOptions::wandb`). Absent in older files: `false`.
+    #[serde(default)]
+    pub wandb: bool,
 }
 
 /// File name of the run log inside a run directory.

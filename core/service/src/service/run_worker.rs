@@ -16,11 +16,14 @@ use std::sync::{Mutex, PoisonError};
 
 use crate::RunLogWriter;
 use crate::export::key_table::KeyTable;
+use crate::export::merged_history::MergedHistory;
+use crate::export::wandb_export::run_info;
+use crate::export::wandb_sink::{End, WandbSink};
 use crate::runlog::run_meta::{RunMeta, SUMMARY_FILE};
 use crate::service::summary_state::SummaryState;
 use ringlog_ring::protocol::control_message::{FinishReport, LaneLoss, LaneStall, RunEnd};
-use ringlog_ring::ring::frame;
 use ringlog_ring::{Batch, Consumer, LaneState, RecordRef, RunState, SegmentOwner};
+use ringlog_wandb::Outcome;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// How long the drain thread sleeps when nothing happens; bounds how late it
@@ -148,6 +151,9 @@ struct Drain {
     writer: RunLogWriter,
     keys: KeyTable,
     summary: SummaryState,
+    /// Live W&B mode (`InitOptions::wandb`): the run as a W&B offline run in
+    /// `<run_dir>/wandb/`, fed from every drained batch and flushed after it.
+    wandb: Option<WandbSink>,
     /// Lanes handed to the consumer so far.
     added: u32,
     /// Rate limit for the per-frame warnings.
@@ -172,12 +178,14 @@ pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl F
         batch: Batch::new(BATCH_BYTES),
         writer,
         keys: KeyTable::new(),
+        wandb: None,
         summary: SummaryState::new(),
         added: 0,
         warnings: crate::service::log_limit::LogLimit::default(),
         disk_failing: None,
     };
     d.rebuild_from_log();
+    d.wandb = start_live_wandb(&d.shared.meta.lock().unwrap_or_else(PoisonError::into_inner));
     let mut rate_mark = (Instant::now(), 0u64);
     loop {
         d.add_new_lanes();
@@ -281,10 +289,28 @@ impl Drain {
                     tracing::info!(run = %self.shared.run_id, "the run log takes writes again");
                     self.shared.live.lock().unwrap_or_else(PoisonError::into_inner).disk_error = None;
                 }
+                let mut wandb_failed = None;
                 for f in self.batch.frames() {
                     let rec = f.record();
                     self.keys.observe(f.lane(), &rec);
                     self.summary.observe(f.lane(), &rec, &self.keys);
+                    if let Some(sink) = self.wandb.as_mut()
+                        && wandb_failed.is_none()
+                        && let Err(e) = sink.observe(f.lane(), &rec, &self.keys)
+                    {
+                        wandb_failed = Some(e);
+                    }
+                }
+                if let Some(sink) = self.wandb.as_mut()
+                    && wandb_failed.is_none()
+                    && let Err(e) = sink.flush_settled()
+                {
+                    wandb_failed = Some(e);
+                }
+                if let Some(e) = wandb_failed {
+                    // The run log has everything: `ringlog export --format wandb` rebuilds it.
+                    tracing::error!(run = %self.shared.run_id, error = %e, "live W&B run stopped; the run log is unaffected");
+                    self.wandb = None;
                 }
                 let mut live = self.shared.live.lock().unwrap_or_else(PoisonError::into_inner);
                 live.records += appended.frames as u64;
@@ -389,19 +415,11 @@ impl Drain {
             tracing::error!(run = %shared.run_id, error = %e, "fsync of the run log failed");
             report.loss_reason = Some(format!("fsync of the run log failed: {e}"));
         }
-        // What producers committed and the run log does not hold: the lane's
-        // record count (the producer's own word, bounded by what the ring can
-        // hold beyond what we read) minus what was written.
+        // What producers committed and the run log does not hold: committed
+        // frames still in the lanes, unreleased (a full disk refused them),
+        // counted from the rings themselves, not from producer counters.
         for lane in 0..shared.segment.lane_count() {
-            let (Ok(s), Some(written)) = (shared.segment.lane_stats(lane as u16), self.consumer.lane_seq(lane as u16))
-            else {
-                continue;
-            };
-            if s.state == LaneState::Corrupt {
-                continue; // nothing after the damage was ever readable
-            }
-            let most_in_ring = s.capacity / frame::FRAME_HEADER_LEN as u64;
-            let lost = s.records.saturating_sub(written).min(most_in_ring);
+            let lost = self.consumer.unreleased_frames(lane as u16).unwrap_or(0);
             if lost > 0 {
                 report.lost_records += lost;
                 report.lost_by_lane.push(LaneLoss { lane: lane as u16, records: lost });
@@ -455,6 +473,16 @@ impl Drain {
         report.bytes = counters.bytes;
         report.runtime_ms = shared.started.elapsed().as_millis() as u64;
         let run_dir = PathBuf::from(&meta.run_dir);
+        if let Some(sink) = self.wandb.take() {
+            let runtime_s = report.runtime_ms as f64 / 1e3;
+            let outcome = match exit_code {
+                Some(exit_code) => Outcome::Exited { exit_code, runtime_s },
+                None => Outcome::Crashed { runtime_s },
+            };
+            if let Err(e) = sink.finish(End::Known(outcome)) {
+                tracing::error!(run = %shared.run_id, error = %e, "cannot finish the live W&B run");
+            }
+        }
         if let Err(e) = self.summary.write(&run_dir.join(SUMMARY_FILE)) {
             tracing::error!(run = %shared.run_id, error = %e, "cannot write summary.json");
         }
@@ -481,6 +509,32 @@ impl Drain {
         let _ = std::fs::remove_file(&shared.registry_entry);
         tracing::info!(run = %shared.run_id, records = report.records, state = %report.state, "run closed");
         report
+    }
+}
+
+/// Memory budget of the live W&B mode's reorder window (rows normally leave it after each
+/// batch, see `MergedHistory::release_settled`).
+const LIVE_WANDB_WINDOW_BYTES: usize = 8 << 20;
+
+/// The live W&B run of a run started with `wandb` set, or `None` (after a warning when it
+/// cannot be created: the run itself goes on).
+fn start_live_wandb(meta: &RunMeta) -> Option<WandbSink> {
+    if !meta.wandb {
+        return None;
+    }
+    let run_dir = PathBuf::from(&meta.run_dir);
+    let info = run_info(&run_dir, Some(meta), meta.created_unix_ms.saturating_mul(1_000_000));
+    let merged = MergedHistory::new(None).with_window_bytes(LIVE_WANDB_WINDOW_BYTES);
+    match WandbSink::create(&run_dir, &info, merged) {
+        Ok(sink) => Some(sink),
+        Err(e) => {
+            // E.g. a run adopted after a service restart: its W&B run exists already.
+            tracing::warn!(
+                run = %meta.run_id, error = %e,
+                "no live W&B run; `ringlog export RUN --format wandb` writes one from the run log"
+            );
+            None
+        }
     }
 }
 

@@ -391,6 +391,7 @@ fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
         state: "running".into(),
         segment: segment.name().to_owned(),
         owner_pid: pid,
+        wandb: init.wandb,
         ..RunMeta::default()
     };
     let registry_entry = state.registry.join(format!("{run_id}.json"));

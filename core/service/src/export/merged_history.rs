@@ -1,0 +1,373 @@
+//! History rows of all lanes merged into one row per step, in step order, optionally
+//! downsampled: the rows every sampled export (and the W&B export) writes.
+//!
+//! # Why a reorder window
+//!
+//! A run log orders records per lane only: the service appends whatever each lane had when
+//! it drained, so lane 1's step 500 can come before lane 0's step 400. W&B (and the
+//! downsampler) need rows in step order, one per step. [`MergedHistory`] keeps the rows it
+//! has read in a window ordered by `(step, arrival)` and releases the lowest step when the
+//! window exceeds its memory budget ([`DEFAULT_WINDOW_BYTES`]), and everything at the end.
+//! Released rows go through [`RowMerger`] (rows of the same step are folded into one; on a
+//! key clash the later timestamp, then the higher lane, wins) and then, when sampling, through
+//! [`Downsampler`].
+//!
+//! # Out-of-order steps
+//!
+//! Lanes drift apart by at most what a lane and a drain batch hold (about a MiB of records
+//! per lane), far less than the window. A row whose step is below a step already released
+//! (a lane that fell further behind than the window, or a trainer that went back to an
+//! earlier step, e.g. after restoring a checkpoint) cannot be placed any more: it is
+//! **dropped and counted** in [`MergedHistory::late_rows`]; the exporters report the count.
+//! A row with the step released last is still merged into it unless a later step was
+//! released already. Keys W&B reserves (`_step`, `_runtime`, `_timestamp`, `_wandb`) and empty
+//! keys are left out of rows and counted in [`MergedHistory::dropped_items`].
+//!
+//! Memory is bounded by the window budget plus the key names.
+
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use ringlog_ring::record::schema::RecordRef;
+use ringlog_wandb::{Downsampler, MergedRow, RowMerger, WandbValue};
+
+use crate::export::key_table::KeyTable;
+use crate::export::wandb_value::{heap_bytes, wandb_value};
+
+/// Default memory budget of the reorder window: 64 MiB, about 500,000 single-scalar rows or
+/// 100,000 rows of eight scalars.
+pub const DEFAULT_WINDOW_BYTES: usize = 64 << 20;
+
+/// Estimated fixed cost of one buffered row (tree node, key, row header).
+const ROW_OVERHEAD: usize = 96;
+
+/// One history row read from the log, waiting in the window.
+#[derive(Debug)]
+struct PendingRow {
+    lane: u16,
+    ts_ns: u64,
+    items: Vec<(Rc<str>, WandbValue)>,
+    /// Estimated bytes, subtracted when the row leaves the window.
+    bytes: usize,
+}
+
+/// Merges the history records of a run log into one row per step, in step order.
+///
+/// Feed it every record with [`observe`](Self::observe) (after [`KeyTable::observe`]) and
+/// call [`finish`](Self::finish) at the end; rows come out through the `emit` callbacks.
+///
+/// # Examples
+/// ```
+/// use ringlog_ring::record::schema::{self as record, RecordKind, Scalar1};
+/// use ringlog_service::{KeyTable, MergedHistory};
+/// let keys = KeyTable::new();
+/// let mut merged = MergedHistory::new(None);
+/// let mut rows = Vec::new();
+/// // Lane 1 logged step 1 before lane 0's step 0 reached the log.
+/// for (lane, step) in [(1u16, 1i64), (0, 0), (0, 1)] {
+///     let s = Scalar1 { ts_ns: 1, step, value: step as f64, key: 0, reserved: 0 };
+///     let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&s)?;
+///     let rec = record::check(RecordKind::Scalar1, 1, &bytes)?;
+///     merged.observe(lane, &rec, &keys, &mut |row| { rows.push(row); Ok::<(), ()>(()) }).unwrap();
+/// }
+/// merged.finish(&mut |row| { rows.push(row); Ok::<(), ()>(()) }).unwrap();
+/// let steps: Vec<i64> = rows.iter().map(|r| r.step).collect();
+/// assert_eq!(steps, [0, 1]); // step 1 holds both lanes' values
+/// assert_eq!(rows[1].items.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct MergedHistory {
+    /// Interned key names, so buffered rows share them.
+    names: HashMap<Box<str>, Rc<str>>,
+    /// `(lane, key id)` → interned name, cleared for a key id its lane redefines.
+    by_key: HashMap<(u16, u32), Rc<str>>,
+    /// Rows read and not yet released, by `(step, arrival number)`.
+    window: BTreeMap<(i64, u64), PendingRow>,
+    window_bytes: usize,
+    window_limit: usize,
+    arrivals: u64,
+    /// Step of the last row released from the window.
+    released: Option<i64>,
+    merger: RowMerger<WandbValue>,
+    downsampler: Option<Downsampler<WandbValue>>,
+    /// Timestamp of the last merged row given to the downsampler.
+    last_merged_ts: u64,
+    late_rows: u64,
+    dropped_items: u64,
+    /// Highest step each lane has logged so far (for [`Self::release_settled`]).
+    lane_steps: HashMap<u16, i64>,
+}
+
+impl MergedHistory {
+    /// A merger; with `downsample = Some((every, agg))`, rows are downsampled as
+    /// [`Downsampler::new(every, agg)`](Downsampler::new) does.
+    ///
+    /// # Examples
+    /// ```
+    /// let m = ringlog_service::MergedHistory::new(Some((100, true)));
+    /// assert_eq!(m.late_rows(), 0);
+    /// ```
+    pub fn new(downsample: Option<(u64, bool)>) -> Self {
+        Self {
+            names: HashMap::new(),
+            by_key: HashMap::new(),
+            window: BTreeMap::new(),
+            window_bytes: 0,
+            window_limit: DEFAULT_WINDOW_BYTES,
+            arrivals: 0,
+            released: None,
+            merger: RowMerger::new(),
+            downsampler: downsample.map(|(every, agg)| Downsampler::new(every, agg)),
+            last_merged_ts: 0,
+            late_rows: 0,
+            dropped_items: 0,
+            lane_steps: HashMap::new(),
+        }
+    }
+
+    /// The same merger with a reorder window of `bytes` (tests use a small one).
+    ///
+    /// # Examples
+    /// ```
+    /// let m = ringlog_service::MergedHistory::new(None).with_window_bytes(1 << 10);
+    /// # let _ = m;
+    /// ```
+    pub fn with_window_bytes(mut self, bytes: usize) -> Self {
+        self.window_limit = bytes;
+        self
+    }
+
+    /// History rows dropped because their step came after a later step had been released
+    /// (see the module docs).
+    ///
+    /// # Examples
+    /// See [`MergedHistory`].
+    pub fn late_rows(&self) -> u64 {
+        self.late_rows
+    }
+
+    /// Items left out because their key is empty or reserved by W&B.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(ringlog_service::MergedHistory::new(None).dropped_items(), 0);
+    /// ```
+    pub fn dropped_items(&self) -> u64 {
+        self.dropped_items
+    }
+
+    /// Reads one record of lane `lane`: history records enter the window, key definitions
+    /// refresh the names, other records are ignored. Rows the window releases are merged
+    /// (and downsampled) and handed to `emit`.
+    ///
+    /// # Errors
+    /// Whatever `emit` returns.
+    ///
+    /// # Examples
+    /// See [`MergedHistory`].
+    pub fn observe<E>(
+        &mut self,
+        lane: u16,
+        rec: &RecordRef<'_>,
+        keys: &KeyTable,
+        emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let (step, ts_ns, items) = match rec {
+            RecordRef::KeyDef(def) => {
+                self.by_key.remove(&(lane, def.id.to_native()));
+                return Ok(());
+            }
+            RecordRef::Scalar1(s) => {
+                let mut items = Vec::with_capacity(1);
+                self.add_item(&mut items, lane, s.key.to_native(), keys, WandbValue::F64(s.value.to_native()));
+                (s.step.to_native(), s.ts_ns.to_native(), items)
+            }
+            RecordRef::Scalars(s) => {
+                let mut items = Vec::with_capacity(s.items.len());
+                for item in s.items.iter() {
+                    self.add_item(
+                        &mut items,
+                        lane,
+                        item.key.to_native(),
+                        keys,
+                        WandbValue::F64(item.value.to_native()),
+                    );
+                }
+                (s.step.to_native(), s.ts_ns.to_native(), items)
+            }
+            RecordRef::History(h) => {
+                let mut items = Vec::with_capacity(h.items.len());
+                for item in h.items.iter() {
+                    self.add_item(&mut items, lane, item.key.to_native(), keys, wandb_value(&item.value));
+                }
+                (h.step.to_native(), h.ts_ns.to_native(), items)
+            }
+            _ => return Ok(()),
+        };
+        let lane_step = self.lane_steps.entry(lane).or_insert(step);
+        *lane_step = (*lane_step).max(step);
+        if self.released.is_some_and(|released| step < released) {
+            self.late_rows += 1;
+            if self.late_rows == 1 {
+                tracing::warn!(
+                    lane,
+                    step,
+                    released = self.released,
+                    "history row after a later step was exported: dropped (counted as late rows)"
+                );
+            }
+            return Ok(());
+        }
+        let bytes =
+            ROW_OVERHEAD + items.iter().map(|(_, v)| size_of::<(Rc<str>, WandbValue)>() + heap_bytes(v)).sum::<usize>();
+        self.window.insert((step, self.arrivals), PendingRow { lane, ts_ns, items, bytes });
+        self.arrivals += 1;
+        self.window_bytes += bytes;
+        while self.window_bytes > self.window_limit {
+            let Some(((step, _), row)) = self.window.pop_first() else { break };
+            self.release(step, row, emit)?;
+        }
+        Ok(())
+    }
+
+    /// Releases the rows below the lowest step every lane has reached: rows no lane is
+    /// expected to add to any more, because each lane logs its steps in order. The service's
+    /// live W&B mode calls this after each drained batch, so rows reach W&B while the run
+    /// is going. A lane that stopped logging holds the others' rows back until the window's
+    /// budget or [`finish`](Self::finish) releases them.
+    ///
+    /// # Errors
+    /// Whatever `emit` returns.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlog_ring::record::schema::{self as record, RecordKind, Scalar1};
+    /// use ringlog_service::{KeyTable, MergedHistory};
+    /// let keys = KeyTable::new();
+    /// let mut merged = MergedHistory::new(None);
+    /// let mut steps = Vec::new();
+    /// for step in 0..3 {
+    ///     let s = Scalar1 { ts_ns: 1, step, value: 0.5, key: 0, reserved: 0 };
+    ///     let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&s)?;
+    ///     let rec = record::check(RecordKind::Scalar1, 1, &bytes)?;
+    ///     merged.observe(0, &rec, &keys, &mut |row| { steps.push(row.step); Ok::<(), ()>(()) }).unwrap();
+    /// }
+    /// merged.release_settled(&mut |row| { steps.push(row.step); Ok::<(), ()>(()) }).unwrap();
+    /// // Steps 0 and 1 are below lane 0's step 2, so they leave the window; the merger
+    /// // hands a step on when the next one starts, so step 0 comes out now and step 1 later.
+    /// assert_eq!(steps, [0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release_settled<E>(
+        &mut self,
+        emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Some(&watermark) = self.lane_steps.values().min() else { return Ok(()) };
+        while let Some(entry) = self.window.first_entry() {
+            if entry.key().0 >= watermark {
+                break;
+            }
+            let ((step, _), row) = entry.remove_entry();
+            self.release(step, row, emit)?;
+        }
+        Ok(())
+    }
+
+    /// Releases every buffered row and emits the last rows.
+    ///
+    /// # Errors
+    /// Whatever `emit` returns.
+    ///
+    /// # Examples
+    /// See [`MergedHistory`].
+    pub fn finish<E>(mut self, emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>) -> Result<(), E> {
+        while let Some(((step, _), row)) = self.window.pop_first() {
+            self.release(step, row, emit)?;
+        }
+        if let Some(merged) = std::mem::take(&mut self.merger).finish() {
+            self.downsample(merged, emit)?;
+        }
+        if let Some(row) = self.downsampler.take().and_then(Downsampler::finish) {
+            emit(MergedRow { step: row.step, timestamp_unix_ns: self.last_merged_ts, items: row.items })?;
+        }
+        Ok(())
+    }
+
+    fn add_item(
+        &mut self,
+        items: &mut Vec<(Rc<str>, WandbValue)>,
+        lane: u16,
+        id: u32,
+        keys: &KeyTable,
+        value: WandbValue,
+    ) {
+        let name = match self.by_key.get(&(lane, id)) {
+            Some(name) => Rc::clone(name),
+            None => {
+                let resolved = keys.resolve(lane, id);
+                let name = match self.names.get(resolved.as_ref()) {
+                    Some(name) => Rc::clone(name),
+                    None => {
+                        let name: Rc<str> = Rc::from(resolved.as_ref());
+                        self.names.insert(resolved.as_ref().into(), Rc::clone(&name));
+                        name
+                    }
+                };
+                // Only a defined key is cached: an id used before its definition resolves
+                // to a placeholder until the definition arrives.
+                if keys.name(lane, id).is_some() {
+                    self.by_key.insert((lane, id), Rc::clone(&name));
+                }
+                name
+            }
+        };
+        if name.is_empty() || matches!(&*name, "_step" | "_runtime" | "_timestamp" | "_wandb") {
+            self.dropped_items += 1;
+            return;
+        }
+        items.push((name, value));
+    }
+
+    fn release<E>(
+        &mut self,
+        step: i64,
+        row: PendingRow,
+        emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.window_bytes -= row.bytes;
+        self.released = Some(step);
+        match self.merger.push(u32::from(row.lane), step, row.ts_ns, &row.items) {
+            Ok(Some(merged)) => self.downsample(merged, emit),
+            Ok(None) => Ok(()),
+            // Unreachable: the window releases steps in order and refuses rows below the
+            // last released step. Counted rather than trusted.
+            Err(_) => {
+                self.late_rows += 1;
+                Ok(())
+            }
+        }
+    }
+
+    fn downsample<E>(
+        &mut self,
+        merged: MergedRow<WandbValue>,
+        emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Some(downsampler) = &mut self.downsampler else { return emit(merged) };
+        let done = match downsampler.push(merged.step, &merged.items) {
+            Ok(done) => done,
+            Err(_) => {
+                self.late_rows += 1;
+                return Ok(());
+            }
+        };
+        // The finished window ended with the merged row before this one.
+        let window_ts = self.last_merged_ts;
+        self.last_merged_ts = merged.timestamp_unix_ns;
+        match done {
+            Some(row) => emit(MergedRow { step: row.step, timestamp_unix_ns: window_ts, items: row.items }),
+            None => Ok(()),
+        }
+    }
+}
