@@ -30,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cli::cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(value_conv::_set_coerce, m)?)?;
     m.add_function(wrap_pyfunction!(native_run::_set_reattach_hook, m)?)?;
+    m.add_function(wrap_pyfunction!(native_run::_after_fork_in_child, m)?)?;
     m.add("Error", py.get_type::<errors::Error>())?;
     m.add("ServiceUnavailableError", py.get_type::<errors::ServiceUnavailableError>())?;
     m.add("RunFinishedError", py.get_type::<errors::RunFinishedError>())?;

@@ -15,6 +15,7 @@
 
 use std::ffi::CString;
 use std::path::PathBuf;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::{Mutex, MutexGuard};
@@ -40,10 +41,39 @@ pub fn _set_reattach_hook(py: Python<'_>, hook: Py<PyAny>) {
     let _ = REATTACH_HOOK.set(py, hook);
 }
 
+/// Every run's state lock in this process, so a forked child can release the
+/// ones a thread of its parent held at `fork()` (that thread does not exist
+/// in the child, so its lock would never be released: the child deadlocked
+/// on its first log).
+static RUN_LOCKS: Mutex<Vec<Weak<Mutex<State>>>> = Mutex::new(Vec::new());
+
+/// Called in a forked child right after `fork()` (`os.register_at_fork`),
+/// while it has a single thread: every run lock still held belongs to a
+/// thread that does not exist here, so it is released. The child then
+/// reattaches with a lane of its own before writing anything, and never
+/// touches the parent's lane.
+#[pyfunction]
+pub fn _after_fork_in_child() {
+    if RUN_LOCKS.is_locked() {
+        // SAFETY: the child has one thread, this one, and it holds none of
+        // these locks (it is running this hook, not a run method), so a held
+        // lock's owner is a thread of the parent that was not copied.
+        unsafe { RUN_LOCKS.force_unlock() };
+    }
+    let mut locks = RUN_LOCKS.lock();
+    locks.retain(|w| w.strong_count() > 0);
+    for state in locks.iter().filter_map(Weak::upgrade) {
+        if state.is_locked() {
+            // SAFETY: see above.
+            unsafe { state.force_unlock() };
+        }
+    }
+}
+
 /// Native part of `ringlog.Run`.
 #[pyclass(subclass, frozen, module = "ringlog._native", name = "NativeRun")]
 pub struct NativeRun {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
     run_id: String,
     run_dir: String,
 }
@@ -346,11 +376,10 @@ impl NativeRun {
                 (py.detach(move || client_api::init(opts)).map_err(client_error)?, true)
             }
         };
-        Ok(Self {
-            run_id: handle.run_id().to_owned(),
-            run_dir: handle.run_dir(),
-            state: Mutex::new(State::new(handle, owner)),
-        })
+        let (handle_run_id, handle_run_dir) = (handle.run_id().to_owned(), handle.run_dir());
+        let state = Arc::new(Mutex::new(State::new(handle, owner)));
+        RUN_LOCKS.lock().push(Arc::downgrade(&state));
+        Ok(Self { run_id: handle_run_id, run_dir: handle_run_dir, state })
     }
 
     /// Logs a dict of values, as `wandb.log` does.

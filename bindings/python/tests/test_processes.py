@@ -196,3 +196,65 @@ def test_gil_is_released_while_a_write_blocks(private_service, monkeypatch):
     assert not errors, errors
     run.finish()
     assert len(export_rows(run.id, env=private_service)) == 400
+
+
+def test_fork_while_another_thread_holds_the_run_does_not_deadlock(private_service, monkeypatch):
+    """A child forked while a thread of the parent is inside run.log (blocked on
+    a full lane, holding the run's lock) can still log: the lock that thread held
+    is released in the child, where the thread does not exist."""
+    import json
+    import subprocess
+    import sys
+    import threading
+
+    for k, v in private_service.items():
+        monkeypatch.setenv(k, v)
+    run = ringlog.init(project="forklock", lane_bytes=4096)
+    status = subprocess.run(
+        [sys.executable, "-m", "ringlog", "status", "--json"], capture_output=True, text=True, timeout=TIMEOUT
+    )
+    service_pid = json.loads(status.stdout)["pid"]
+    os.kill(service_pid, signal.SIGSTOP)
+
+    def logger():
+        for i in range(400):  # far more than a 4 KiB lane holds: blocks inside run.log
+            run.log({"a": float(i)})
+
+    t = threading.Thread(target=logger)
+    go_r, go_w = os.pipe()
+    try:
+        t.start()
+        time.sleep(0.5)  # the logger is now blocked, holding the run's lock
+        assert t.is_alive()
+        pid = os.fork()
+        if pid == 0:
+            os.close(go_w)
+            os.read(go_r, 1)  # wait until the service runs again
+            code = 1
+            try:
+                run.log({"child": 1.0})
+                run.finish()
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(go_r)
+    finally:
+        os.kill(service_pid, signal.SIGCONT)
+    os.write(go_w, b"x")
+    os.close(go_w)
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError("the forked child deadlocked on the run's lock")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0
+    t.join(TIMEOUT)
+    run.finish()
+    rows = export_rows(run.id, env=private_service)
+    assert sum(1 for r in rows if "child" in r) == 1
+    assert sum(1 for r in rows if "a" in r) == 400

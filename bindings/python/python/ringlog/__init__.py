@@ -37,6 +37,9 @@ from ._native import (
     _set_coerce,
     _set_reattach_hook,
 )
+from ._native import (
+    _after_fork_in_child as _native_after_fork_in_child,
+)
 from ._native import __version__ as __version__
 from ._run import Config, Run, Summary, config_dict
 
@@ -244,9 +247,11 @@ def _exit(status: Any = None) -> None:
 
 
 def _after_fork_in_child() -> None:
-    # The lock may have been held by another thread at fork time.
+    # The locks may have been held by another thread at fork time; that
+    # thread does not exist in the child. The native run locks too.
     global _lock
     _lock = threading.RLock()
+    _native_after_fork_in_child()
 
 
 def _after_reattach() -> None:
