@@ -671,3 +671,33 @@ fn records_naming_undefined_keys_are_rejected_and_counted() {
     let summary = std::fs::read_to_string(run_dir.join("summary.json")).unwrap();
     assert!(!summary.contains("key#"), "{summary}");
 }
+
+#[test]
+fn export_names_an_unwritable_output_and_a_closed_pipe_is_quiet() {
+    let env = TestEnv::new("pipe");
+    let out = run_client(&env, &["init", "50000"]);
+    let run_id = out[0]["run_id"].as_str().unwrap().to_owned();
+    let bin = ringlog_tests::ringlog_bin();
+    // -o into a directory that does not exist: the error names the path.
+    let res = env
+        .command(&bin)
+        .args(["export", &run_id, "--format", "jsonl", "-o", "/nonexistent/dir/out.jsonl"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(!res.status.success());
+    assert!(err.contains("/nonexistent/dir/out.jsonl"), "{err}");
+    // `| head -1`: the export ends quietly with status 0 when the reader goes away.
+    for cmd in ["export {run} --format jsonl", "export {run} --format csv", "runs"] {
+        let script = format!(
+            "\"{}\" {} | head -1 >/dev/null; echo \"status ${{PIPESTATUS[0]}}\"",
+            bin.display(),
+            cmd.replace("{run}", &run_id)
+        );
+        let res = env.command("bash").args(["-c", &script]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&res.stdout);
+        let stderr = String::from_utf8_lossy(&res.stderr);
+        assert!(stdout.contains("status 0"), "{cmd}: {stdout} {stderr}");
+        assert!(stderr.trim().is_empty(), "{cmd}: {stderr}");
+    }
+}

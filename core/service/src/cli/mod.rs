@@ -162,11 +162,26 @@ where
     };
     match result {
         Ok(()) => 0,
+        // `ringlog export ... | head`: the reader went away; that is how a
+        // pipeline ends, not an error.
+        Err(e) if is_broken_pipe(e.as_ref()) => 0,
         Err(e) => {
             eprintln!("ringlog: {e}");
             1
         }
     }
+}
+
+/// Whether `e` or any error it wraps is an EPIPE.
+fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -293,16 +308,18 @@ fn runs(dir: Option<PathBuf>, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
-    println!("{:<12} {:<10} {:<16} {:<20} {:>12}", "RUN", "STATE", "PROJECT", "NAME", "RECORDS");
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<12} {:<10} {:<16} {:<20} {:>12}", "RUN", "STATE", "PROJECT", "NAME", "RECORDS")?;
     for r in &list {
-        println!(
+        writeln!(
+            out,
             "{:<12} {:<10} {:<16} {:<20} {:>12}",
             r.run_id,
             r.state,
             r.project.as_deref().unwrap_or("-"),
             r.name.as_deref().unwrap_or("-"),
             r.records.map(|n| n.to_string()).unwrap_or_else(|| "-".into())
-        );
+        )?;
     }
     Ok(())
 }
@@ -343,7 +360,9 @@ fn export(
         return Ok(());
     }
     let mut sink: Box<dyn Write> = match &output {
-        Some(p) => Box::new(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| format!("cannot write the export to {}: {e}", p.display()))?,
+        )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     match format {
@@ -361,7 +380,12 @@ fn export(
             crate::export_summary(&dir, &mut sink)?;
         }
     }
-    sink.flush()?;
+    sink.flush().map_err(|e| match &output {
+        Some(p) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            format!("cannot write the export to {}: {e}", p.display()).into()
+        }
+        _ => Box::<dyn std::error::Error>::from(e),
+    })?;
     Ok(())
 }
 

@@ -445,7 +445,7 @@ pub fn export_csv_with(
     let names: Vec<String> = names.into_iter().collect();
 
     // Pass 2: the rows, up to where pass 1 ended.
-    let write_err = |e: csv::Error| ExportError::Write { format: "CSV", source: e.into() };
+    let write_err = |e: csv::Error| ExportError::Write { format: "CSV", source: csv_io(e) };
     let mut out = csv::WriterBuilder::new().flexible(false).from_writer(w);
     let mut record = csv::StringRecord::with_capacity(64, names.len() + 3);
     record.extend([STEP_FIELD, TIMESTAMP_FIELD, LANE_FIELD]);
@@ -695,7 +695,7 @@ fn export_csv_merged(
     let names: Vec<String> = names.into_iter().collect();
 
     // Pass 2: the same rows, up to where pass 1 ended.
-    let write_err = |e: csv::Error| ExportError::Write { format: "CSV", source: e.into() };
+    let write_err = |e: csv::Error| ExportError::Write { format: "CSV", source: csv_io(e) };
     let mut out = csv::WriterBuilder::new().flexible(false).from_writer(w);
     let mut record = csv::StringRecord::with_capacity(64, names.len() + 2);
     record.extend([STEP_FIELD, TIMESTAMP_FIELD]);
@@ -965,5 +965,17 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// The I/O error inside a CSV error as itself (so a closed pipe stays
+/// recognizable as one), other CSV errors wrapped.
+fn csv_io(e: csv::Error) -> io::Error {
+    if !matches!(e.kind(), csv::ErrorKind::Io(_)) {
+        return io::Error::other(e);
+    }
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => io::Error::other(format!("{other:?}")),
     }
 }
