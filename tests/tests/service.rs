@@ -701,3 +701,35 @@ fn export_names_an_unwritable_output_and_a_closed_pipe_is_quiet() {
         assert!(stderr.trim().is_empty(), "{cmd}: {stderr}");
     }
 }
+
+#[test]
+fn readers_report_damaged_regions_and_fail_unless_allowed() {
+    use std::os::unix::fs::FileExt;
+    let env = TestEnv::new("damaged");
+    let out = run_client(&env, &["init", "2000"]);
+    let run_id = out[0]["run_id"].as_str().unwrap().to_owned();
+    let log = env.runs().join(&run_id).join("run.rlog");
+    let len = std::fs::metadata(&log).unwrap().len();
+    // Flip ten bytes in the middle of the log.
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(&log).unwrap();
+    for i in 0..10u64 {
+        let at = len / 2 + i * 997;
+        let mut b = [0u8];
+        f.read_exact_at(&mut b, at).unwrap();
+        f.write_all_at(&[!b[0]], at).unwrap();
+    }
+    let bin = ringlog_tests::ringlog_bin();
+    for args in [vec!["export", &run_id, "--format", "jsonl"], vec!["tail", &run_id, "-n", "5"]] {
+        let strict = env.command(&bin).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&strict.stderr);
+        assert!(!strict.status.success(), "{args:?} must fail on a damaged log");
+        assert!(
+            err.contains("damaged regions") && err.contains("--allow-damaged") && err.contains(".."),
+            "{args:?}: {err}"
+        );
+        let lenient = env.command(&bin).args(&args).arg("--allow-damaged").output().unwrap();
+        let err = String::from_utf8_lossy(&lenient.stderr);
+        assert!(lenient.status.success(), "{args:?} --allow-damaged: {err}");
+        assert!(err.contains("damaged regions"), "{args:?}: still reported: {err}");
+    }
+}

@@ -16,7 +16,7 @@ pub mod service;
 
 pub use export::exporters::{
     ExportError, ExportStats, RunListing, SummarySource, UNKNOWN_STATE, export_csv, export_csv_with, export_jsonl,
-    export_jsonl_with, export_summary, list_runs, tail,
+    export_jsonl_with, export_summary, list_runs, tail, tail_with_stats,
 };
 pub use export::key_table::{KeyTable, unknown_key_name};
 pub use export::merged_history::{DEFAULT_WINDOW_BYTES, MergedHistory};

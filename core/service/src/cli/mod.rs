@@ -57,6 +57,9 @@ enum Command {
         /// Runs directory.
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Exit 0 even when damaged regions of the run log were skipped.
+        #[arg(long)]
+        allow_damaged: bool,
     },
     /// Export a run's history or summary, or the whole run as a W&B offline run.
     Export {
@@ -74,6 +77,9 @@ enum Command {
         dir: Option<PathBuf>,
         #[command(flatten)]
         sampling: SamplingArgs,
+        /// Exit 0 even when damaged regions of the run log were skipped.
+        #[arg(long)]
+        allow_damaged: bool,
     },
     /// Start the service if needed, log a realistic run from several processes, finish it.
     Demo {
@@ -146,13 +152,18 @@ where
             return u8::try_from(e.exit_code()).unwrap_or(2);
         }
     };
+    // Every command reports to stderr; the service logs info, the others
+    // warnings and worse (RINGLOG_LOG overrides both).
+    if !matches!(cli.command, Command::Serve { .. }) {
+        init_tracing("warn");
+    }
     let result = match cli.command {
         Command::Serve { socket, idle_timeout, daemon } => serve(socket, idle_timeout, daemon),
         Command::Status { json } => status(json),
         Command::Runs { dir, json } => runs(dir, json),
-        Command::Tail { run, n, dir } => tail(&run, n, dir),
-        Command::Export { run, format, output, dir, sampling } => {
-            export(&run, format, output, dir, &sampling.sampling())
+        Command::Tail { run, n, dir, allow_damaged } => tail(&run, n, dir, allow_damaged),
+        Command::Export { run, format, output, dir, sampling, allow_damaged } => {
+            export(&run, format, output, dir, &sampling.sampling(), allow_damaged)
         }
         Command::Demo { workers, seconds, worker_of, rank } => match worker_of {
             Some(run_id) => demo_worker(&run_id, rank, seconds),
@@ -186,9 +197,9 @@ fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-fn init_tracing() {
+fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RINGLOG_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
@@ -204,7 +215,7 @@ fn serve(socket: Option<PathBuf>, idle_timeout: u64, daemon: bool) -> Result<()>
     } else {
         crate::service::daemon::ready_fd_from_env()
     };
-    init_tracing();
+    init_tracing("info");
     let cfg = crate::service::serve::ServiceConfig { dirs, idle_timeout: Duration::from_secs(idle_timeout), ready_fd };
     match crate::service::serve::serve(cfg) {
         Err(crate::service::serve::ServiceError::AlreadyRunning(_)) if daemon => Ok(()),
@@ -324,13 +335,41 @@ fn runs(dir: Option<PathBuf>, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn tail(run: &str, n: usize, dir: Option<PathBuf>) -> Result<()> {
-    let rows = crate::tail(run_dir(run, dir), n)?;
+fn tail(run: &str, n: usize, dir: Option<PathBuf>, allow_damaged: bool) -> Result<()> {
+    let dir = run_dir(run, dir);
+    let (rows, stats) = crate::tail_with_stats(&dir, n)?;
     let mut out = std::io::stdout().lock();
     for row in rows {
         writeln!(out, "{}", serde_json::Value::Object(row.into_json_object()))?;
     }
-    Ok(())
+    check_damage(&dir, &stats, allow_damaged)
+}
+
+/// Reports what a read of the run log skipped (damaged regions by byte range,
+/// rejected records) on stderr, and fails unless `allow_damaged`.
+fn check_damage(run_dir: &std::path::Path, stats: &crate::ExportStats, allow_damaged: bool) -> Result<()> {
+    if stats.damaged_regions == 0 && stats.rejected_records == 0 {
+        return Ok(());
+    }
+    let ranges: Vec<String> = stats.damaged_ranges.iter().map(|(a, b)| format!("{a}..{b}")).collect();
+    let more = stats.damaged_regions.saturating_sub(ranges.len() as u64);
+    let msg = format!(
+        "run log {}/{}: skipped {} damaged regions ({} bytes: bytes {}{}) and {} rejected records; the output misses \
+         what they held",
+        run_dir.display(),
+        crate::RUN_LOG_FILE,
+        stats.damaged_regions,
+        stats.damaged_bytes,
+        if ranges.is_empty() { "-".to_owned() } else { ranges.join(", ") },
+        if more > 0 { format!(" and {more} more") } else { String::new() },
+        stats.rejected_records,
+    );
+    if allow_damaged {
+        eprintln!("ringlog: {msg} (--allow-damaged)");
+        Ok(())
+    } else {
+        Err(format!("{msg}: pass --allow-damaged to accept the rest").into())
+    }
 }
 
 fn export(
@@ -339,6 +378,7 @@ fn export(
     output: Option<PathBuf>,
     dir: Option<PathBuf>,
     sampling: &crate::Sampling,
+    allow_damaged: bool,
 ) -> Result<()> {
     let dir = run_dir(run, dir);
     let progress = std::io::stderr().is_terminal();
@@ -346,6 +386,7 @@ fn export(
         let out_dir = output.unwrap_or_else(|| PathBuf::from("."));
         let export = crate::export_wandb(&dir, &out_dir, sampling, progress)?;
         report_late_rows(export.stats.late_rows);
+        check_damage(&dir, &export.stats, allow_damaged)?;
         println!(
             "wrote {} history rows ({}) to {}\nupload with: wandb sync {}",
             export.stats.rows,
@@ -365,28 +406,32 @@ fn export(
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
+    let mut damage = crate::ExportStats::default();
     match format {
         // Handled above: a W&B run is a directory, not a stream.
         Format::Wandb => {}
         Format::Jsonl => {
             let stats = crate::export_jsonl_with(&dir, &mut sink, sampling, progress)?;
             report_late_rows(stats.late_rows);
+            damage = stats;
         }
         Format::Csv => {
             let stats = crate::export_csv_with(&dir, &mut sink, sampling, progress)?;
             report_late_rows(stats.late_rows);
+            damage = stats;
         }
         Format::Summary => {
             crate::export_summary(&dir, &mut sink)?;
         }
     }
-    sink.flush().map_err(|e| match &output {
+    let flushed = sink.flush().map_err(|e| match &output {
         Some(p) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             format!("cannot write the export to {}: {e}", p.display()).into()
         }
         _ => Box::<dyn std::error::Error>::from(e),
-    })?;
-    Ok(())
+    });
+    flushed?;
+    check_damage(&dir, &damage, allow_damaged)
 }
 
 fn report_late_rows(late_rows: u64) {

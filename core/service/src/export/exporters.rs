@@ -77,8 +77,11 @@ const TAIL_PREALLOC: usize = 1024;
 /// let s = ringlog_service::ExportStats::default();
 /// assert!(s.is_clean());
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExportStats {
+    /// The first damaged regions as `[start, end)` byte ranges of the file
+    /// (at most 16 listed; `damaged_regions` counts them all).
+    pub damaged_ranges: Vec<(u64, u64)>,
     /// Length of the run log when the export opened it, in bytes.
     pub log_bytes: u64,
     /// Valid records read.
@@ -119,7 +122,7 @@ impl ExportStats {
 ///
 /// # Examples
 /// See [`export_summary`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SummarySource {
     /// The run directory's `summary.json`.
     File,
@@ -153,6 +156,9 @@ pub struct RunListing {
 
 /// State of a listed run whose `run.json` is missing or unreadable.
 pub const UNKNOWN_STATE: &str = "unknown";
+
+/// Damaged regions listed by byte range in [`ExportStats::damaged_ranges`].
+const MAX_LISTED_RANGES: usize = 16;
 
 /// An export failed.
 ///
@@ -620,12 +626,21 @@ pub fn list_runs(runs_dir: impl AsRef<Path>) -> Result<Vec<RunListing>, ExportEr
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn tail(run_dir: impl AsRef<Path>, n: usize) -> Result<Vec<Row>, ExportError> {
+    tail_with_stats(run_dir, n).map(|(rows, _)| rows)
+}
+
+/// [`tail`], with what the walk over the log found (damaged regions,
+/// rejected records) for the caller to report.
+///
+/// # Errors
+/// As [`tail`].
+pub fn tail_with_stats(run_dir: impl AsRef<Path>, n: usize) -> Result<(Vec<Row>, ExportStats), ExportError> {
     let (log, len) = open_log(run_dir.as_ref())?;
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), ExportStats::default()));
     }
     let mut last: VecDeque<Row> = VecDeque::with_capacity(n.min(TAIL_PREALLOC));
-    walk(log, len, &mut Progress::new(false, 0, ""), None, |rec, keys| {
+    let (stats, _) = walk(log, len, &mut Progress::new(false, 0, ""), None, |rec, keys| {
         if is_history(rec.kind()) || rec.kind() == RecordKind::Output {
             if last.len() == n {
                 last.pop_front();
@@ -634,7 +649,7 @@ pub fn tail(run_dir: impl AsRef<Path>, n: usize) -> Result<Vec<Row>, ExportError
         }
         Ok(())
     })?;
-    Ok(last.into())
+    Ok((last.into(), stats))
 }
 
 /// JSONL of the rows merged across lanes and downsampled (see [`export_jsonl_with`]).
@@ -828,6 +843,9 @@ pub(crate) fn walk(
                 tracing::warn!(path = %path.display(), offset, len, "run log: damaged region skipped");
                 stats.damaged_regions += 1;
                 stats.damaged_bytes += len;
+                if stats.damaged_ranges.len() < MAX_LISTED_RANGES {
+                    stats.damaged_ranges.push((offset, offset + len));
+                }
             }
             Err(e) if e.is_frame_error() => {
                 tracing::warn!(error = %e, "run log: record skipped");
