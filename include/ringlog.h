@@ -353,8 +353,10 @@ rl_status rl_options_config_json(rl_options *options, const char *key, const cha
 // so it can be freed right after.
 //
 // Connects to the service at `RINGLOG_SOCKET` (or the per-user default),
-// starting `ringlog serve` (found through `RINGLOG_BIN`, then `PATH`) when
-// none answers, unless `RINGLOG_AUTOSTART=0`. Blocks for the control round
+// starting `ringlog serve` when none answers, unless `RINGLOG_AUTOSTART=0`.
+// The service executable is found through `RINGLOG_BIN`, then `ringlog` on
+// `PATH`, then `$CARGO_HOME/bin/ringlog`, then a `ringlog` beside the running
+// executable. Blocks for the control round
 // trips (milliseconds; bounded).
 //
 // Errors: `RL_ERR_NO_SERVICE`, `RL_ERR_INVALID_ARGUMENT` (options the

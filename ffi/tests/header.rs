@@ -57,3 +57,21 @@ fn header_has_banner_and_guard() {
     assert!(text.contains("RL_OK = 0"), "rl_status must start at RL_OK = 0");
     assert!(text.contains("# Safety"), "Safety docs missing from the header");
 }
+
+/// The header states the auto-start search order the client really uses (the
+/// order of `find_service_binary` in core/client/src/client/autostart.rs).
+#[test]
+fn header_states_the_real_auto_start_order() {
+    let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../include/ringlog.h")).unwrap();
+    let flat: String = header.replace("\n//", " ").split_whitespace().collect::<Vec<_>>().join(" ");
+    let order = "`RINGLOG_BIN`, then `ringlog` on `PATH`, then `$CARGO_HOME/bin/ringlog`, then a `ringlog` beside the running executable";
+    assert!(flat.contains(order), "ringlog.h must state: {order}");
+    let code = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../core/client/src/client/autostart.rs"))
+        .unwrap();
+    let pos = |needle: &str| code.find(needle).unwrap_or_else(|| panic!("{needle} not in autostart.rs"));
+    assert!(
+        pos("\"RINGLOG_BIN\"") < pos("\"PATH\"")
+            && pos("\"PATH\"") < pos("\"CARGO_HOME\"")
+            && pos("\"CARGO_HOME\"") < pos("current_exe")
+    );
+}
