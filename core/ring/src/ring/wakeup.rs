@@ -25,7 +25,7 @@ use std::time::Duration;
 use crate::ring::sync::{AtomicU32, Ordering, fence};
 
 /// Sleeps while `*word == expected`, at most `timeout`. Spurious returns are fine.
-#[cfg(not(loom))]
+#[cfg(not(any(loom, miri)))]
 fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
     use rustix::thread::futex;
     let ts = rustix::time::Timespec {
@@ -37,9 +37,25 @@ fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
 }
 
 /// Wakes up to `n` waiters on `word`.
-#[cfg(not(loom))]
+#[cfg(not(any(loom, miri)))]
 fn futex_wake(word: &AtomicU32, n: u32) {
     let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), n);
+}
+
+/// Under miri there is no futex: a yield is a spurious wakeup, which every
+/// caller tolerates (each re-checks its condition and its deadline). Miri
+/// checks the ring logic around the wait, not the kernel.
+#[cfg(all(miri, not(loom)))]
+fn futex_wait(_word: &AtomicU32, _expected: u32, _timeout: Duration) {
+    std::thread::yield_now();
+}
+
+#[cfg(all(miri, not(loom)))]
+fn futex_wake(_word: &AtomicU32, _n: u32) {}
+
+#[cfg(all(miri, not(loom)))]
+fn futex_waitv(_words: &[&AtomicU32], _timeout: Duration) {
+    std::thread::yield_now();
 }
 
 #[cfg(loom)]
@@ -55,7 +71,7 @@ fn futex_wake(_word: &AtomicU32, _n: u32) {}
 pub const MAX_WAIT_WORDS: usize = 128;
 
 /// Sleeps until any of `words` is woken or no longer 1, at most `timeout`.
-#[cfg(not(loom))]
+#[cfg(not(any(loom, miri)))]
 fn futex_waitv(words: &[&AtomicU32], timeout: Duration) {
     use rustix::thread::futex::{Wait, WaitFlags, WaitPtr, WaitvFlags};
     let mut waits = [Wait::new(); MAX_WAIT_WORDS];
