@@ -153,29 +153,35 @@ impl Consumer {
         Ok(())
     }
 
-    /// The sequence number of the first committed frame at or after `pos`
-    /// (following at most one padding frame), if it is a well-formed frame
-    /// of this lane.
-    fn seq_at(mem: &LaneMemory, pos: u64, lane: u16) -> Option<u64> {
+    /// The committed frame at or after position `pos` (following at most one
+    /// padding frame) as (its position, its ring offset, its length), if the
+    /// commit words there frame correctly. Reads commit words only.
+    fn committed_at(mem: &LaneMemory, mut pos: u64) -> Option<(u64, usize, usize)> {
         let cap = mem.capacity();
-        let mut off = pos as usize & (cap - 1);
         for _ in 0..2 {
+            let off = pos as usize & (cap - 1);
             // SYNC POINT: frame committed (Acquire; see read_lane).
             let word = mem.commit(off).load(Ordering::Acquire);
+            let flen = frame_len(frame::payload_len(word));
             match FrameState::from_bits(frame::state_bits(word)) {
-                Some(FrameState::Padding) if off + frame_len(frame::payload_len(word)) == cap => off = 0,
-                Some(FrameState::Committed) if off + frame_len(frame::payload_len(word)) <= cap => {
-                    let mut h = [0u8; FRAME_HEADER_LEN];
-                    // SAFETY: the 16 header bytes at `off` are inside the ring
-                    // (off + frame_len <= cap) and committed (Acquire above).
-                    unsafe { copy_from_ring(mem.at(off), h.as_mut_ptr(), FRAME_HEADER_LEN) };
-                    let header = crate::ring::frame::FrameHeader::from_bytes(&h);
-                    return (header.lane == lane).then_some(header.seq);
-                }
+                Some(FrameState::Padding) if off + flen == cap => pos += (cap - off) as u64,
+                Some(FrameState::Committed) if off + flen <= cap && flen <= cap / 4 => return Some((pos, off, flen)),
                 _ => return None,
             }
         }
         None
+    }
+
+    /// The sequence number of the first committed frame at or after `pos`,
+    /// if it is a well-formed frame of this lane.
+    fn seq_at(mem: &LaneMemory, pos: u64, lane: u16) -> Option<u64> {
+        let (_, off, _) = Self::committed_at(mem, pos)?;
+        let mut h = [0u8; FRAME_HEADER_LEN];
+        // SAFETY: the 16 header bytes at `off` are inside the ring (off +
+        // frame length <= capacity) and committed (Acquire in committed_at).
+        unsafe { copy_from_ring(mem.at(off), h.as_mut_ptr(), FRAME_HEADER_LEN) };
+        let header = crate::ring::frame::FrameHeader::from_bytes(&h);
+        (header.lane == lane).then_some(header.seq)
     }
 
     /// Number of lanes.
@@ -207,21 +213,14 @@ impl Consumer {
     /// ```
     pub fn unreleased_frames(&self, lane: u16) -> Option<u64> {
         let l = self.lanes.iter().find(|l| l.lane == lane)?;
-        let cap = l.mem.capacity();
         let (mut pos, mut frames) = (l.head, 0u64);
-        while (pos - l.head) < cap as u64 {
-            let off = pos as usize & (cap - 1);
-            // SYNC POINT: frame committed (Acquire; see read_lane).
-            let word = l.mem.commit(off).load(Ordering::Acquire);
-            let flen = frame_len(frame::payload_len(word));
-            match FrameState::from_bits(frame::state_bits(word)) {
-                Some(FrameState::Committed) if off + flen <= cap && flen <= cap / 4 => {
-                    frames += 1;
-                    pos += flen as u64;
-                }
-                Some(FrameState::Padding) if off + flen == cap => pos += (cap - off) as u64,
-                _ => break,
+        // Never past one lap: a correct producer cannot get there.
+        while let Some((at, _, flen)) = Self::committed_at(&l.mem, pos) {
+            if at + flen as u64 - l.head > l.mem.capacity() as u64 {
+                break;
             }
+            frames += 1;
+            pos = at + flen as u64;
         }
         Some(frames)
     }

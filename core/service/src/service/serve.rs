@@ -29,6 +29,7 @@ use ringlog_ring::protocol::control_message::{
     RunStatus, StatusReport, read_frame, write_frame,
 };
 use ringlog_ring::protocol::runtime_dir::{RuntimeDir, RuntimeDirError};
+use ringlog_ring::protocol::service_lock::{new_run_id, valid_run_id};
 use ringlog_ring::{FullPolicy, RunState, SegmentConfig, SegmentError, SegmentOwner};
 
 /// Default idle timeout: the service exits after this long with no runs and no clients.
@@ -283,18 +284,6 @@ fn handle_connection(state: &Arc<State>, mut stream: UnixStream) {
             return;
         }
     }
-}
-
-/// A fresh run id: 8 random characters of [0-9a-z] (W&B's shape).
-pub(crate) fn new_run_id() -> String {
-    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut raw = [0u8; 8];
-    let _ = rustix::rand::getrandom(&mut raw, rustix::rand::GetRandomFlags::empty());
-    raw.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
-}
-
-fn valid_run_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
