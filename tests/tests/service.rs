@@ -545,7 +545,7 @@ fn a_failed_init_leaves_nothing_behind_and_a_retry_works() {
 
 #[test]
 fn finish_on_a_full_disk_reports_the_loss_instead_of_success() {
-    // The runs directory is a 192 KiB tmpfs in a private mount namespace
+    // The runs directory is a 24 KiB tmpfs in a private mount namespace
     // (needs root, as CI has; skipped with a message otherwise). The trainer
     // logs far more than fits; the ring holds what the disk refuses.
     // SAFETY: geteuid(2) has no preconditions.
@@ -555,7 +555,7 @@ fn finish_on_a_full_disk_reports_the_loss_instead_of_success() {
     }
     let env = TestEnv::new("fulldisk");
     let script = format!(
-        "mount -t tmpfs -o size=192k none {runs} || exit 99
+        "mount -t tmpfs -o size=24k none {runs} || exit 99
          {client} init 15000
          echo \"client-exit $?\"
          cat {runs}/*/run.json
@@ -706,14 +706,14 @@ fn export_names_an_unwritable_output_and_a_closed_pipe_is_quiet() {
 fn readers_report_damaged_regions_and_fail_unless_allowed() {
     use std::os::unix::fs::FileExt;
     let env = TestEnv::new("damaged");
-    let out = run_client(&env, &["init", "2000"]);
+    let out = run_client(&env, &["init", "200000"]);
     let run_id = out[0]["run_id"].as_str().unwrap().to_owned();
     let log = env.runs().join(&run_id).join("run.rlog");
     let len = std::fs::metadata(&log).unwrap().len();
     // Flip ten bytes in the middle of the log.
     let f = std::fs::OpenOptions::new().read(true).write(true).open(&log).unwrap();
     for i in 0..10u64 {
-        let at = len / 2 + i * 997;
+        let at = len / 2 + i * (len / 40);
         let mut b = [0u8];
         f.read_exact_at(&mut b, at).unwrap();
         f.write_all_at(&[!b[0]], at).unwrap();

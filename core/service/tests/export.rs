@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ringlog_ring::{
-    Alert, AlertLevel, Batch, Consumer, Exit, HeapRun, History, Item, KeyId, OutputLine, Producer, RecordKind, Stream,
-    Summary, Value,
+    Alert, AlertLevel, Batch, Consumer, Exit, HeapRun, History, Item, KeyId, OutputLine, Producer, RecordKind,
+    RecordRef, Stream, Summary, Value,
 };
 use ringlog_service::{ExportError, KeyTable, RunLog, RunLogHeader, RunLogWriter, SummarySource, SummaryState};
 use serde_json::{Value as Json, json};
@@ -476,20 +476,43 @@ fn frames(path: &Path) -> Vec<(u64, RecordKind, u16)> {
     RunLog::open(path).unwrap().map(|r| r.unwrap()).map(|r| (r.offset(), r.kind(), r.lane())).collect()
 }
 
+/// The (step, lane) of every history record in the block at `offset`, and how many records the block holds.
+fn block_contents(path: &Path, offset: u64) -> (Vec<(i64, u16)>, usize, usize) {
+    let mut rows = Vec::new();
+    let (mut records, mut outputs) = (0, 0);
+    for r in RunLog::open(path).unwrap().map(|r| r.unwrap()).filter(|r| r.offset() == offset) {
+        records += 1;
+        let step = match r.record() {
+            RecordRef::Scalar1(s) => Some(s.step.to_native()),
+            RecordRef::Scalars(s) => Some(s.step.to_native()),
+            RecordRef::History(h) => Some(h.step.to_native()),
+            RecordRef::Output(_) => {
+                outputs += 1;
+                None
+            }
+            _ => None,
+        };
+        rows.extend(step.map(|s| (s, r.lane())));
+    }
+    (rows, records, outputs)
+}
+
 #[test]
-fn corrupted_frame_exports_the_rest() {
+fn corrupted_block_exports_the_rest() {
     let dir = TempDir::new("corrupt");
     let (expected, _) = log_run(&dir.0);
     let log_path = dir.0.join("run.rlog");
     let frames = frames(&log_path);
-    // Damage a Scalar1 frame in the middle: one row is lost, the rest exports.
+    // Damage the block of a Scalar1 in the middle: its records are lost, the rest exports.
     let scalar1s: Vec<_> = frames.iter().filter(|f| f.1 == RecordKind::Scalar1).collect();
     let victim = scalar1s[scalar1s.len() / 2].0;
+    let (lost_rows, lost_records, lost_outputs) = block_contents(&log_path, victim);
+    assert!(!lost_rows.is_empty());
     let file = std::fs::OpenOptions::new().read(true).write(true).open(&log_path).unwrap();
     let mut byte = [0u8];
     file.read_exact_at(&mut byte, victim + 40).unwrap();
     file.write_all_at(&[byte[0] ^ 0x10], victim + 40).unwrap();
-    // And a torn tail: half a frame header.
+    // And a torn tail: part of a block header.
     let len = file.metadata().unwrap().len();
     file.write_all_at(&[0xAB; 20], len).unwrap();
     drop(file);
@@ -499,16 +522,22 @@ fn corrupted_frame_exports_the_rest() {
     assert_eq!(stats.damaged_regions, 1, "{stats:?}");
     assert!(stats.damaged_bytes >= 48, "{stats:?}");
     assert_eq!(stats.torn_tail_bytes, 20);
-    assert_eq!(stats.records as usize, frames.len() - 1);
-    assert_eq!(stats.rows as usize, expected.rows - 1);
-    let (values, _) = jsonl_values(&out);
-    assert_eq!(values.len(), expected.values.len() - 1);
+    assert_eq!(stats.records as usize, frames.len() - lost_records);
+    assert_eq!(stats.rows as usize, expected.rows - lost_rows.len());
+    let (values, lines) = jsonl_values(&out);
+    assert_eq!(lines, expected.rows - lost_rows.len());
+    let want: Vec<Logged> =
+        expected.values.iter().filter(|(s, l, _, _)| !lost_rows.contains(&(*s, *l))).cloned().collect();
+    assert_eq!(sorted(values), sorted(want));
 
     let mut csv_out = Vec::new();
     let csv_stats = ringlog_service::export_csv(&dir.0, &mut csv_out, false).unwrap();
     assert_eq!(csv_stats, stats);
-    assert_eq!(csv::Reader::from_reader(&csv_out[..]).records().count(), expected.rows - 1);
-    assert_eq!(ringlog_service::tail(&dir.0, usize::MAX).unwrap().len(), expected.tail.len() - 1);
+    assert_eq!(csv::Reader::from_reader(&csv_out[..]).records().count(), expected.rows - lost_rows.len());
+    assert_eq!(
+        ringlog_service::tail(&dir.0, usize::MAX).unwrap().len(),
+        expected.tail.len() - lost_rows.len() - lost_outputs
+    );
     let mut summary = Vec::new();
     let SummarySource::Rebuilt(s) = ringlog_service::export_summary(&dir.0, &mut summary).unwrap() else { panic!() };
     assert_eq!(s.damaged_regions, 1);
@@ -519,22 +548,29 @@ fn lost_key_definition_exports_placeholder_names() {
     let dir = TempDir::new("lostkey");
     let (expected, _) = log_run(&dir.0);
     let log_path = dir.0.join("run.rlog");
-    // The first frame is lane A's definition of train/loss (id 0).
+    // The first block is lane A's first batch: its key definitions and first steps.
     let first = frames(&log_path)[0];
     assert_eq!((first.1, first.2), (RecordKind::KeyDef, LANE_A));
+    let (lost_rows, _, _) = block_contents(&log_path, first.0);
     let file = std::fs::OpenOptions::new().write(true).open(&log_path).unwrap();
-    file.write_all_at(b"\xff\xff\xff\xff", first.0 + 8).unwrap(); // frame magic
+    file.write_all_at(b"\xff\xff\xff\xff", first.0).unwrap(); // block magic
     drop(file);
 
     let mut out = Vec::new();
     let stats = ringlog_service::export_jsonl(&dir.0, &mut out, false).unwrap();
     assert_eq!(stats.damaged_regions, 1);
     let (values, lines) = jsonl_values(&out);
-    assert_eq!(lines, expected.rows);
-    let renamed = |k: &str| if k == "train/loss" { "key#0@lane0".to_owned() } else { k.to_owned() };
+    assert_eq!(lines, expected.rows - lost_rows.len());
+    let renamed = |k: &str| match k {
+        "train/loss" => "key#0@lane0".to_owned(),
+        "train/acc" => "key#1@lane0".to_owned(),
+        "misc" => "key#2@lane0".to_owned(),
+        k => k.to_owned(),
+    };
     let want = expected
         .values
         .iter()
+        .filter(|(s, l, _, _)| !lost_rows.contains(&(*s, *l)))
         .map(|(s, l, k, v)| (*s, *l, if *l == LANE_A { renamed(k) } else { k.clone() }, v.clone()));
     assert_eq!(sorted(values), sorted(want.collect()));
 }

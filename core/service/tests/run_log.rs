@@ -1,4 +1,5 @@
-//! Run log tests: round trip, dedupe, torn tail, damaged frames, garbage.
+//! Run log tests: round trip, dedupe, torn tail, damaged blocks, garbage,
+//! hand-built version-1 frames and version-2 blocks.
 
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -6,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use ringlog_ring::{Batch, Consumer, HeapRun, History, Item, Producer, RecordKind, RecordRef, Scalar1};
-use ringlog_service::runlog::format::{LOG_FRAME_ALIGN, LOG_FRAME_HEADER_LEN, LOG_FRAME_MAGIC, RUN_LOG_HEADER_LEN};
+use ringlog_service::runlog::block::BLOCK_HEADER_LEN;
+use ringlog_service::runlog::format::{LOG_FRAME_MAGIC, RUN_LOG_HEADER_LEN, RUN_LOG_VERSION};
 use ringlog_service::{LogRecord, RunLog, RunLogError, RunLogHeader, RunLogWriter};
 
 const STEPS: i64 = if cfg!(miri) { 5 } else { 200 };
@@ -95,7 +97,8 @@ fn log_and_append(run: &mut Run, log: &mut RunLogWriter, from: i64, steps: i64) 
 fn round_trip() {
     let tmp = TempLog::new("round-trip");
     let mut run = Run::new();
-    let header = RunLogHeader { run_id: "run-abc".into(), created_unix_ns: 1_700_000_000_000_000_000 };
+    let header =
+        RunLogHeader { run_id: "run-abc".into(), created_unix_ns: 1_700_000_000_000_000_000, version: RUN_LOG_VERSION };
     let mut log = RunLogWriter::create(&tmp.0, &header).unwrap();
     run.log(0, STEPS);
     assert!(run.read() > 0);
@@ -108,7 +111,6 @@ fn round_trip() {
     let c = log.counters();
     assert_eq!(c.frames, expected.len() as u64);
     assert_eq!(c.bytes, std::fs::metadata(&tmp.0).unwrap().len());
-    assert_eq!(c.bytes % LOG_FRAME_ALIGN as u64, 0);
     drop(log);
 
     let mut reader = RunLog::open(&tmp.0).unwrap();
@@ -121,7 +123,6 @@ fn round_trip() {
         assert_eq!((r.lane(), r.seq(), r.kind()), (*lane, *seq, *kind));
         assert_eq!(r.payload(), payload.as_slice());
         assert_eq!(r.format(), ringlog_ring::RECORD_FORMAT_VERSION);
-        assert_eq!(r.offset() % LOG_FRAME_ALIGN as u64, 0);
         assert_eq!(r.payload().as_ptr() as usize % 16, 0);
     }
     // Every lane: a key definition, then the scalars in step order.
@@ -207,27 +208,32 @@ fn torn_tail_is_cut_and_appends_continue() {
     let mut log = RunLogWriter::create(&tmp.0, &RunLogHeader::new("t")).unwrap();
     run.log(0, 30);
     let n = run.read();
+    // One block per lane: lane 3's records are the last block.
+    let last_block = run.batch.frames().filter(|f| f.lane() == 3).count();
     log.append_batch(&run.batch).unwrap();
     let full = log.counters().bytes;
     drop(log);
+    let (ok, _, _) = read_all(&tmp.0);
+    let last_offset = ok.iter().find(|r| r.lane() == 3).unwrap().offset();
+    let last_len = full - last_offset;
 
-    // Cut the file in the middle of the last frame (a Scalar1 frame is 64 bytes).
+    // Cut the file in the middle of the last block.
     let file = std::fs::OpenOptions::new().write(true).open(&tmp.0).unwrap();
     file.set_len(full - 20).unwrap();
     drop(file);
     let (ok, errs, tail) = read_all(&tmp.0);
     assert!(errs.is_empty(), "{errs:?}");
-    assert_eq!(ok.len(), n - 1);
-    assert_eq!(tail, 64 - 20);
+    assert_eq!(ok.len(), n - last_block);
+    assert_eq!(tail, last_len - 20);
 
     let mut log = RunLogWriter::open_append(&tmp.0).unwrap();
     let r = log.recovery();
-    assert_eq!((r.frames, r.truncated_bytes, r.damaged_regions), (n as u64 - 1, 44, 0));
-    assert_eq!(log.counters().bytes, full - 64);
-    assert_eq!(std::fs::metadata(&tmp.0).unwrap().len(), full - 64);
-    // The batch was never released: appending it again writes exactly the lost frame.
+    assert_eq!((r.frames, r.truncated_bytes, r.damaged_regions), ((n - last_block) as u64, last_len - 20, 0));
+    assert_eq!(log.counters().bytes, last_offset);
+    assert_eq!(std::fs::metadata(&tmp.0).unwrap().len(), last_offset);
+    // The batch was never released: appending it again writes exactly the lost block.
     let a = log.append_batch(&run.batch).unwrap();
-    assert_eq!((a.frames, a.duplicates), (1, n - 1));
+    assert_eq!((a.frames, a.duplicates), (last_block, n - last_block));
     run.consumer.release();
     let more = log_and_append(&mut run, &mut log, 30, 10);
     drop(log);
@@ -263,7 +269,7 @@ fn torn_tail_of_zeros_and_partial_header() {
 }
 
 #[test]
-fn bit_flipped_frame_is_reported_and_skipped() {
+fn bit_flipped_block_is_reported_and_skipped() {
     let tmp = TempLog::new("flip");
     let mut run = Run::new();
     let mut log = RunLogWriter::create(&tmp.0, &RunLogHeader::new("f")).unwrap();
@@ -272,12 +278,14 @@ fn bit_flipped_frame_is_reported_and_skipped() {
     log.append_batch(&run.batch).unwrap();
     drop(log);
     let (ok, _, _) = read_all(&tmp.0);
-    // A Scalar1 frame in the middle: 32 header bytes and 32 payload bytes.
-    let victim = ok[n / 2..].iter().find(|r| r.kind() == RecordKind::Scalar1).unwrap();
-    let (victim_offset, victim_key) = (victim.offset(), (victim.lane(), victim.seq()));
+    // The first block: lane 0's records. Lane 3's block follows it.
+    let victim = ok.iter().filter(|r| r.lane() == 0).count();
+    let victim_offset = ok[0].offset();
+    let victim_len = ok.iter().find(|r| r.lane() == 3).unwrap().offset() - victim_offset;
 
-    // One flipped bit in each region of the frame: payload, seq, and the length field.
-    for (at, bit) in [(LOG_FRAME_HEADER_LEN as u64 + 3, 0x10u8), (17, 0x01), (1, 0x40), (0, 0x01)] {
+    // One flipped bit in each region of the block: body, first seq, checksum,
+    // and the length field.
+    for (at, bit) in [(BLOCK_HEADER_LEN as u64 + 3, 0x10u8), (17, 0x01), (5, 0x40), (8, 0x01), (10, 0x80)] {
         let file = std::fs::OpenOptions::new().read(true).write(true).open(&tmp.0).unwrap();
         let mut b = [0u8; 1];
         file.read_exact_at(&mut b, victim_offset + at).unwrap();
@@ -285,18 +293,21 @@ fn bit_flipped_frame_is_reported_and_skipped() {
 
         let (ok2, errs, tail) = read_all(&tmp.0);
         assert_eq!(tail, 0);
-        assert_eq!(ok2.len(), n - 1, "flip at +{at}");
+        assert_eq!(ok2.len(), n - victim, "flip at +{at}");
+        assert!(ok2.iter().all(|r| r.lane() == 3));
         assert_eq!(errs.len(), 1, "flip at +{at}: {errs:?}");
         let RunLogError::CorruptFrame { offset, len, .. } = &errs[0] else { panic!("{:?}", errs[0]) };
-        assert_eq!((*offset, *len), (victim_offset, 64));
+        assert_eq!((*offset, *len), (victim_offset, victim_len));
         assert!(errs[0].is_frame_error());
         assert!(errs[0].to_string().contains("damaged"));
-        assert!(!ok2.iter().any(|r| (r.lane(), r.seq()) == victim_key));
 
-        // A writer keeps the damaged frame in place and appends after it.
+        // A writer keeps the damaged block in place and appends after it.
         let log = RunLogWriter::open_append(&tmp.0).unwrap();
         let r = log.recovery();
-        assert_eq!((r.frames, r.damaged_regions, r.damaged_bytes, r.truncated_bytes), (n as u64 - 1, 1, 64, 0));
+        assert_eq!(
+            (r.frames, r.damaged_regions, r.damaged_bytes, r.truncated_bytes),
+            ((n - victim) as u64, 1, victim_len, 0)
+        );
         drop(log);
 
         file.write_all_at(&b, victim_offset + at).unwrap();
@@ -334,9 +345,10 @@ fn crc32c_of(a: &[u8], b: &[u8]) -> u32 {
 }
 
 #[test]
-fn hand_built_frames_follow_the_documented_format() {
+fn hand_built_version_1_frames_follow_the_documented_format() {
     let tmp = TempLog::new("hand");
-    drop(RunLogWriter::create(&tmp.0, &RunLogHeader::new("h")).unwrap());
+    let v1 = RunLogHeader { version: 1, ..RunLogHeader::new("h") };
+    drop(RunLogWriter::create(&tmp.0, &v1).unwrap());
     let scalar = Scalar1 { ts_ns: 5, step: 9, value: 1.5, key: 0, reserved: 0 };
     let payload = rkyv::to_bytes::<rkyv::rancor::Error>(&scalar).unwrap();
     let mut bytes = Vec::new();
@@ -388,9 +400,11 @@ fn header_errors() {
     // Damaged header field.
     file.write_all_at(&[0xAA], 20).unwrap();
     assert!(matches!(RunLog::open(&tmp.0), Err(RunLogError::CorruptHeader { .. })));
-    // Another version.
-    file.write_all_at(&2u32.to_le_bytes(), 8).unwrap();
-    assert!(matches!(RunLog::open(&tmp.0), Err(RunLogError::UnsupportedVersion { found: 2, .. })));
+    // A version from the future (the CRC is checked after the version).
+    file.write_all_at(&3u32.to_le_bytes(), 8).unwrap();
+    let err = RunLog::open(&tmp.0).unwrap_err();
+    assert!(matches!(err, RunLogError::UnsupportedVersion { found: 3, .. }), "{err}");
+    assert!(err.to_string().contains("versions 1 to 2"), "{err}");
     // Not a run log.
     file.write_all_at(b"{\"json\"", 0).unwrap();
     let err = RunLog::open(&tmp.0).unwrap_err();
@@ -418,14 +432,13 @@ fn sample_log(tmp: &TempLog) -> (Vec<u8>, Vec<SampleFrame>) {
     let (ok, errs, _) = read_all(&tmp.0);
     assert!(errs.is_empty());
     let bytes = std::fs::read(&tmp.0).unwrap();
-    let ends = ok.iter().skip(1).map(|r| r.offset()).chain([bytes.len() as u64]);
-    (
-        bytes,
-        ok.iter()
-            .zip(ends)
-            .map(|(r, end)| SampleFrame { offset: r.offset(), end, lane: r.lane(), seq: r.seq() })
-            .collect(),
-    )
+    // A record's block ends where the next block starts.
+    let block_end = |offset: u64| ok.iter().map(|r| r.offset()).find(|&o| o > offset).unwrap_or(bytes.len() as u64);
+    let frames = ok
+        .iter()
+        .map(|r| SampleFrame { offset: r.offset(), end: block_end(r.offset()), lane: r.lane(), seq: r.seq() })
+        .collect();
+    (bytes, frames)
 }
 
 #[derive(Debug, Clone)]

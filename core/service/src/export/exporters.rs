@@ -60,6 +60,7 @@ use crate::export::sampling::Sampling;
 use crate::export::wandb_export::downsampling;
 use crate::export::wandb_value::wandb_value_json;
 use crate::runlog::format::RunLogError;
+use crate::runlog::index::RunIndex;
 use crate::runlog::reader::{LogRecord, RunLog};
 use crate::runlog::run_meta::{RUN_LOG_FILE, RUN_META_FILE, SUMMARY_FILE};
 use crate::service::summary_state::SummaryState;
@@ -98,6 +99,9 @@ pub struct ExportStats {
     /// Bytes after the last intact frame: a torn tail, or a frame a live run
     /// is still writing.
     pub torn_tail_bytes: u64,
+    /// Bytes of the run log read (less than `log_bytes` when the index let
+    /// the reader skip to the part it needed).
+    pub bytes_read: u64,
     /// History rows left out of a lane-merged export (`--format wandb`, or any
     /// format with `--every`, `--max-rows` or `--agg`) because their step came
     /// after a later step had been written (see
@@ -635,12 +639,22 @@ pub fn tail(run_dir: impl AsRef<Path>, n: usize) -> Result<Vec<Row>, ExportError
 /// # Errors
 /// As [`tail`].
 pub fn tail_with_stats(run_dir: impl AsRef<Path>, n: usize) -> Result<(Vec<Row>, ExportStats), ExportError> {
-    let (log, len) = open_log(run_dir.as_ref())?;
+    let run_dir = run_dir.as_ref();
+    let (log, len) = open_log(run_dir)?;
     if n == 0 {
         return Ok((Vec::new(), ExportStats::default()));
     }
+    if log.header().version == crate::runlog::format::RUN_LOG_VERSION {
+        drop(log);
+        return tail_indexed(run_dir, n, len);
+    }
+    tail_from(log, len, KeyTable::new(), n)
+}
+
+/// The last `n` rows of `log` read from where it was opened, with `keys` known before.
+fn tail_from(log: RunLog, len: u64, keys: KeyTable, n: usize) -> Result<(Vec<Row>, ExportStats), ExportError> {
     let mut last: VecDeque<Row> = VecDeque::with_capacity(n.min(TAIL_PREALLOC));
-    let (stats, _) = walk(log, len, &mut Progress::new(false, 0, ""), None, |rec, keys| {
+    let (stats, _) = walk_with(log, len, keys, &mut Progress::new(false, 0, ""), None, |rec, keys| {
         if is_history(rec.kind()) || rec.kind() == RecordKind::Output {
             if last.len() == n {
                 last.pop_front();
@@ -650,6 +664,34 @@ pub fn tail_with_stats(run_dir: impl AsRef<Path>, n: usize) -> Result<(Vec<Row>,
         Ok(())
     })?;
     Ok((last.into(), stats))
+}
+
+/// [`tail_with_stats`] for a version-2 log: reads only the last groups of its
+/// index (and what follows them), going further back until it has `n` rows.
+fn tail_indexed(run_dir: &Path, n: usize, len: u64) -> Result<(Vec<Row>, ExportStats), ExportError> {
+    let path = run_dir.join(RUN_LOG_FILE);
+    let index = RunIndex::load_or_rebuild(&path)?;
+    let mut keys = KeyTable::new();
+    for k in &index.keys {
+        keys.define(k.lane, k.id, &k.name);
+    }
+    // Start after the last group, then one group back, then twice as many...
+    let mut back = 0usize;
+    loop {
+        let start = index
+            .groups
+            .len()
+            .checked_sub(back)
+            .map_or(index.blocks_at, |i| index.groups.get(i).map_or(index.covered_end(), |g| g.offset));
+        let log = RunLog::open_at(&path, start)?;
+        let (rows, mut stats) = tail_from(log, len, keys.clone(), n)?;
+        let from_start = start <= index.blocks_at;
+        if rows.len() >= n || from_start {
+            stats.log_bytes = len;
+            return Ok((rows, stats));
+        }
+        back = (back * 2).max(1);
+    }
 }
 
 /// JSONL of the rows merged across lanes and downsampled (see [`export_jsonl_with`]).
@@ -810,13 +852,24 @@ pub(crate) fn open_log(run_dir: &Path) -> Result<(RunLog, u64), ExportError> {
 /// Returns the stats (without `rows`) and the file offset of the last item
 /// read, which a second pass gives as `limit` to see exactly the same items.
 pub(crate) fn walk(
+    log: RunLog,
+    len: u64,
+    bar: &mut Progress,
+    limit: Option<u64>,
+    visit: impl FnMut(&LogRecord, &KeyTable) -> Result<(), ExportError>,
+) -> Result<(ExportStats, Option<u64>), ExportError> {
+    walk_with(log, len, KeyTable::new(), bar, limit, visit)
+}
+
+/// [`walk`] with the key names in `keys` known from the start.
+pub(crate) fn walk_with(
     mut log: RunLog,
     len: u64,
+    mut keys: KeyTable,
     bar: &mut Progress,
     limit: Option<u64>,
     mut visit: impl FnMut(&LogRecord, &KeyTable) -> Result<(), ExportError>,
 ) -> Result<(ExportStats, Option<u64>), ExportError> {
-    let mut keys = KeyTable::new();
     let mut stats = ExportStats { log_bytes: len, ..ExportStats::default() };
     let mut last_offset = None;
     let mut stopped = false;
@@ -857,6 +910,7 @@ pub(crate) fn walk(
     if !stopped {
         stats.torn_tail_bytes = log.torn_tail_bytes();
     }
+    stats.bytes_read = log.bytes_read();
     Ok((stats, last_offset))
 }
 

@@ -86,6 +86,18 @@ impl KeyTable {
         }
     }
 
+    /// Learns that lane `lane` defined key `id` as `name` (from the run log's index).
+    ///
+    /// # Examples
+    /// ```
+    /// let mut keys = ringlog_service::KeyTable::new();
+    /// keys.define(2, 0, "loss");
+    /// assert_eq!(keys.name(2, 0), Some("loss"));
+    /// ```
+    pub fn define(&mut self, lane: u16, id: u32, name: &str) {
+        self.names.insert((lane, id), name.into());
+    }
+
     /// The name of key `id` on lane `lane`, if the lane defined it.
     ///
     /// # Examples

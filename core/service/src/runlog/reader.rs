@@ -1,18 +1,25 @@
 //! Reading a run log back: an iterator of validated records.
 //!
-//! The reader streams the file in large chunks, checks each frame's length
-//! and checksum, copies its payload into a private 16-byte aligned buffer and
-//! validates it there with `schema::check` (rkyv bytecheck) before handing it
-//! out. Damage is reported as an error item and skipped; a torn tail ends the
-//! iteration and is reported by [`RunLog::torn_tail_bytes`].
+//! The reader streams the file in large chunks and dispatches on the format
+//! version. Version 2: it checks each block's length and checksum and decodes
+//! its records (bounding every field); version 1: each frame's. A record kept
+//! as rkyv bytes is copied into a private 16-byte aligned buffer and validated
+//! there with `schema::check` (rkyv bytecheck); a compact scalar is rebuilt
+//! as an archive by this process, so it is valid by construction. Damage is
+//! reported as an error item and skipped; a torn tail ends the iteration and
+//! is reported by [`RunLog::torn_tail_bytes`].
 
+use std::collections::VecDeque;
 use std::iter::FusedIterator;
 use std::path::{Path, PathBuf};
 
 use rkyv::util::AlignedVec;
 
-use crate::runlog::format::{self, READ_HINT, RunLogError, RunLogHeader, Scan, Scanner};
-use ringlog_ring::record::schema::{self, RecordKind, RecordRef};
+use crate::runlog::block::{BlockScan, BlockScanner};
+use crate::runlog::block_codec::{BlockDecoder, Decoded, decode_block};
+use crate::runlog::format::{self, READ_HINT, RUN_LOG_VERSION_1, RunLogError, RunLogHeader};
+use crate::runlog::frame_v1::{Scan, Scanner};
+use ringlog_ring::record::schema::{self, RECORD_FORMAT_VERSION, RecordKind, RecordRef, Scalars};
 
 /// One validated record from a run log.
 ///
@@ -25,7 +32,8 @@ pub struct LogRecord {
     kind: RecordKind,
     format: u8,
     /// Private aligned copy of the payload; it passed `schema::check(kind,
-    /// format, ..)` when the record was read and is never mutated after.
+    /// format, ..)` when the record was read, or was serialized here from a
+    /// compact record, and is never mutated after.
     payload: AlignedVec<16>,
 }
 
@@ -62,7 +70,7 @@ impl LogRecord {
         self.format
     }
 
-    /// File offset of its frame.
+    /// File offset of its block (version 2) or frame (version 1).
     ///
     /// # Examples
     /// See [`RunLog`].
@@ -83,10 +91,12 @@ impl LogRecord {
     /// # Examples
     /// See [`RunLog`].
     pub fn record(&self) -> RecordRef<'_> {
-        // SAFETY: `payload` passed `schema::check(self.kind, self.format, ..)`
-        // (which validates it for `kind`) in `RunLog`'s `Iterator::next`, and it is a
-        // private buffer that nothing mutates afterwards. Validation is
-        // position-independent given alignment, which `AlignedVec<16>` keeps.
+        // SAFETY: `payload` either passed `schema::check(self.kind, self.format, ..)`
+        // (which validates it for `kind`) in `RunLog::checked`, or was written by
+        // `rkyv::to_bytes` of this kind's type in `RunLog::compact` (valid by
+        // construction); it is a private buffer that nothing mutates afterwards.
+        // Validation is position-independent given alignment, which
+        // `AlignedVec<16>` keeps.
         unsafe { schema::view_validated(self.kind, &self.payload) }
     }
 }
@@ -139,13 +149,24 @@ impl std::fmt::Debug for LogRecord {
 pub struct RunLog {
     path: PathBuf,
     header: RunLogHeader,
-    scanner: Scanner,
+    source: Source,
     records: u64,
     damaged: u64,
     rejected: u64,
     /// An I/O error was returned; nothing more is read.
     failed: bool,
     finished: bool,
+}
+
+/// The frames (version 1) or blocks (version 2) of the file.
+enum Source {
+    V1(Scanner),
+    V2 {
+        scanner: BlockScanner,
+        decoder: Box<BlockDecoder>,
+        /// Items of the last block read, not handed out yet.
+        pending: VecDeque<Result<LogRecord, RunLogError>>,
+    },
 }
 
 impl RunLog {
@@ -159,6 +180,32 @@ impl RunLog {
     /// # Examples
     /// See [`RunLog`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, RunLogError> {
+        Self::open_from(path, None)
+    }
+
+    /// Opens a version-2 run log to read from the block at `offset` (a group
+    /// start from its [`RunIndex`](crate::runlog::index::RunIndex)) on.
+    /// An offset where no intact block starts reads as a damaged region up to
+    /// the next block. On a version-1 log the whole log is read.
+    ///
+    /// # Errors
+    /// As [`RunLog::open`].
+    ///
+    /// # Examples
+    /// ```
+    /// # use ringlog_service::{RunLog, RunLogHeader, RunLogWriter};
+    /// # let path = std::env::temp_dir().join(format!("ringlog-doc-open-at-{}.log", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// drop(RunLogWriter::create(&path, &RunLogHeader::new("r"))?);
+    /// assert_eq!(RunLog::open_at(&path, 64)?.count(), 0);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_at(path: impl AsRef<Path>, offset: u64) -> Result<Self, RunLogError> {
+        Self::open_from(path, Some(offset))
+    }
+
+    fn open_from(path: impl AsRef<Path>, offset: Option<u64>) -> Result<Self, RunLogError> {
         let path = path.as_ref();
         // O_NONBLOCK: opening a FIFO for reading would wait for a writer
         // forever; a regular file ignores the flag. Anything but a regular
@@ -173,10 +220,20 @@ impl RunLog {
         }
         let len = meta.len();
         let (header, frames_at) = format::read_header(path, &file, len)?;
+        let source = if header.version == RUN_LOG_VERSION_1 {
+            Source::V1(Scanner::new(file, len, frames_at))
+        } else {
+            let start = offset.map_or(frames_at, |o| o.max(frames_at));
+            Source::V2 {
+                scanner: BlockScanner::new(file, len, start),
+                decoder: Box::default(),
+                pending: VecDeque::new(),
+            }
+        };
         Ok(Self {
             path: path.to_owned(),
             header,
-            scanner: Scanner::new(file, len, frames_at),
+            source,
             records: 0,
             damaged: 0,
             rejected: 0,
@@ -230,7 +287,13 @@ impl RunLog {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn torn_tail_bytes(&self) -> u64 {
-        if self.finished && !self.failed { self.scanner.tail() } else { 0 }
+        if !self.finished || self.failed {
+            return 0;
+        }
+        match &self.source {
+            Source::V1(s) => s.tail(),
+            Source::V2 { scanner, .. } => scanner.tail(),
+        }
     }
 
     /// Validated records returned so far.
@@ -259,6 +322,27 @@ impl RunLog {
         self.damaged
     }
 
+    /// Bytes read from the file so far (how much of the log a read touched).
+    ///
+    /// # Examples
+    /// ```
+    /// # use ringlog_service::{RunLog, RunLogHeader, RunLogWriter};
+    /// # let path = std::env::temp_dir().join(format!("ringlog-doc-bytes-read-{}.log", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// drop(RunLogWriter::create(&path, &RunLogHeader::new("r"))?);
+    /// let mut log = RunLog::open(&path)?;
+    /// log.by_ref().for_each(drop);
+    /// assert_eq!(log.bytes_read(), 0);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bytes_read(&self) -> u64 {
+        match &self.source {
+            Source::V1(s) => s.bytes_read(),
+            Source::V2 { scanner, .. } => scanner.bytes_read(),
+        }
+    }
+
     /// Intact frames rejected so far ([`RunLogError::UnknownKind`] and
     /// [`RunLogError::InvalidRecord`] items).
     ///
@@ -269,6 +353,97 @@ impl RunLog {
     }
 }
 
+impl RunLog {
+    /// A record kept as rkyv bytes: copied into an aligned buffer and validated.
+    fn checked(
+        path: &Path,
+        offset: u64,
+        lane: u16,
+        seq: u64,
+        kind: u8,
+        format: u8,
+        payload: &[u8],
+    ) -> Result<LogRecord, RunLogError> {
+        let Some(kind) = RecordKind::from_u8(kind) else {
+            return Err(RunLogError::UnknownKind { path: path.to_owned(), offset, lane, seq, kind });
+        };
+        let mut aligned = AlignedVec::<16>::with_capacity(payload.len());
+        aligned.extend_from_slice(payload);
+        match schema::check(kind, format, &aligned) {
+            Ok(_) => Ok(LogRecord { offset, lane, seq, kind, format, payload: aligned }),
+            Err(reason) => Err(RunLogError::InvalidRecord { path: path.to_owned(), offset, lane, seq, reason }),
+        }
+    }
+
+    /// A compact record rebuilt as the archive the producer wrote.
+    fn compact(offset: u64, lane: u16, d: Decoded<'_>) -> Option<LogRecord> {
+        let (seq, kind, bytes) = match d {
+            Decoded::Scalar1 { seq, record } => {
+                (seq, RecordKind::Scalar1, rkyv::to_bytes::<rkyv::rancor::Error>(&record))
+            }
+            Decoded::Scalars { seq, ts_ns, step, items } => {
+                let s = Scalars { ts_ns, step, items: items.to_vec() };
+                (seq, RecordKind::Scalars, rkyv::to_bytes::<rkyv::rancor::Error>(&s))
+            }
+            Decoded::Raw { .. } => return None,
+        };
+        let payload = bytes.expect("serializing plain scalars into a Vec cannot fail");
+        Some(LogRecord { offset, lane, seq, kind, format: RECORD_FORMAT_VERSION, payload })
+    }
+
+    /// Reads the next block into `pending`; `Ok(false)` at the end.
+    fn fill(&mut self) -> std::io::Result<bool> {
+        let Source::V2 { scanner, decoder, pending } = &mut self.source else { return Ok(false) };
+        let path = &self.path;
+        match scanner.next()? {
+            None => Ok(false),
+            Some(BlockScan::Damaged { offset, len }) => {
+                pending.push_back(Err(RunLogError::CorruptFrame { path: path.clone(), offset, len }));
+                Ok(true)
+            }
+            Some(BlockScan::Block { offset, header, body }) => {
+                let lane = header.lane;
+                let mut last_seq = header.first_seq;
+                let result = decode_block(decoder, body, header.first_seq, header.count, |d| {
+                    let item = match d {
+                        Decoded::Raw { seq, kind, format, payload } => {
+                            Self::checked(path, offset, lane, seq, kind, format, payload)
+                        }
+                        d => Ok(Self::compact(offset, lane, d).expect("not raw")),
+                    };
+                    last_seq = item.as_ref().map_or(last_seq, LogRecord::seq);
+                    pending.push_back(item);
+                });
+                if let Err(reason) = result {
+                    pending.push_back(Err(RunLogError::InvalidRecord {
+                        path: path.clone(),
+                        offset,
+                        lane,
+                        seq: last_seq,
+                        reason: format!("malformed block body ({reason}); the rest of the block is skipped"),
+                    }));
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    fn next_v1(&mut self) -> Option<Result<LogRecord, RunLogError>> {
+        let Source::V1(scanner) = &mut self.source else { return None };
+        let path = &self.path;
+        match scanner.next() {
+            Ok(Some(Scan::Damaged { offset, len })) => {
+                Some(Err(RunLogError::CorruptFrame { path: path.clone(), offset, len }))
+            }
+            Ok(Some(Scan::Frame { offset, header, payload })) => {
+                Some(Self::checked(path, offset, header.lane, header.seq, header.kind, header.format, payload))
+            }
+            Ok(None) => None,
+            Err(e) => Some(Err(RunLogError::io(path, "reading frames", READ_HINT)(e))),
+        }
+    }
+}
+
 impl Iterator for RunLog {
     type Item = Result<LogRecord, RunLogError>;
 
@@ -276,46 +451,33 @@ impl Iterator for RunLog {
         if self.finished {
             return None;
         }
-        let path = &self.path;
-        let scan = match self.scanner.next() {
-            Ok(Some(scan)) => scan,
-            Ok(None) => {
-                self.finished = true;
-                return None;
-            }
-            Err(e) => {
-                self.failed = true;
-                self.finished = true;
-                return Some(Err(RunLogError::io(path, "reading frames", READ_HINT)(e)));
-            }
-        };
-        let item = match scan {
-            Scan::Damaged { offset, len } => {
-                self.damaged += 1;
-                return Some(Err(RunLogError::CorruptFrame { path: path.clone(), offset, len }));
-            }
-            Scan::Frame { offset, header, payload } => {
-                let (lane, seq) = (header.lane, header.seq);
-                match RecordKind::from_u8(header.kind) {
-                    None => Err(RunLogError::UnknownKind { path: path.clone(), offset, lane, seq, kind: header.kind }),
-                    Some(kind) => {
-                        let mut aligned = AlignedVec::<16>::with_capacity(payload.len());
-                        aligned.extend_from_slice(payload);
-                        match schema::check(kind, header.format, &aligned) {
-                            Ok(_) => Ok(LogRecord { offset, lane, seq, kind, format: header.format, payload: aligned }),
-                            Err(reason) => {
-                                Err(RunLogError::InvalidRecord { path: path.clone(), offset, lane, seq, reason })
-                            }
-                        }
-                    }
+        let item = if matches!(self.source, Source::V1(_)) {
+            self.next_v1()
+        } else {
+            loop {
+                if let Source::V2 { pending, .. } = &mut self.source
+                    && let Some(item) = pending.pop_front()
+                {
+                    break Some(item);
+                }
+                match self.fill() {
+                    Ok(true) => {}
+                    Ok(false) => break None,
+                    Err(e) => break Some(Err(RunLogError::io(&self.path, "reading blocks", READ_HINT)(e))),
                 }
             }
         };
-        match item {
-            Ok(_) => self.records += 1,
-            Err(_) => self.rejected += 1,
+        match &item {
+            None => self.finished = true,
+            Some(Ok(_)) => self.records += 1,
+            Some(Err(RunLogError::CorruptFrame { .. })) => self.damaged += 1,
+            Some(Err(e)) if e.is_frame_error() => self.rejected += 1,
+            Some(Err(_)) => {
+                self.failed = true;
+                self.finished = true;
+            }
         }
-        Some(item)
+        item
     }
 }
 

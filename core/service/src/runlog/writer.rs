@@ -1,21 +1,34 @@
 //! The service's side of the run log: appends validated frames, once each.
 //!
-//! A batch is encoded into one reusable buffer and written with a single
-//! positional write (`pwrite(2)`, retried only on a short write), so `append`
-//! returns only after the kernel has the bytes; the service releases lane
-//! space after that. Durability against power loss is [`RunLogWriter::sync`].
+//! A batch is encoded into one reusable buffer, one block per lane (scalars
+//! compactly, see `block_codec.rs`), and written with a single positional
+//! write (`pwrite(2)`, retried only on a short write), so `append` returns
+//! only after the kernel has the bytes; the service releases lane space after
+//! that. Durability against power loss is [`RunLogWriter::sync`].
 //!
 //! Frames are deduplicated by `(lane, seq)`: after a service restart the
 //! consumer re-reads frames it had not released, and the writer skips the
 //! ones the log already holds. A lane's sequence numbers only grow (frames the
-//! consumer rejects leave gaps), so "already written" is `seq <= last seq`.
+//! consumer rejects leave gaps), so "already written" is `seq <= last seq`;
+//! a batch that straddles that point has its old frames skipped and the rest
+//! written as a new block.
+//!
+//! A log found in version 1 (a run live across an upgrade) is appended to in
+//! version 1; new logs are version 2, with a sparse index (`index.rs`).
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::runlog::format::{self, READ_HINT, RunLogError, RunLogHeader, Scan, Scanner};
+use crate::runlog::block::{
+    BLOCK_HEADER_LEN, BlockHeader, BlockScan, BlockScanner, ENCODING_RECORDS, MAX_BLOCK_BODY, seal_block,
+};
+use crate::runlog::block_codec::{BlockDecoder, BlockEncoder, RecordIn};
+use crate::runlog::format::{self, READ_HINT, RUN_LOG_VERSION_1, RunLogError, RunLogHeader};
+use crate::runlog::frame_v1::{self, Scan, Scanner};
+use crate::runlog::index::{Group, IndexBuilder, IndexFile, IndexedKey, RunIndex, record_time};
+use ringlog_ring::record::schema::RecordRef;
 use ringlog_ring::ring::batch::{Batch, FrameRef};
 use ringlog_ring::ring::frame::MAX_PAYLOAD_LEN;
 
@@ -105,11 +118,11 @@ pub struct RunLogWriter {
     file: File,
     path: PathBuf,
     header: RunLogHeader,
-    /// File offset where the next frame goes (the end of the last intact frame).
+    /// File offset where the next block goes (the end of the last intact one).
     end: u64,
     /// `last_seq[lane]`: the highest sequence number in the log for that lane.
     last_seq: Vec<Option<u64>>,
-    /// Reused encoding buffer: one batch's frames, written at once.
+    /// Reused encoding buffer: one batch's blocks, written at once.
     buf: Vec<u8>,
     /// `(lane, last_seq before this batch)` for each lane the batch touches,
     /// so the dedupe state can be put back if the write fails.
@@ -118,6 +131,20 @@ pub struct RunLogWriter {
     dirty_tail: bool,
     counters: RunLogCounters,
     recovery: Recovery,
+    encoder: BlockEncoder,
+    /// The current batch's blocks (file offsets as if the write succeeds) and
+    /// key definitions, for the index once the write has returned.
+    blocks: Vec<Group>,
+    new_keys: Vec<IndexedKey>,
+    /// The sparse index (version-2 logs only).
+    index: Option<(IndexBuilder, IndexFile)>,
+}
+
+/// The block being encoded: where it starts in the buffer, its header and what it holds.
+struct OpenBlock {
+    start: usize,
+    header: BlockHeader,
+    group: Group,
 }
 
 impl RunLogWriter {
@@ -158,18 +185,36 @@ impl RunLogWriter {
         file.sync_all().map_err(RunLogError::io(path, "syncing the header", WRITE_HINT))?;
         sync_parent_dir(path)?;
         let end = bytes.len() as u64;
-        Ok(Self {
+        let index = (header.version != RUN_LOG_VERSION_1)
+            .then(|| (IndexBuilder::new(end), IndexFile::create(path, header, &[])));
+        Ok(Self::with(file, path, header.clone(), end, Vec::new(), Recovery::default(), index))
+    }
+
+    fn with(
+        file: File,
+        path: &Path,
+        header: RunLogHeader,
+        end: u64,
+        last_seq: Vec<Option<u64>>,
+        recovery: Recovery,
+        index: Option<(IndexBuilder, IndexFile)>,
+    ) -> Self {
+        Self {
             file,
             path: path.to_owned(),
-            header: header.clone(),
+            header,
             end,
-            last_seq: Vec::new(),
+            last_seq,
             buf: Vec::new(),
             undo: Vec::new(),
             dirty_tail: false,
-            counters: RunLogCounters { frames: 0, bytes: end, duplicates: 0 },
-            recovery: Recovery::default(),
-        })
+            counters: RunLogCounters { frames: recovery.frames, bytes: end, duplicates: 0 },
+            recovery,
+            encoder: BlockEncoder::default(),
+            blocks: Vec::new(),
+            new_keys: Vec::new(),
+            index,
+        }
     }
 
     /// Opens an existing run log to append to it, after recovery: scans every
@@ -204,26 +249,43 @@ impl RunLogWriter {
         ))?;
         lock(path, &file)?;
         let len = file.metadata().map_err(RunLogError::io(path, "reading the file size", READ_HINT))?.len();
-        let (header, frames_at) = format::read_header(path, &file, len)?;
-
-        let reader = file.try_clone().map_err(RunLogError::io(path, "duplicating the descriptor", READ_HINT))?;
-        let mut scanner = Scanner::new(reader, len, frames_at);
+        let (header, blocks_at) = format::read_header(path, &file, len)?;
+        let reader = || file.try_clone().map_err(RunLogError::io(path, "duplicating the descriptor", READ_HINT));
+        let scan_err = || RunLogError::io(path, "scanning the log", READ_HINT);
         let mut recovery = Recovery::default();
         let mut last_seq: Vec<Option<u64>> = Vec::new();
-        while let Some(scan) = scanner.next().map_err(RunLogError::io(path, "scanning the frames", READ_HINT))? {
-            match scan {
-                Scan::Frame { header, .. } => {
-                    recovery.frames += 1;
-                    note_seq(&mut last_seq, header.lane, header.seq);
-                }
-                Scan::Damaged { len, .. } => {
-                    recovery.damaged_regions += 1;
-                    recovery.damaged_bytes += len;
+        let (end, tail) = if header.version == RUN_LOG_VERSION_1 {
+            let mut scanner = Scanner::new(reader()?, len, blocks_at);
+            while let Some(scan) = scanner.next().map_err(scan_err())? {
+                match scan {
+                    Scan::Frame { header, .. } => {
+                        recovery.frames += 1;
+                        note_seq(&mut last_seq, header.lane, header.seq);
+                    }
+                    Scan::Damaged { len, .. } => {
+                        recovery.damaged_regions += 1;
+                        recovery.damaged_bytes += len;
+                    }
                 }
             }
-        }
-        let end = scanner.good_end();
-        recovery.truncated_bytes = scanner.tail();
+            (scanner.good_end(), scanner.tail())
+        } else {
+            let mut scanner = BlockScanner::new(reader()?, len, blocks_at);
+            while let Some(scan) = scanner.next().map_err(scan_err())? {
+                match scan {
+                    BlockScan::Block { header, .. } => {
+                        recovery.frames += u64::from(header.count);
+                        note_seq(&mut last_seq, header.lane, header.last_seq());
+                    }
+                    BlockScan::Damaged { len, .. } => {
+                        recovery.damaged_regions += 1;
+                        recovery.damaged_bytes += len;
+                    }
+                }
+            }
+            (scanner.good_end(), scanner.tail())
+        };
+        recovery.truncated_bytes = tail;
         if recovery.truncated_bytes > 0 {
             tracing::warn!(
                 path = %path.display(),
@@ -242,18 +304,12 @@ impl RunLogWriter {
                 "run log has damaged regions; readers skip them"
             );
         }
-        Ok(Self {
-            file,
-            path: path.to_owned(),
-            header,
-            end,
-            last_seq,
-            buf: Vec::new(),
-            undo: Vec::new(),
-            dirty_tail: false,
-            counters: RunLogCounters { frames: recovery.frames, bytes: end, duplicates: 0 },
-            recovery,
-        })
+        let index = if header.version == RUN_LOG_VERSION_1 {
+            None
+        } else {
+            Some(recover_index(path, &header, blocks_at, end, reader()?).map_err(scan_err_again(path))?)
+        };
+        Ok(Self::with(file, path, header, end, last_seq, recovery, index))
     }
 
     /// Appends every frame of `batch` the log does not hold yet.
@@ -314,6 +370,10 @@ impl RunLogWriter {
         }
         self.buf.clear();
         self.undo.clear();
+        self.blocks.clear();
+        self.new_keys.clear();
+        let v1 = self.index.is_none();
+        let mut open: Option<OpenBlock> = None;
         let mut out = Appended::default();
         for f in frames {
             let (lane, seq) = (f.lane(), f.seq());
@@ -331,16 +391,62 @@ impl RunLogWriter {
                 self.undo.push((lane, last));
             }
             let h = f.header();
-            format::encode_frame(&mut self.buf, h.kind, h.format, lane, seq, payload);
+            let record = f.record();
+            if v1 {
+                frame_v1::encode_frame(&mut self.buf, h.kind, h.format, lane, seq, payload);
+            } else {
+                let fits = open.as_ref().is_some_and(|o| {
+                    o.header.lane == lane
+                        && seq - o.header.first_seq <= u64::from(u32::MAX)
+                        && self.buf.len() - o.start + payload.len() + 64 <= MAX_BLOCK_BODY
+                });
+                if !fits {
+                    self.close_block(open.take());
+                    let start = self.buf.len();
+                    self.buf.resize(start + BLOCK_HEADER_LEN, 0);
+                    self.encoder.begin(seq);
+                    open = Some(OpenBlock {
+                        start,
+                        header: BlockHeader {
+                            body_len: 0,
+                            count: 0,
+                            first_seq: seq,
+                            lane,
+                            encoding: ENCODING_RECORDS,
+                            seq_span: 0,
+                        },
+                        group: Group::empty_at(self.end + start as u64),
+                    });
+                }
+                let o = open.as_mut().expect("opened above");
+                self.encoder.push(&mut self.buf, RecordIn { seq, kind: h.kind, format: h.format, payload, record });
+                o.header.count += 1;
+                o.header.seq_span = (seq - o.header.first_seq) as u32;
+                let (ts, step) = record_time(&record);
+                o.group.note(ts, step);
+                if let RecordRef::KeyDef(k) = record {
+                    self.new_keys.push(IndexedKey { lane, id: k.id.to_native(), name: k.name.to_string() });
+                }
+            }
             note_seq(&mut self.last_seq, lane, seq);
             out.frames += 1;
         }
+        self.close_block(open);
         if let Err(e) = self.file.write_all_at(&self.buf, self.end) {
             // Cut whatever part of the batch reached the file, so the log ends
-            // with an intact frame; if even that fails, retry before the next write.
+            // with an intact block; if even that fails, retry before the next write.
             self.dirty_tail = self.file.set_len(self.end).is_err();
             self.undo_seqs();
-            return Err(RunLogError::io(&self.path, "appending frames", WRITE_HINT)(e));
+            return Err(RunLogError::io(&self.path, "appending records", WRITE_HINT)(e));
+        }
+        if let Some((builder, file)) = &mut self.index {
+            for k in self.new_keys.drain(..) {
+                builder.add_key(k);
+            }
+            for g in self.blocks.drain(..) {
+                builder.add(g);
+            }
+            file.append(&builder.take_pending());
         }
         self.counters.duplicates += out.duplicates as u64;
         self.end += self.buf.len() as u64;
@@ -348,6 +454,15 @@ impl RunLogWriter {
         self.counters.frames += out.frames as u64;
         self.counters.bytes = self.end;
         Ok(out)
+    }
+
+    /// Seals the block being encoded, if any.
+    fn close_block(&mut self, open: Option<OpenBlock>) {
+        let Some(mut o) = open else { return };
+        o.header.body_len = (self.buf.len() - o.start - BLOCK_HEADER_LEN) as u32;
+        seal_block(&mut self.buf, o.start, &o.header);
+        o.group.end = self.end + self.buf.len() as u64;
+        self.blocks.push(o.group);
     }
 
     /// Puts the dedupe state back to what it was before the current batch.
@@ -373,7 +488,13 @@ impl RunLogWriter {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn sync(&mut self) -> Result<(), RunLogError> {
-        self.file.sync_data().map_err(RunLogError::io(&self.path, "syncing", "check the disk and free space"))
+        self.file.sync_data().map_err(RunLogError::io(&self.path, "syncing", "check the disk and free space"))?;
+        if let Some((builder, file)) = &mut self.index {
+            builder.close();
+            file.append(&builder.take_pending());
+            file.sync();
+        }
+        Ok(())
     }
 
     /// Frames, bytes and duplicates so far.
@@ -466,4 +587,48 @@ fn sync_parent_dir(path: &Path) -> Result<(), RunLogError> {
         "syncing the directory",
         "check the run directory's permissions",
     ))
+}
+
+/// Checks the index of a version-2 log that recovery just scanned: keeps the
+/// part that is intact and lies before `end`, indexes the blocks after it
+/// from the log, and rewrites the file.
+fn recover_index(
+    path: &Path,
+    header: &RunLogHeader,
+    blocks_at: u64,
+    end: u64,
+    file: File,
+) -> io::Result<(IndexBuilder, IndexFile)> {
+    let known = RunIndex::load_checked(&crate::runlog::index::index_path(path), header, end);
+    if known.is_none() {
+        tracing::info!(path = %path.display(), "run log index missing or damaged; rebuilding it from the log");
+    }
+    let mut builder = IndexBuilder::new(blocks_at);
+    let from = match &known {
+        Some(index) => {
+            for k in &index.keys {
+                builder.add_key(k.clone());
+            }
+            for g in &index.groups {
+                builder.push_closed(*g);
+            }
+            index.covered_end()
+        }
+        None => blocks_at,
+    };
+    let mut scanner = BlockScanner::new(file, end, from);
+    let mut decoder = BlockDecoder::default();
+    while let Some(scan) = scanner.next()? {
+        if let BlockScan::Block { offset, header, body } = scan {
+            builder.add_block(offset, &header, body, &mut decoder);
+        }
+    }
+    builder.close();
+    let entries = builder.take_pending();
+    let file = IndexFile::create(path, header, &entries);
+    Ok((builder, file))
+}
+
+fn scan_err_again(path: &Path) -> impl FnOnce(io::Error) -> RunLogError + '_ {
+    RunLogError::io(path, "indexing the log", READ_HINT)
 }

@@ -311,6 +311,7 @@ fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
             let _ = seg.unlink();
         }
         let _ = std::fs::remove_file(run_dir.join(RUN_LOG_FILE));
+        let _ = std::fs::remove_file(crate::runlog::index::index_path(&run_dir.join(RUN_LOG_FILE)));
         let _ = std::fs::remove_file(run_dir.join(crate::RUN_META_FILE));
         if created_dir {
             let _ = std::fs::remove_dir(&run_dir);
