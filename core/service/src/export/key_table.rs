@@ -37,9 +37,19 @@ use ringlog_ring::record::schema::RecordRef;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct KeyTable {
-    /// `(lane, id) -> name`, the latest definition of each pair.
-    names: HashMap<(u16, u32), Box<str>>,
+    /// `[lane][id] -> name` for ids below [`DENSE_IDS`]: the service looks up
+    /// every item of every record here (tens of millions per second), so the
+    /// common case is two vector indexings, not a hash.
+    dense: Vec<Vec<Option<Box<str>>>>,
+    /// `(lane, id) -> name` for larger ids (a damaged or hostile id must not
+    /// make the table allocate gigabytes).
+    sparse: HashMap<(u16, u32), Box<str>>,
+    /// Pairs defined.
+    len: usize,
 }
+
+/// Ids below this are kept in the dense table.
+const DENSE_IDS: u32 = 1 << 16;
 
 impl KeyTable {
     /// An empty table.
@@ -75,15 +85,22 @@ impl KeyTable {
     /// ```
     pub fn observe(&mut self, lane: u16, rec: &RecordRef<'_>) {
         if let RecordRef::KeyDef(def) = rec {
-            let (id, name) = (def.id.to_native(), def.name.as_str());
-            match self.names.get_mut(&(lane, id)) {
-                Some(old) if **old == *name => {}
-                Some(old) => *old = name.into(),
-                None => {
-                    self.names.insert((lane, id), name.into());
-                }
-            }
+            self.define(lane, def.id.to_native(), def.name.as_str());
         }
+    }
+
+    /// The dense slot of `(lane, id)` (`id` below [`DENSE_IDS`]), created empty if needed.
+    fn slot(&mut self, lane: u16, id: u32) -> &mut Option<Box<str>> {
+        debug_assert!(id < DENSE_IDS);
+        let (l, k) = (usize::from(lane), id as usize);
+        if self.dense.len() <= l {
+            self.dense.resize_with(l + 1, Vec::new);
+        }
+        let lane = &mut self.dense[l];
+        if lane.len() <= k {
+            lane.resize_with(k + 1, || None);
+        }
+        &mut lane[k]
     }
 
     /// Learns that lane `lane` defined key `id` as `name` (from the run log's index).
@@ -95,7 +112,21 @@ impl KeyTable {
     /// assert_eq!(keys.name(2, 0), Some("loss"));
     /// ```
     pub fn define(&mut self, lane: u16, id: u32, name: &str) {
-        self.names.insert((lane, id), name.into());
+        if id >= DENSE_IDS {
+            if self.sparse.insert((lane, id), name.into()).is_none() {
+                self.len += 1;
+            }
+            return;
+        }
+        let slot = self.slot(lane, id);
+        match slot {
+            Some(old) if **old == *name => {}
+            Some(old) => *old = name.into(),
+            None => {
+                *slot = Some(name.into());
+                self.len += 1;
+            }
+        }
     }
 
     /// The name of key `id` on lane `lane`, if the lane defined it.
@@ -104,8 +135,12 @@ impl KeyTable {
     /// ```
     /// assert_eq!(ringlog_service::KeyTable::new().name(0, 7), None);
     /// ```
+    #[inline]
     pub fn name(&self, lane: u16, id: u32) -> Option<&str> {
-        self.names.get(&(lane, id)).map(|n| &**n)
+        if id >= DENSE_IDS {
+            return self.sparse.get(&(lane, id)).map(|n| &**n);
+        }
+        self.dense.get(usize::from(lane))?.get(id as usize)?.as_deref()
     }
 
     /// The name of key `id` on lane `lane`, or the placeholder
@@ -130,7 +165,7 @@ impl KeyTable {
     /// assert_eq!(ringlog_service::KeyTable::new().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.len
     }
 
     /// Whether no key is defined.
@@ -140,7 +175,7 @@ impl KeyTable {
     /// assert!(ringlog_service::KeyTable::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.len == 0
     }
 }
 

@@ -80,22 +80,21 @@ fn xor_len(x: u64) -> u32 {
     low.min(high)
 }
 
-/// The 4-bit code of residue `x`, and the bytes it stores.
+/// The 4-bit code of residue `x`; appends the bytes it stores to `payload`.
 #[inline]
 fn put_residue(x: u64, payload: &mut Vec<u8>) -> u8 {
     if x == 0 {
         return 0;
     }
-    let le = x.to_le_bytes();
-    let low = (8 - x.leading_zeros() / 8) as usize;
-    let high = (8 - x.trailing_zeros() / 8) as usize;
-    if high < low {
-        payload.extend_from_slice(&le[8 - high..]);
-        8 + high as u8
-    } else {
-        payload.extend_from_slice(&le[..low]);
-        low as u8
-    }
+    let low = 8 - x.leading_zeros() / 8;
+    let high = 8 - x.trailing_zeros() / 8;
+    // Write all 8 bytes of the (shifted) residue and keep the first `n`:
+    // one fixed-size copy instead of a variable one.
+    let (bits, n, code) = if high < low { (x >> (8 * (8 - high)), high, 8 + high) } else { (x, low, low) };
+    let at = payload.len();
+    payload.extend_from_slice(&bits.to_le_bytes());
+    payload.truncate(at + n as usize);
+    code as u8
 }
 
 /// Reads the residue stored under `code`.
@@ -173,8 +172,6 @@ impl BlockState {
 #[derive(Debug, Default)]
 pub struct BlockEncoder {
     state: BlockState,
-    values: Vec<u8>,
-    controls: Vec<u8>,
 }
 
 /// What the encoder needs of one record.
@@ -226,10 +223,10 @@ impl BlockEncoder {
                         s.scalar1_key = Some(key);
                     }
                     let p = s.scalar1.get(key);
-                    self.values.clear();
-                    out.push(put_residue(value ^ p.guess(), &mut self.values));
+                    let code_at = out.len();
+                    out.push(0);
+                    out[code_at] = put_residue(value ^ p.guess(), out);
                     p.learn(value);
-                    out.extend_from_slice(&self.values);
                     return;
                 }
                 RecordRef::Scalars(a) if a.items.iter().all(|i| i.reserved == 0) => {
@@ -252,20 +249,17 @@ impl BlockEncoder {
                         s.scalars.resize(a.items.len(), Predictor::default());
                         s.have_scalars_keys = true;
                     }
-                    self.values.clear();
-                    self.controls.clear();
+                    // The codes go first, the bytes after them: reserve the codes' room.
+                    let codes_at = out.len();
+                    let n_items = a.items.len();
+                    out.resize(codes_at + n_items.div_ceil(2), 0);
+                    out.reserve(8 * n_items);
                     for (n, (item, p)) in a.items.iter().zip(s.scalars.iter_mut()).enumerate() {
                         let v = item.value.to_native().to_bits();
-                        let code = put_residue(v ^ p.guess(), &mut self.values);
+                        let code = put_residue(v ^ p.guess(), out);
                         p.learn(v);
-                        if n % 2 == 0 {
-                            self.controls.push(code);
-                        } else {
-                            *self.controls.last_mut().expect("pushed for the even item") |= code << 4;
-                        }
+                        out[codes_at + n / 2] |= code << (4 * (n % 2));
                     }
-                    out.extend_from_slice(&self.controls);
-                    out.extend_from_slice(&self.values);
                     return;
                 }
                 _ => {}

@@ -6,6 +6,7 @@ pub(crate) mod file_window;
 pub mod format;
 pub mod frame_v1;
 pub mod index;
+pub(crate) mod payload_buf;
 pub mod reader;
 pub mod run_meta;
 pub mod varint;

@@ -13,13 +13,12 @@ use std::collections::VecDeque;
 use std::iter::FusedIterator;
 use std::path::{Path, PathBuf};
 
-use rkyv::util::AlignedVec;
-
 use crate::runlog::block::{BlockScan, BlockScanner};
 use crate::runlog::block_codec::{BlockDecoder, Decoded, decode_block};
 use crate::runlog::format::{self, READ_HINT, RUN_LOG_VERSION_1, RunLogError, RunLogHeader};
 use crate::runlog::frame_v1::{Scan, Scanner};
-use ringlog_ring::record::schema::{self, RECORD_FORMAT_VERSION, RecordKind, RecordRef, Scalars};
+use crate::runlog::payload_buf::PayloadBuf;
+use ringlog_ring::record::schema::{self, RECORD_FORMAT_VERSION, RecordKind, RecordRef};
 
 /// One validated record from a run log.
 ///
@@ -34,7 +33,7 @@ pub struct LogRecord {
     /// Private aligned copy of the payload; it passed `schema::check(kind,
     /// format, ..)` when the record was read, or was serialized here from a
     /// compact record, and is never mutated after.
-    payload: AlignedVec<16>,
+    payload: PayloadBuf,
 }
 
 impl LogRecord {
@@ -83,7 +82,7 @@ impl LogRecord {
     /// # Examples
     /// See [`RunLog`].
     pub fn payload(&self) -> &[u8] {
-        &self.payload
+        self.payload.as_slice()
     }
 
     /// The record, validated when it was read.
@@ -97,7 +96,7 @@ impl LogRecord {
         // construction); it is a private buffer that nothing mutates afterwards.
         // Validation is position-independent given alignment, which
         // `AlignedVec<16>` keeps.
-        unsafe { schema::view_validated(self.kind, &self.payload) }
+        unsafe { schema::view_validated(self.kind, self.payload.as_slice()) }
     }
 }
 
@@ -367,9 +366,8 @@ impl RunLog {
         let Some(kind) = RecordKind::from_u8(kind) else {
             return Err(RunLogError::UnknownKind { path: path.to_owned(), offset, lane, seq, kind });
         };
-        let mut aligned = AlignedVec::<16>::with_capacity(payload.len());
-        aligned.extend_from_slice(payload);
-        match schema::check(kind, format, &aligned) {
+        let aligned = PayloadBuf::copy_of(payload);
+        match schema::check(kind, format, aligned.as_slice()) {
             Ok(_) => Ok(LogRecord { offset, lane, seq, kind, format, payload: aligned }),
             Err(reason) => Err(RunLogError::InvalidRecord { path: path.to_owned(), offset, lane, seq, reason }),
         }
@@ -377,17 +375,13 @@ impl RunLog {
 
     /// A compact record rebuilt as the archive the producer wrote.
     fn compact(offset: u64, lane: u16, d: Decoded<'_>) -> Option<LogRecord> {
-        let (seq, kind, bytes) = match d {
-            Decoded::Scalar1 { seq, record } => {
-                (seq, RecordKind::Scalar1, rkyv::to_bytes::<rkyv::rancor::Error>(&record))
-            }
+        let (seq, kind, payload) = match d {
+            Decoded::Scalar1 { seq, record } => (seq, RecordKind::Scalar1, PayloadBuf::scalar1(&record)),
             Decoded::Scalars { seq, ts_ns, step, items } => {
-                let s = Scalars { ts_ns, step, items: items.to_vec() };
-                (seq, RecordKind::Scalars, rkyv::to_bytes::<rkyv::rancor::Error>(&s))
+                (seq, RecordKind::Scalars, PayloadBuf::scalars(ts_ns, step, items))
             }
             Decoded::Raw { .. } => return None,
         };
-        let payload = bytes.expect("serializing plain scalars into a Vec cannot fail");
         Some(LogRecord { offset, lane, seq, kind, format: RECORD_FORMAT_VERSION, payload })
     }
 

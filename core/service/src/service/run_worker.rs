@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// notices a dead producer or a control event.
 const IDLE_WAIT: Duration = Duration::from_millis(250);
 /// Bytes of frames per batch.
-const BATCH_BYTES: usize = 4 << 20;
+const BATCH_BYTES: usize = 256 << 10;
 
 /// Who writes a lane, as the service knows it.
 pub(crate) struct LaneOwner {

@@ -65,6 +65,24 @@ enum Source {
     Explicit,
 }
 
+/// A key's last value: a float as it came (converted to JSON only when the
+/// summary is read, so the per-item cost in the service is one store), or
+/// any other value as JSON.
+#[derive(Debug, Clone, PartialEq)]
+enum Last {
+    F64(f64),
+    Json(Json),
+}
+
+impl Last {
+    fn to_json(&self) -> Json {
+        match self {
+            Self::F64(v) => f64_json(*v),
+            Self::Json(v) => v.clone(),
+        }
+    }
+}
+
 /// The running summary of one run.
 ///
 /// Memory holds one JSON value per distinct key.
@@ -97,7 +115,7 @@ enum Source {
 #[derive(Debug, Clone, Default)]
 pub struct SummaryState {
     /// Every key seen, in first-seen order: name, last value, where it came from.
-    entries: Vec<(Box<str>, Json, Source)>,
+    entries: Vec<(Box<str>, Last, Source)>,
     /// Name -> index into `entries`.
     index: HashMap<Box<str>, usize>,
     /// `[lane][key id]` -> index into `entries` + 1 (0: not resolved yet). The
@@ -143,20 +161,20 @@ impl SummaryState {
             RecordRef::Scalar1(s) => {
                 c.history_rows += 1;
                 self.note_step(s.step.to_native());
-                self.set_history(lane, s.key.to_native(), keys, || f64_json(s.value.to_native()));
+                self.set_history(lane, s.key.to_native(), keys, || Last::F64(s.value.to_native()));
             }
             RecordRef::Scalars(s) => {
                 c.history_rows += 1;
                 self.note_step(s.step.to_native());
                 for item in s.items.iter() {
-                    self.set_history(lane, item.key.to_native(), keys, || f64_json(item.value.to_native()));
+                    self.set_history(lane, item.key.to_native(), keys, || Last::F64(item.value.to_native()));
                 }
             }
             RecordRef::History(h) => {
                 c.history_rows += 1;
                 self.note_step(h.step.to_native());
                 for item in h.items.iter() {
-                    self.set_history(lane, item.key.to_native(), keys, || value_json(&item.value));
+                    self.set_history(lane, item.key.to_native(), keys, || Last::Json(value_json(&item.value)));
                 }
             }
             RecordRef::Summary(s) => {
@@ -177,8 +195,8 @@ impl SummaryState {
     /// ```
     /// assert_eq!(ringlog_service::SummaryState::new().get("loss"), None);
     /// ```
-    pub fn get(&self, key: &str) -> Option<&Json> {
-        self.index.get(key).map(|&i| &self.entries[i].1)
+    pub fn get(&self, key: &str) -> Option<Json> {
+        self.index.get(key).map(|&i| self.entries[i].1.to_json())
     }
 
     /// Records seen, per kind.
@@ -203,7 +221,7 @@ impl SummaryState {
     /// # Examples
     /// See [`SummaryState`].
     pub fn to_json(&self) -> Json {
-        let mut obj: Map<String, Json> = self.entries.iter().map(|(k, v, _)| (k.to_string(), v.clone())).collect();
+        let mut obj: Map<String, Json> = self.entries.iter().map(|(k, v, _)| (k.to_string(), v.to_json())).collect();
         let mut meta = Map::new();
         meta.insert("counts".into(), serde_json::to_value(self.counts).unwrap_or(Json::Null));
         meta.insert("last_step".into(), self.last_step.map_or(Json::Null, Json::from));
@@ -248,12 +266,13 @@ impl SummaryState {
         if let Some(&i) = self.index.get(name) {
             return i;
         }
-        self.entries.push((name.into(), Json::Null, Source::New));
+        self.entries.push((name.into(), Last::Json(Json::Null), Source::New));
         self.index.insert(name.into(), self.entries.len() - 1);
         self.entries.len() - 1
     }
 
     /// Index into `entries` of key `id` on `lane`, through the slot cache.
+    #[inline]
     fn entry_of(&mut self, lane: u16, id: u32, keys: &KeyTable) -> usize {
         if id >= MAX_CACHED_ID {
             return self.entry(keys.resolve(lane, id).as_ref());
@@ -275,7 +294,8 @@ impl SummaryState {
         i
     }
 
-    fn set_history(&mut self, lane: u16, id: u32, keys: &KeyTable, value: impl FnOnce() -> Json) {
+    #[inline]
+    fn set_history(&mut self, lane: u16, id: u32, keys: &KeyTable, value: impl FnOnce() -> Last) {
         let i = self.entry_of(lane, id, keys);
         let entry = &mut self.entries[i];
         if entry.2 != Source::Explicit {
@@ -287,7 +307,7 @@ impl SummaryState {
     fn set_explicit(&mut self, lane: u16, items: &[ArchivedItem], keys: &KeyTable) {
         for item in items {
             let i = self.entry_of(lane, item.key.to_native(), keys);
-            self.entries[i].1 = value_json(&item.value);
+            self.entries[i].1 = Last::Json(value_json(&item.value));
             self.entries[i].2 = Source::Explicit;
         }
     }

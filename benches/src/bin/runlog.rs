@@ -1,0 +1,137 @@
+//! Run log speed, stage by stage, on one core: the service's append path
+//! (validated batch -> encoded blocks -> file), reading back, and exports.
+//!
+//! ```text
+//! cargo run --release -p ringlog-benches --bin runlog -- [--steps N] [--repeat R] [--dir DIR]
+//! ```
+//!
+//! Every figure is a median of `--repeat` runs, with records (or rows) per
+//! second and bytes per record. The data is the `compare` bench's scalar8
+//! and scalar1 shapes and `ringlog demo`'s curves.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Parser;
+use ringlog_ring::{Batch, HeapRun, KeyId};
+use ringlog_service::{RunLog, RunLogHeader, RunLogWriter};
+
+#[derive(Parser)]
+struct Args {
+    /// Steps per run.
+    #[arg(long, default_value_t = 1_000_000)]
+    steps: i64,
+    /// Runs per figure (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Where to write the logs (a tmpfs keeps the disk out of the figure).
+    #[arg(long, default_value = "/dev/shm")]
+    dir: PathBuf,
+}
+
+#[derive(Clone, Copy)]
+enum Data {
+    BenchScalar8,
+    DemoScalar8,
+    BenchScalar1,
+}
+
+impl Data {
+    fn name(self) -> &'static str {
+        match self {
+            Self::BenchScalar8 => "scalar8 (compare data)",
+            Self::DemoScalar8 => "scalar8 (demo curves)",
+            Self::BenchScalar1 => "scalar1 (compare data)",
+        }
+    }
+}
+
+fn demo_values(t: f64) -> [f64; 8] {
+    let loss = 2.5 * (-t / 2.0e5).exp() + 0.1 + 0.01 * (t * 0.37).sin();
+    [
+        loss,
+        1.0 - loss / 3.0,
+        1e-3 * (1.0 + t / 1e5).recip(),
+        1.0 + 0.5 * (t * 0.011).cos(),
+        loss * 1.05,
+        1.0 - loss / 2.8,
+        5.0e4,
+        12.5,
+    ]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Logs `steps` into a heap lane and times only the writer's appends.
+fn append(path: &Path, steps: i64, data: Data) -> (f64, u64) {
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(path.with_extension("rlidx"));
+    const LANE: usize = 1 << 20;
+    let heap = HeapRun::new(LANE, 1).expect("heap run");
+    let mut p = heap.claim(0, Default::default()).expect("claim");
+    let keys: Vec<KeyId> = (0..8).map(|i| p.key(&format!("train/metric{i}")).expect("key")).collect();
+    let mut c = heap.consumer().expect("consumer");
+    let mut batch = Batch::new(256 << 10);
+    let mut log = RunLogWriter::create(path, &RunLogHeader::new("bench")).expect("create");
+    let mut timed = 0.0;
+    let mut step = 0;
+    while step < steps {
+        // Fill the lane part way, then drain it as the service does.
+        for _ in 0..1000.min(steps - step) {
+            let _ = match data {
+                Data::BenchScalar8 => {
+                    let value = step as f64 * 0.5;
+                    let items: [(KeyId, f64); 8] = std::array::from_fn(|i| (keys[i], value + i as f64));
+                    p.log_scalars(step, &items)
+                }
+                Data::DemoScalar8 => {
+                    let v = demo_values(step as f64);
+                    let items: [(KeyId, f64); 8] = std::array::from_fn(|i| (keys[i], v[i]));
+                    p.log_scalars(step, &items)
+                }
+                Data::BenchScalar1 => p.log_scalar1(step, keys[0], step as f64 * 0.5),
+            }
+            .expect("log");
+            step += 1;
+        }
+        while c.read_batch(&mut batch) > 0 {
+            let t = Instant::now();
+            log.append_batch(&batch).expect("append");
+            timed += t.elapsed().as_secs_f64();
+            c.release();
+        }
+    }
+    log.sync().expect("sync");
+    (timed, log.counters().bytes)
+}
+
+fn main() {
+    let args = Args::parse();
+    let path = args.dir.join(format!("ringlog-runlog-bench-{}.rlog", std::process::id()));
+    println!("{:<26} {:>14} {:>14} {:>12}", "data", "append M rec/s", "read M rec/s", "bytes/step");
+    for data in [Data::BenchScalar8, Data::DemoScalar8, Data::BenchScalar1] {
+        let mut appends = Vec::new();
+        let mut reads = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..args.repeat {
+            let (secs, b) = append(&path, args.steps, data);
+            appends.push(args.steps as f64 / secs / 1e6);
+            bytes = b;
+            let t = Instant::now();
+            let n = RunLog::open(&path).expect("open").filter(|r| r.is_ok()).count();
+            reads.push(n as f64 / t.elapsed().as_secs_f64() / 1e6);
+        }
+        println!(
+            "{:<26} {:>14.2} {:>14.2} {:>12.2}",
+            data.name(),
+            median(appends),
+            median(reads),
+            (bytes - 64) as f64 / args.steps as f64
+        );
+    }
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(path.with_extension("rlidx"));
+}
