@@ -545,7 +545,7 @@ fn a_failed_init_leaves_nothing_behind_and_a_retry_works() {
 
 #[test]
 fn finish_on_a_full_disk_reports_the_loss_instead_of_success() {
-    // The runs directory is a 24 KiB tmpfs in a private mount namespace
+    // The runs directory is a 192 KiB tmpfs in a private mount namespace
     // (needs root, as CI has; skipped with a message otherwise). The trainer
     // logs far more than fits; the ring holds what the disk refuses.
     // SAFETY: geteuid(2) has no preconditions.
@@ -555,8 +555,8 @@ fn finish_on_a_full_disk_reports_the_loss_instead_of_success() {
     }
     let env = TestEnv::new("fulldisk");
     let script = format!(
-        "mount -t tmpfs -o size=24k none {runs} || exit 99
-         {client} init 15000
+        "mount -t tmpfs -o size=192k none {runs} || exit 99
+         {client} init 120000 8388608
          echo \"client-exit $?\"
          cat {runs}/*/run.json
          {ringlog} shutdown",
@@ -576,14 +576,15 @@ fn finish_on_a_full_disk_reports_the_loss_instead_of_success() {
     let after = &stdout[stdout.find("client-exit").unwrap()..];
     let meta: serde_json::Value =
         serde_json::from_str(&after[after.find('{').unwrap()..=after.rfind('}').unwrap()]).unwrap();
-    assert_eq!(meta["state"], "incomplete", "{meta}");
+    assert_eq!(meta["state"], "incomplete", "{meta}\nSTDOUT {stdout}\nSTDERR {stderr}");
     let lost = meta["lost_records"].as_u64().unwrap();
     let on_disk = meta["records"].as_u64().unwrap();
     assert!(lost > 0, "{meta}");
     // Nothing vanished: written plus lost is everything the client committed:
-    // 15,000 steps, the config (its key definition and record), the loss key,
-    // the summary (its key and record) and the exit record.
-    assert_eq!(on_disk + lost, 15_006, "{meta}");
+    // 120,000 steps (about 2 bytes each in the run log: far more than fits),
+    // the config (its key definition and record), the loss key, the summary
+    // (its key and record) and the exit record.
+    assert_eq!(on_disk + lost, 120_006, "{meta}");
 }
 
 #[test]

@@ -26,7 +26,7 @@
 //! Memory is bounded by the window budget plus the key names.
 
 use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use ringlog_ring::record::schema::RecordRef;
 use ringlog_wandb::{Downsampler, MergedRow, RowMerger, WandbValue};
@@ -46,7 +46,7 @@ const ROW_OVERHEAD: usize = 96;
 struct PendingRow {
     lane: u16,
     ts_ns: u64,
-    items: Vec<(Rc<str>, WandbValue)>,
+    items: Vec<(Arc<str>, WandbValue)>,
     /// Estimated bytes, subtracted when the row leaves the window.
     bytes: usize,
 }
@@ -79,9 +79,9 @@ struct PendingRow {
 #[derive(Debug)]
 pub struct MergedHistory {
     /// Interned key names, so buffered rows share them.
-    names: HashMap<Box<str>, Rc<str>>,
+    names: HashMap<Box<str>, Arc<str>>,
     /// `(lane, key id)` → interned name, cleared for a key id its lane redefines.
-    by_key: HashMap<(u16, u32), Rc<str>>,
+    by_key: HashMap<(u16, u32), Arc<str>>,
     /// Rows read and not yet released, by `(step, arrival number)`.
     window: BTreeMap<(i64, u64), PendingRow>,
     window_bytes: usize,
@@ -219,8 +219,8 @@ impl MergedHistory {
             }
             return Ok(());
         }
-        let bytes =
-            ROW_OVERHEAD + items.iter().map(|(_, v)| size_of::<(Rc<str>, WandbValue)>() + heap_bytes(v)).sum::<usize>();
+        let bytes = ROW_OVERHEAD
+            + items.iter().map(|(_, v)| size_of::<(Arc<str>, WandbValue)>() + heap_bytes(v)).sum::<usize>();
         self.window.insert((step, self.arrivals), PendingRow { lane, ts_ns, items, bytes });
         self.arrivals += 1;
         self.window_bytes += bytes;
@@ -296,28 +296,28 @@ impl MergedHistory {
 
     fn add_item(
         &mut self,
-        items: &mut Vec<(Rc<str>, WandbValue)>,
+        items: &mut Vec<(Arc<str>, WandbValue)>,
         lane: u16,
         id: u32,
         keys: &KeyTable,
         value: WandbValue,
     ) {
         let name = match self.by_key.get(&(lane, id)) {
-            Some(name) => Rc::clone(name),
+            Some(name) => Arc::clone(name),
             None => {
                 let resolved = keys.resolve(lane, id);
                 let name = match self.names.get(resolved.as_ref()) {
-                    Some(name) => Rc::clone(name),
+                    Some(name) => Arc::clone(name),
                     None => {
-                        let name: Rc<str> = Rc::from(resolved.as_ref());
-                        self.names.insert(resolved.as_ref().into(), Rc::clone(&name));
+                        let name: Arc<str> = Arc::from(resolved.as_ref());
+                        self.names.insert(resolved.as_ref().into(), Arc::clone(&name));
                         name
                     }
                 };
                 // Only a defined key is cached: an id used before its definition resolves
                 // to a placeholder until the definition arrives.
                 if keys.name(lane, id).is_some() {
-                    self.by_key.insert((lane, id), Rc::clone(&name));
+                    self.by_key.insert((lane, id), Arc::clone(&name));
                 }
                 name
             }

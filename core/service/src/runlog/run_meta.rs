@@ -79,6 +79,46 @@ pub const RUN_LOG_FILE: &str = "run.rlog";
 pub const RUN_META_FILE: &str = "run.json";
 /// File name of the summary inside a run directory.
 pub const SUMMARY_FILE: &str = "summary.json";
+/// Space the service sets aside in a run directory at init and frees at
+/// finish, so that `summary.json` and `run.json` can still be written when
+/// the run log has filled the disk.
+pub const RESERVE_FILE: &str = ".ringlog-reserve";
+/// Bytes set aside in [`RESERVE_FILE`].
+pub const RESERVE_BYTES: usize = 64 << 10;
+
+/// Sets [`RESERVE_BYTES`] aside in `run_dir` (written, not sparse, so the
+/// file system really holds them).
+///
+/// # Errors
+/// The write's I/O error (the disk is already full: nothing to set aside).
+///
+/// # Examples
+/// ```
+/// let dir = std::env::temp_dir().join(format!("ringlog-doc-reserve-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// ringlog_service::runlog::run_meta::reserve_space(&dir)?;
+/// assert_eq!(std::fs::metadata(dir.join(".ringlog-reserve"))?.len(), 64 << 10);
+/// ringlog_service::runlog::run_meta::release_reserve(&dir);
+/// assert!(!dir.join(".ringlog-reserve").exists());
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn reserve_space(run_dir: &Path) -> std::io::Result<()> {
+    let path = run_dir.join(RESERVE_FILE);
+    let result = std::fs::write(&path, vec![0u8; RESERVE_BYTES]);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&path);
+    }
+    result
+}
+
+/// Frees the space [`reserve_space`] set aside (nothing if there is none).
+///
+/// # Examples
+/// See [`reserve_space`].
+pub fn release_reserve(run_dir: &Path) {
+    let _ = std::fs::remove_file(run_dir.join(RESERVE_FILE));
+}
 
 impl RunMeta {
     /// Reads `run.json` from `run_dir`.

@@ -1,6 +1,7 @@
 //! The service: control socket, one drain thread per run, daemon start-up,
 //! summaries, rate-limited logging.
 
+pub(crate) mod batch_folder;
 pub mod daemon;
 pub mod log_limit;
 pub mod run_worker;

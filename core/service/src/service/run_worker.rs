@@ -20,6 +20,7 @@ use crate::export::merged_history::MergedHistory;
 use crate::export::wandb_export::run_info;
 use crate::export::wandb_sink::{End, WandbSink};
 use crate::runlog::run_meta::{RunMeta, SUMMARY_FILE};
+use crate::service::batch_folder::{Folded, Folder};
 use crate::service::summary_state::SummaryState;
 use ringlog_ring::protocol::control_message::{FinishReport, LaneLoss, LaneStall, RunEnd};
 use ringlog_ring::{Batch, Consumer, LaneState, RecordRef, RunState, SegmentOwner};
@@ -149,11 +150,14 @@ struct Drain {
     consumer: Consumer,
     batch: Batch,
     writer: RunLogWriter,
+    /// Key names, for rejecting records that name undefined keys.
     keys: KeyTable,
-    summary: SummaryState,
-    /// Live W&B mode (`InitOptions::wandb`): the run as a W&B offline run in
-    /// `<run_dir>/wandb/`, fed from every drained batch and flushed after it.
-    wandb: Option<WandbSink>,
+    /// Until the drain loop starts: the key names and summary rebuilt from
+    /// the log, and the live W&B sink (live W&B mode, `InitOptions::wandb`:
+    /// the run as a W&B offline run in `<run_dir>/wandb/`). Then they move
+    /// to `folder`, which feeds them every written batch.
+    folded: Option<Folded>,
+    folder: Option<Folder>,
     /// Lanes handed to the consumer so far.
     added: u32,
     /// Rate limit for the per-frame warnings.
@@ -178,14 +182,17 @@ pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl F
         batch: Batch::new(BATCH_BYTES),
         writer,
         keys: KeyTable::new(),
-        wandb: None,
-        summary: SummaryState::new(),
+        folded: Some(Folded { keys: KeyTable::new(), summary: SummaryState::new(), wandb: None }),
+        folder: None,
         added: 0,
         warnings: crate::service::log_limit::LogLimit::default(),
         disk_failing: None,
     };
     d.rebuild_from_log();
-    d.wandb = start_live_wandb(&d.shared.meta.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut folded = d.folded.take().expect("set above");
+    folded.wandb = start_live_wandb(&d.shared.meta.lock().unwrap_or_else(PoisonError::into_inner));
+    d.keys = folded.keys.clone();
+    d.folder = Some(Folder::start(&d.shared.run_id, folded, Batch::new(BATCH_BYTES)));
     let mut rate_mark = (Instant::now(), 0u64);
     loop {
         d.add_new_lanes();
@@ -244,10 +251,11 @@ impl Drain {
             }
         };
         let mut replayed = 0u64;
+        let Some(folded) = self.folded.as_mut() else { return };
         for rec in log.flatten() {
             let r = rec.record();
-            self.keys.observe(rec.lane(), &r);
-            self.summary.observe(rec.lane(), &r, &self.keys);
+            folded.keys.observe(rec.lane(), &r);
+            folded.summary.observe(rec.lane(), &r, &folded.keys);
             replayed += 1;
         }
         if replayed > 0 {
@@ -289,28 +297,10 @@ impl Drain {
                     tracing::info!(run = %self.shared.run_id, "the run log takes writes again");
                     self.shared.live.lock().unwrap_or_else(PoisonError::into_inner).disk_error = None;
                 }
-                let mut wandb_failed = None;
-                for f in self.batch.frames() {
-                    let rec = f.record();
-                    self.keys.observe(f.lane(), &rec);
-                    self.summary.observe(f.lane(), &rec, &self.keys);
-                    if let Some(sink) = self.wandb.as_mut()
-                        && wandb_failed.is_none()
-                        && let Err(e) = sink.observe(f.lane(), &rec, &self.keys)
-                    {
-                        wandb_failed = Some(e);
-                    }
-                }
-                if let Some(sink) = self.wandb.as_mut()
-                    && wandb_failed.is_none()
-                    && let Err(e) = sink.flush_settled()
-                {
-                    wandb_failed = Some(e);
-                }
-                if let Some(e) = wandb_failed {
-                    // The run log has everything: `ringlog export --format wandb` rebuilds it.
-                    tracing::error!(run = %self.shared.run_id, error = %e, "live W&B run stopped; the run log is unaffected");
-                    self.wandb = None;
+                // Key names, summary and live W&B: on the folding thread.
+                if let Some(folder) = self.folder.as_mut() {
+                    let written = std::mem::replace(&mut self.batch, Batch::new(0));
+                    self.batch = folder.fold(written);
                 }
                 let mut live = self.shared.live.lock().unwrap_or_else(PoisonError::into_inner);
                 live.records += appended.frames as u64;
@@ -473,7 +463,12 @@ impl Drain {
         report.bytes = counters.bytes;
         report.runtime_ms = shared.started.elapsed().as_millis() as u64;
         let run_dir = PathBuf::from(&meta.run_dir);
-        if let Some(sink) = self.wandb.take() {
+        let folded = self.folder.take().and_then(Folder::finish).or_else(|| self.folded.take());
+        let (summary, wandb) = match folded {
+            Some(f) => (f.summary, f.wandb),
+            None => (SummaryState::new(), None),
+        };
+        if let Some(sink) = wandb {
             let runtime_s = report.runtime_ms as f64 / 1e3;
             let outcome = match exit_code {
                 Some(exit_code) => Outcome::Exited { exit_code, runtime_s },
@@ -483,7 +478,10 @@ impl Drain {
                 tracing::error!(run = %shared.run_id, error = %e, "cannot finish the live W&B run");
             }
         }
-        if let Err(e) = self.summary.write(&run_dir.join(SUMMARY_FILE)) {
+        // The run log may have filled the disk: free the space set aside at
+        // init for the two small files the finish writes.
+        crate::runlog::run_meta::release_reserve(&run_dir);
+        if let Err(e) = summary.write(&run_dir.join(SUMMARY_FILE)) {
             tracing::error!(run = %shared.run_id, error = %e, "cannot write summary.json");
         }
         meta.state = report.state.to_string();

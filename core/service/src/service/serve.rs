@@ -313,6 +313,7 @@ fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
         let _ = std::fs::remove_file(run_dir.join(RUN_LOG_FILE));
         let _ = std::fs::remove_file(crate::runlog::index::index_path(&run_dir.join(RUN_LOG_FILE)));
         let _ = std::fs::remove_file(run_dir.join(crate::RUN_META_FILE));
+        crate::runlog::run_meta::release_reserve(&run_dir);
         if created_dir {
             let _ = std::fs::remove_dir(&run_dir);
         }
@@ -342,6 +343,9 @@ fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
             return error(ErrorCode::Internal, format!("cannot start the run log: {e}"));
         }
     };
+    if let Err(e) = crate::runlog::run_meta::reserve_space(&run_dir) {
+        tracing::warn!(run = %run_id, error = %e, "cannot set space aside for run.json and summary.json at finish: the disk is nearly full");
+    }
     let cfg = SegmentConfig {
         lane_bytes: init.lane_bytes as usize,
         initial_lanes: 0,
