@@ -734,3 +734,113 @@ fn readers_report_damaged_regions_and_fail_unless_allowed() {
         assert!(err.contains("damaged regions"), "{args:?}: still reported: {err}");
     }
 }
+
+#[test]
+fn tail_follow_prints_a_live_runs_rows_and_ends_with_the_run() {
+    let env = TestEnv::new("follow");
+    // The owner inits, then waits for a line before logging 5000 steps and finishing.
+    let mut owner = env.command(client_bin()).args(["init-hold", "5000"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut owner_out = BufReader::new(owner.stdout.take().unwrap());
+    let mut line = String::new();
+    owner_out.read_line(&mut line).unwrap();
+    let run_id = serde_json::from_str::<serde_json::Value>(&line).unwrap()["run_id"].as_str().unwrap().to_owned();
+    let bin = ringlog_tests::ringlog_bin();
+    // Started before anything is logged: it prints rows as they come.
+    let mut tail = env.command(&bin).args(["tail", &run_id, "-f", "-n", "3"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut tail_out = tail.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        tail_out.read_to_string(&mut out).unwrap();
+        out
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    owner.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut rest = String::new();
+    owner_out.read_to_string(&mut rest).unwrap();
+    assert!(wait_bounded(&mut owner, Duration::from_secs(60), "owner").success());
+    // The run is finished: tail -f prints what is left and exits 0 on its own.
+    let status = wait_bounded(&mut tail, Duration::from_secs(30), "tail -f");
+    let out = reader.join().unwrap();
+    assert!(status.success(), "{out}");
+    let steps: Vec<i64> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| v["_step"].as_i64())
+        .collect();
+    assert_eq!(steps, (0..5000).collect::<Vec<_>>(), "every row once, in order");
+
+    // --keys and --steps, as a user types them.
+    let run = |args: &[&str]| {
+        let o = env.command(&bin).args(args).output().unwrap();
+        (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (ok, out, err) = run(&["export", &run_id, "--steps", "10..20", "--keys", "loss"]);
+    assert!(ok, "{err}");
+    let steps: Vec<i64> =
+        out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["_step"].as_i64().unwrap()).collect();
+    assert_eq!(steps, (10..20).collect::<Vec<_>>());
+    let (ok, out, err) = run(&["tail", &run_id, "-n", "2", "--keys", "nothing-by-this-name"]);
+    assert!(ok && out.is_empty(), "{out} {err}");
+    let (ok, out, err) = run(&["tail", &run_id, "-n", "2", "--keys", "lo*"]);
+    assert!(ok && out.lines().count() == 2, "{out} {err}");
+    for bad in ["10", "20..10", "a..b"] {
+        let (ok, _, err) = run(&["export", &run_id, "--steps", bad]);
+        assert!(!ok && err.contains("START..END") || err.contains("empty"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn tail_follow_shows_rows_while_the_run_is_still_running() {
+    let env = TestEnv::new("follow-live");
+    // Logs 100 steps, waits until the service has them, then holds until a line on stdin.
+    let mut owner =
+        env.command(client_bin()).args(["init-log-hold", "100"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut owner_out = BufReader::new(owner.stdout.take().unwrap());
+    let mut line = String::new();
+    owner_out.read_line(&mut line).unwrap();
+    let run_id = serde_json::from_str::<serde_json::Value>(&line).unwrap()["run_id"].as_str().unwrap().to_owned();
+    let bin = ringlog_tests::ringlog_bin();
+    let mut tail = env.command(&bin).args(["tail", &run_id, "--follow", "-n", "1000"]).stdout(Stdio::piped()).spawn().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tail_out = BufReader::new(tail.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for l in tail_out.lines() {
+            if tx.send(l.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // All 100 rows arrive while the owner still holds the run open.
+    for step in 0..100 {
+        let l = rx.recv_timeout(Duration::from_secs(20)).expect("tail -f printed the live run's rows");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&l).unwrap()["_step"], step);
+    }
+    assert!(owner.try_wait().unwrap().is_none(), "the run must still be running");
+    // Still following: it has not exited.
+    assert!(tail.try_wait().unwrap().is_none());
+    owner.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    assert!(wait_bounded(&mut owner, Duration::from_secs(60), "owner").success());
+    assert!(wait_bounded(&mut tail, Duration::from_secs(30), "tail -f").success());
+}
+
+#[test]
+fn demo_logs_a_fixed_number_of_steps_and_reports_bytes_per_step() {
+    let env = TestEnv::new("demo");
+    let out = env.command(ringlog_tests::ringlog_bin()).args(["demo", "--workers", "2", "--steps", "3000"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("(9000 steps x 8 metrics from 3 processes)"), "{stdout}");
+    let per_step: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("bytes").and_then(|r| r.split(", ").nth(1)?.split(' ').next()?.parse().ok()))
+        .unwrap_or_else(|| panic!("no bytes per step in {stdout}"));
+    assert!(per_step > 0.0 && per_step <= 45.0, "{per_step} bytes per step");
+    // run.json counts the records: 9000 steps, 24 key definitions, output lines, summaries, exits.
+    let run_dir = stdout.lines().find_map(|l| l.strip_prefix("run dir")).unwrap().trim();
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(format!("{run_dir}/run.json")).unwrap()).unwrap();
+    let records = meta["records"].as_u64().unwrap();
+    let in_log = RunLog::open(format!("{run_dir}/run.rlog")).unwrap().filter(|r| r.is_ok()).count() as u64;
+    assert_eq!(records, in_log);
+    assert!(records > 9000, "{meta}");
+    let _ = env.command(ringlog_tests::ringlog_bin()).arg("shutdown").output();
+}

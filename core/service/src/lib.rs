@@ -22,6 +22,7 @@ pub use export::key_table::{KeyTable, unknown_key_name};
 pub use export::merged_history::{DEFAULT_WINDOW_BYTES, MergedHistory};
 pub use export::record_json::{LANE_FIELD, Row, STEP_FIELD, TIMESTAMP_FIELD, f64_json, row, value_json};
 pub use export::sampling::Sampling;
+pub use export::tail::{Tail, follow, tail_with};
 pub use export::wandb_export::{WandbExport, export_wandb, wandb_run_id};
 pub use export::wandb_value::{wandb_value, wandb_value_json};
 pub use runlog::format::{RunLogError, RunLogHeader};

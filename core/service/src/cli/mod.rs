@@ -47,13 +47,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the last rows of a run.
+    /// Print the last rows of a run; with -f, keep printing new rows until the run ends.
     Tail {
         /// Run id or run directory.
         run: String,
         /// Rows to print.
         #[arg(short, default_value_t = 20)]
         n: usize,
+        /// Follow a live run: print rows as they are logged, until the run is no longer running.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only these keys (comma-separated; `train/*` matches a prefix).
+        #[arg(long, value_delimiter = ',', value_name = "KEYS")]
+        keys: Option<Vec<String>>,
         /// Runs directory.
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -86,9 +92,10 @@ enum Command {
         /// Producer processes besides this one.
         #[arg(long, default_value_t = 3)]
         workers: u32,
-        /// Seconds of logging.
-        #[arg(long, default_value_t = 3.0)]
-        seconds: f64,
+        /// Steps (8 metrics each) every process logs. The default writes about 40 MB in all
+        /// (the run log's ~38 bytes per step) and takes a few seconds however fast the service is.
+        #[arg(long, default_value_t = DEMO_STEPS)]
+        steps: u64,
         /// Internal: run as a demo worker attached to this run.
         #[arg(long, hide = true)]
         worker_of: Option<String>,
@@ -122,11 +129,35 @@ struct SamplingArgs {
     /// Add KEY/min, KEY/mean and KEY/max over each window for numeric keys.
     #[arg(long)]
     agg: bool,
+    /// Only these keys (comma-separated; `train/*` matches a prefix).
+    #[arg(long, value_delimiter = ',', value_name = "KEYS")]
+    keys: Option<Vec<String>>,
+    /// Only steps START <= step < END (uses the run log's index to skip the rest).
+    #[arg(long, value_name = "START..END", value_parser = parse_step_range)]
+    steps: Option<(i64, i64)>,
+}
+
+/// `START..END` as a half-open step range.
+fn parse_step_range(s: &str) -> std::result::Result<(i64, i64), String> {
+    let bad = || format!("{s:?} is not a step range: write START..END, e.g. 1000..2000 (END is excluded)");
+    let (a, b) = s.split_once("..").ok_or_else(bad)?;
+    let start = if a.is_empty() { i64::MIN } else { a.trim().parse().map_err(|_| bad())? };
+    let end = if b.is_empty() { i64::MAX } else { b.trim().parse().map_err(|_| bad())? };
+    if start >= end {
+        return Err(format!("step range {s:?} is empty: START must be below END"));
+    }
+    Ok((start, end))
 }
 
 impl SamplingArgs {
     fn sampling(&self) -> crate::Sampling {
-        crate::Sampling { every: self.every, max_rows: self.max_rows, agg: self.agg }
+        crate::Sampling {
+            every: self.every,
+            max_rows: self.max_rows,
+            agg: self.agg,
+            keys: self.keys.clone(),
+            steps: self.steps,
+        }
     }
 }
 
@@ -161,13 +192,16 @@ where
         Command::Serve { socket, idle_timeout, daemon } => serve(socket, idle_timeout, daemon),
         Command::Status { json } => status(json),
         Command::Runs { dir, json } => runs(dir, json),
-        Command::Tail { run, n, dir, allow_damaged } => tail(&run, n, dir, allow_damaged),
+        Command::Tail { run, n, follow, keys, dir, allow_damaged } => {
+            let sampling = crate::Sampling { keys, ..Default::default() };
+            tail(&run, n, follow, &sampling, dir, allow_damaged)
+        }
         Command::Export { run, format, output, dir, sampling, allow_damaged } => {
             export(&run, format, output, dir, &sampling.sampling(), allow_damaged)
         }
-        Command::Demo { workers, seconds, worker_of, rank } => match worker_of {
-            Some(run_id) => demo_worker(&run_id, rank, seconds),
-            None => demo(workers, seconds),
+        Command::Demo { workers, steps, worker_of, rank } => match worker_of {
+            Some(run_id) => demo_worker(&run_id, rank, steps),
+            None => demo(workers, steps),
         },
         Command::Shutdown => shutdown(),
     };
@@ -335,13 +369,30 @@ fn runs(dir: Option<PathBuf>, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn tail(run: &str, n: usize, dir: Option<PathBuf>, allow_damaged: bool) -> Result<()> {
+fn tail(
+    run: &str,
+    n: usize,
+    follow: bool,
+    sampling: &crate::Sampling,
+    dir: Option<PathBuf>,
+    allow_damaged: bool,
+) -> Result<()> {
     let dir = run_dir(run, dir);
-    let (rows, stats) = crate::tail_with_stats(&dir, n)?;
     let mut out = std::io::stdout().lock();
-    for row in rows {
-        writeln!(out, "{}", serde_json::Value::Object(row.into_json_object()))?;
-    }
+    let stats = if follow {
+        let poll = std::time::Duration::from_millis(200);
+        crate::follow(&dir, n, sampling, poll, || false, |row| {
+            writeln!(out, "{}", serde_json::Value::Object(row.into_json_object()))
+                .and_then(|()| out.flush())
+                .map_err(|source| crate::ExportError::Write { format: "JSONL", source })
+        })?
+    } else {
+        let t = crate::tail_with(&dir, n, sampling)?;
+        for row in t.rows {
+            writeln!(out, "{}", serde_json::Value::Object(row.into_json_object()))?;
+        }
+        t.stats
+    };
     check_damage(&dir, &stats, allow_damaged)
 }
 
@@ -470,15 +521,15 @@ const DEMO_METRICS: [&str; 8] = [
 ];
 
 /// Logs a realistic curve for `seconds`; returns records written.
-fn log_curve(run: &mut ringlog::Run, rank: u32, seconds: f64) -> Result<u64> {
+fn log_curve(run: &mut ringlog::Run, rank: u32, steps: u64) -> Result<u64> {
     let prefix = format!("rank{rank}/");
     let keys =
         DEMO_METRICS.iter().map(|m| run.key(&format!("{prefix}{m}"))).collect::<std::result::Result<Vec<_>, _>>()?;
-    let start = Instant::now();
+    let steps = i64::try_from(steps).map_err(|_| "--steps is too large")?;
     let mut step = 0i64;
     let mut items = [(keys[0], 0.0); 8];
-    while start.elapsed().as_secs_f64() < seconds {
-        for _ in 0..1000 {
+    while step < steps {
+        for _ in 0..1000.min(steps - step) {
             let t = step as f64;
             let loss = 2.5 * (-t / 2.0e5).exp() + 0.1 + 0.01 * ((t * 0.37).sin());
             let values = [
@@ -497,7 +548,7 @@ fn log_curve(run: &mut ringlog::Run, rank: u32, seconds: f64) -> Result<u64> {
             let _ = run.log(step, &items)?;
             step += 1;
         }
-        if step % 100_000 == 0 {
+        if step % 100_000 == 0 || step == steps {
             let _ = run.output(Stream::Stdout, &format!("rank {rank} step {step} loss {:.4}", items[0].1))?;
         }
     }
@@ -507,15 +558,18 @@ fn log_curve(run: &mut ringlog::Run, rank: u32, seconds: f64) -> Result<u64> {
 
 // The demo logs with the default Block policy: a record is written or the
 // call fails, never dropped, so the `Logged` outcomes are not inspected.
-fn demo_worker(run_id: &str, rank: u32, seconds: f64) -> Result<()> {
+fn demo_worker(run_id: &str, rank: u32, steps: u64) -> Result<()> {
     let mut run = ringlog::attach(run_id)?;
-    let steps = log_curve(&mut run, rank, seconds)?;
+    let steps = log_curve(&mut run, rank, steps)?;
     run.finish(0)?;
     println!("{steps}");
     Ok(())
 }
 
-fn demo(workers: u32, seconds: f64) -> Result<()> {
+/// Steps per demo process by default: 4 processes x 250,000 steps x ~38 bytes is about 40 MB.
+const DEMO_STEPS: u64 = 250_000;
+
+fn demo(workers: u32, steps: u64) -> Result<()> {
     let start = Instant::now();
     let mut run = ringlog::init(
         InitOptions { project: "ringlog-demo".into(), name: "demo".into(), ..Default::default() }
@@ -540,8 +594,8 @@ fn demo(workers: u32, seconds: f64) -> Result<()> {
                     run.run_id(),
                     "--rank",
                     &rank.to_string(),
-                    "--seconds",
-                    &seconds.to_string(),
+                    "--steps",
+                    &steps.to_string(),
                 ])
                 .stdout(std::process::Stdio::piped())
                 .spawn()
@@ -549,7 +603,8 @@ fn demo(workers: u32, seconds: f64) -> Result<()> {
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let _ = run.output(Stream::Stdout, "demo: training started")?;
     let t0 = Instant::now();
-    let mut steps = log_curve(&mut run, 0, seconds)?;
+    let per_process = steps;
+    let mut steps = log_curve(&mut run, 0, per_process)?;
     for child in children {
         let out = child.wait_with_output()?;
         if !out.status.success() {
@@ -568,7 +623,12 @@ fn demo(workers: u32, seconds: f64) -> Result<()> {
         steps,
         workers + 1
     );
-    println!("bytes        {}", report.bytes);
+    println!(
+        "bytes        {} run log ({}), {:.1} bytes per step of 8 metrics",
+        report.bytes,
+        human(report.bytes),
+        report.bytes as f64 / steps.max(1) as f64
+    );
     println!("drops        {}  timeouts {}  invalid frames {}", report.drops, report.timeouts, report.invalid_frames);
     println!(
         "throughput   {:.2} M steps/s = {:.1} M metric values/s, finish included",

@@ -45,7 +45,7 @@
 //! ```
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -60,7 +60,6 @@ use crate::export::sampling::Sampling;
 use crate::export::wandb_export::downsampling;
 use crate::export::wandb_value::wandb_value_json;
 use crate::runlog::format::RunLogError;
-use crate::runlog::index::RunIndex;
 use crate::runlog::reader::{LogRecord, RunLog};
 use crate::runlog::run_meta::{RUN_LOG_FILE, RUN_META_FILE, SUMMARY_FILE};
 use crate::service::summary_state::SummaryState;
@@ -68,8 +67,6 @@ use ringlog_ring::record::schema::{RecordKind, RecordRef};
 
 /// The progress bar is redrawn at most once per this many bytes of log read.
 const PROGRESS_STEP: u64 = 1 << 20;
-/// Most rows [`tail`] reserves room for up front (it grows to `n` as needed).
-const TAIL_PREALLOC: usize = 1024;
 
 /// What an export read and wrote.
 ///
@@ -334,8 +331,8 @@ pub fn export_jsonl_with(
     let mut out = BufWriter::new(w);
     let mut rows = 0;
     let write_err = |e: io::Error| ExportError::Write { format: "JSONL", source: e };
-    let (mut stats, _) = walk(log, len, &mut bar, None, |rec, keys| {
-        if let Some(r) = history_row(rec, keys) {
+    let mut stats = walk_selected(run_dir.as_ref(), log, len, &mut bar, sampling, |rec, keys| {
+        if let Some(r) = history_row(rec, keys, sampling) {
             serde_json::to_writer(&mut out, &r.into_json_object()).map_err(|e| write_err(e.into()))?;
             out.write_all(b"\n").map_err(write_err)?;
             rows += 1;
@@ -446,7 +443,7 @@ pub fn export_csv_with(
     // Pass 1: the key set.
     let mut names = BTreeSet::new();
     let (mut stats, last_offset) = walk(log, len, &mut bar, None, |rec, keys| {
-        collect_history_keys(rec, keys, &mut names);
+        collect_history_keys(rec, keys, &mut names, sampling);
         Ok(())
     })?;
     for reserved in [STEP_FIELD, TIMESTAMP_FIELD, LANE_FIELD] {
@@ -466,7 +463,7 @@ pub fn export_csv_with(
         let (log, _) = open_log(run_dir)?;
         bar.base = len;
         walk(log, len, &mut bar, Some(limit), |rec, keys| {
-            let Some(r) = history_row(rec, keys) else { return Ok(()) };
+            let Some(r) = history_row(rec, keys, sampling) else { return Ok(()) };
             record.clear();
             record.push_field(&r.step.map_or_else(String::new, |s| s.to_string()));
             record.push_field(&csv_cell(&f64_json(r.timestamp_secs())));
@@ -639,59 +636,7 @@ pub fn tail(run_dir: impl AsRef<Path>, n: usize) -> Result<Vec<Row>, ExportError
 /// # Errors
 /// As [`tail`].
 pub fn tail_with_stats(run_dir: impl AsRef<Path>, n: usize) -> Result<(Vec<Row>, ExportStats), ExportError> {
-    let run_dir = run_dir.as_ref();
-    let (log, len) = open_log(run_dir)?;
-    if n == 0 {
-        return Ok((Vec::new(), ExportStats::default()));
-    }
-    if log.header().version == crate::runlog::format::RUN_LOG_VERSION {
-        drop(log);
-        return tail_indexed(run_dir, n, len);
-    }
-    tail_from(log, len, KeyTable::new(), n)
-}
-
-/// The last `n` rows of `log` read from where it was opened, with `keys` known before.
-fn tail_from(log: RunLog, len: u64, keys: KeyTable, n: usize) -> Result<(Vec<Row>, ExportStats), ExportError> {
-    let mut last: VecDeque<Row> = VecDeque::with_capacity(n.min(TAIL_PREALLOC));
-    let (stats, _) = walk_with(log, len, keys, &mut Progress::new(false, 0, ""), None, |rec, keys| {
-        if is_history(rec.kind()) || rec.kind() == RecordKind::Output {
-            if last.len() == n {
-                last.pop_front();
-            }
-            last.extend(row(rec.lane(), &rec.record(), keys));
-        }
-        Ok(())
-    })?;
-    Ok((last.into(), stats))
-}
-
-/// [`tail_with_stats`] for a version-2 log: reads only the last groups of its
-/// index (and what follows them), going further back until it has `n` rows.
-fn tail_indexed(run_dir: &Path, n: usize, len: u64) -> Result<(Vec<Row>, ExportStats), ExportError> {
-    let path = run_dir.join(RUN_LOG_FILE);
-    let index = RunIndex::load_or_rebuild(&path)?;
-    let mut keys = KeyTable::new();
-    for k in &index.keys {
-        keys.define(k.lane, k.id, &k.name);
-    }
-    // Start after the last group, then one group back, then twice as many...
-    let mut back = 0usize;
-    loop {
-        let start = index
-            .groups
-            .len()
-            .checked_sub(back)
-            .map_or(index.blocks_at, |i| index.groups.get(i).map_or(index.covered_end(), |g| g.offset));
-        let log = RunLog::open_at(&path, start)?;
-        let (rows, mut stats) = tail_from(log, len, keys.clone(), n)?;
-        let from_start = start <= index.blocks_at;
-        if rows.len() >= n || from_start {
-            stats.log_bytes = len;
-            return Ok((rows, stats));
-        }
-        back = (back * 2).max(1);
-    }
+    crate::export::tail::tail_with(run_dir, n, &Sampling::default()).map(|t| (t.rows, t.stats))
 }
 
 /// JSONL of the rows merged across lanes and downsampled (see [`export_jsonl_with`]).
@@ -713,7 +658,7 @@ fn export_jsonl_merged(
         rows += 1;
         Ok(())
     };
-    let mut merged = MergedHistory::new(downsample);
+    let mut merged = MergedHistory::new(downsample).with_selection(sampling);
     let (mut stats, _) =
         walk(log, len, &mut bar, None, |rec, keys| merged.observe(rec.lane(), &rec.record(), keys, &mut write))?;
     stats.late_rows = merged.late_rows();
@@ -744,7 +689,7 @@ fn export_csv_merged(
         }
         Ok(())
     };
-    let mut merged = MergedHistory::new(downsample);
+    let mut merged = MergedHistory::new(downsample).with_selection(sampling);
     let (mut stats, last_offset) =
         walk(log, len, &mut bar, None, |rec, keys| merged.observe(rec.lane(), &rec.record(), keys, &mut collect))?;
     stats.late_rows = merged.late_rows();
@@ -783,7 +728,7 @@ fn export_csv_merged(
             rows += 1;
             Ok(())
         };
-        let mut merged = MergedHistory::new(downsample);
+        let mut merged = MergedHistory::new(downsample).with_selection(sampling);
         walk(log, len, &mut bar, Some(limit), |rec, keys| merged.observe(rec.lane(), &rec.record(), keys, &mut write))?;
         merged.finish(&mut write)?;
     }
@@ -805,7 +750,7 @@ fn merged_row_json(row: MergedRow<WandbValue>) -> Map<String, Json> {
     obj
 }
 
-fn warn_late_rows(stats: &ExportStats) {
+pub(crate) fn warn_late_rows(stats: &ExportStats) {
     if stats.late_rows > 0 {
         tracing::warn!(
             late_rows = stats.late_rows,
@@ -846,26 +791,75 @@ pub(crate) fn open_log(run_dir: &Path) -> Result<(RunLog, u64), ExportError> {
     Ok((log, len))
 }
 
+/// Reads what of the log can hold the steps `sampling` selects: with a step range and a
+/// version-2 log, only the index groups whose step range overlaps it (and the part of
+/// the log after the last group), with every key name known from the index; otherwise
+/// the whole log, as [`walk`]. `visit` still sees records outside the range (the caller
+/// filters rows).
+pub(crate) fn walk_selected(
+    run_dir: &Path,
+    log: RunLog,
+    len: u64,
+    bar: &mut Progress,
+    sampling: &Sampling,
+    mut visit: impl FnMut(&LogRecord, &KeyTable) -> Result<(), ExportError>,
+) -> Result<ExportStats, ExportError> {
+    let Some((lo, hi)) = sampling.steps else { return walk(log, len, bar, None, visit).map(|(s, _)| s) };
+    if log.header().version != crate::runlog::format::RUN_LOG_VERSION {
+        return walk(log, len, bar, None, visit).map(|(s, _)| s);
+    }
+    drop(log);
+    let path = run_dir.join(RUN_LOG_FILE);
+    let index = crate::runlog::index::RunIndex::load_or_rebuild(&path)?;
+    let mut keys = KeyTable::new();
+    for k in &index.keys {
+        keys.define(k.lane, k.id, &k.name);
+    }
+    // Overlapping groups, adjacent ones joined, then the unindexed end of the log.
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    for g in index.groups.iter().filter(|g| g.overlaps_steps(lo, hi.saturating_sub(1))) {
+        match ranges.last_mut() {
+            Some(last) if last.1 == g.offset => last.1 = g.end,
+            _ => ranges.push((g.offset, g.end)),
+        }
+    }
+    ranges.push((index.covered_end(), u64::MAX));
+    let mut stats = ExportStats { log_bytes: len, ..ExportStats::default() };
+    for (start, end) in ranges {
+        let mut log = RunLog::open_at(&path, start)?;
+        let (part, _) = walk_with(&mut log, len, &mut keys, bar, Some(end.saturating_sub(1)), &mut visit)?;
+        stats.records += part.records;
+        stats.damaged_regions += part.damaged_regions;
+        stats.damaged_bytes += part.damaged_bytes;
+        stats.damaged_ranges.extend(part.damaged_ranges);
+        stats.rejected_records += part.rejected_records;
+        stats.bytes_read += part.bytes_read;
+        stats.torn_tail_bytes = part.torn_tail_bytes;
+    }
+    stats.damaged_ranges.truncate(MAX_LISTED_RANGES);
+    Ok(stats)
+}
+
 /// Reads `log` once, handing each valid record to `visit` after `KeyTable`
 /// has seen it. With `limit`, stops at the first item past that file offset.
 ///
 /// Returns the stats (without `rows`) and the file offset of the last item
 /// read, which a second pass gives as `limit` to see exactly the same items.
 pub(crate) fn walk(
-    log: RunLog,
+    mut log: RunLog,
     len: u64,
     bar: &mut Progress,
     limit: Option<u64>,
     visit: impl FnMut(&LogRecord, &KeyTable) -> Result<(), ExportError>,
 ) -> Result<(ExportStats, Option<u64>), ExportError> {
-    walk_with(log, len, KeyTable::new(), bar, limit, visit)
+    walk_with(&mut log, len, &mut KeyTable::new(), bar, limit, visit)
 }
 
 /// [`walk`] with the key names in `keys` known from the start.
 pub(crate) fn walk_with(
-    mut log: RunLog,
+    log: &mut RunLog,
     len: u64,
-    mut keys: KeyTable,
+    keys: &mut KeyTable,
     bar: &mut Progress,
     limit: Option<u64>,
     mut visit: impl FnMut(&LogRecord, &KeyTable) -> Result<(), ExportError>,
@@ -889,7 +883,7 @@ pub(crate) fn walk_with(
             Ok(rec) => {
                 stats.records += 1;
                 keys.observe(rec.lane(), &rec.record());
-                visit(&rec, &keys)?;
+                visit(&rec, keys)?;
                 bar.at(rec.offset());
             }
             Err(RunLogError::CorruptFrame { offset, len, path }) => {
@@ -924,20 +918,46 @@ fn frame_error_offset(e: &RunLogError) -> Option<u64> {
     }
 }
 
-/// The history row of `rec`, if it is one.
-fn history_row(rec: &LogRecord, keys: &KeyTable) -> Option<Row> {
-    if is_history(rec.kind()) { row(rec.lane(), &rec.record(), keys) } else { None }
+/// The history row of `rec`, if it is one, with only the keys and steps `sampling` keeps
+/// (`None` when none of its keys are kept).
+pub(crate) fn history_row(rec: &LogRecord, keys: &KeyTable, sampling: &Sampling) -> Option<Row> {
+    if !is_history(rec.kind()) {
+        return None;
+    }
+    select_row(row(rec.lane(), &rec.record(), keys)?, sampling)
+}
+
+/// `r` with only the keys and steps `sampling` keeps; `None` if nothing is left
+/// (an output line, which has no step or key, is left out by any filter).
+pub(crate) fn select_row(mut r: Row, sampling: &Sampling) -> Option<Row> {
+    if !sampling.selects() {
+        return Some(r);
+    }
+    if !r.step.is_some_and(|s| sampling.keeps_step(s)) || r.kind == RecordKind::Output {
+        return None;
+    }
+    r.values.retain(|k, _| sampling.keeps_key(k));
+    (!r.values.is_empty()).then_some(r)
 }
 
 /// Adds the key names of a history record to `names` (without converting values).
-fn collect_history_keys(rec: &LogRecord, keys: &KeyTable, names: &mut BTreeSet<String>) {
+pub(crate) fn collect_history_keys(rec: &LogRecord, keys: &KeyTable, names: &mut BTreeSet<String>, sampling: &Sampling) {
     let lane = rec.lane();
     let mut add = |id: u32| {
         let name = keys.resolve(lane, id);
-        if !names.contains(name.as_ref()) {
+        if !names.contains(name.as_ref()) && sampling.keeps_key(&name) {
             names.insert(name.into_owned());
         }
     };
+    let step = match rec.record() {
+        RecordRef::Scalar1(s) => s.step.to_native(),
+        RecordRef::Scalars(s) => s.step.to_native(),
+        RecordRef::History(h) => h.step.to_native(),
+        _ => return,
+    };
+    if !sampling.keeps_step(step) {
+        return;
+    }
     match rec.record() {
         RecordRef::Scalar1(s) => add(s.key.to_native()),
         RecordRef::Scalars(s) => s.items.iter().for_each(|i| add(i.key.to_native())),
@@ -1001,7 +1021,7 @@ fn listing(run_dir: &Path, run_id: String) -> Option<RunListing> {
 pub(crate) struct Progress {
     bar: Option<ProgressBar>,
     /// Bytes of the passes before this one.
-    base: u64,
+    pub(crate) base: u64,
     /// Position last drawn.
     shown: u64,
 }

@@ -32,6 +32,7 @@ use ringlog_ring::record::schema::RecordRef;
 use ringlog_wandb::{Downsampler, MergedRow, RowMerger, WandbValue};
 
 use crate::export::key_table::KeyTable;
+use crate::export::sampling::Sampling;
 use crate::export::wandb_value::{heap_bytes, wandb_value};
 
 /// Default memory budget of the reorder window: 64 MiB, about 500,000 single-scalar rows or
@@ -97,6 +98,8 @@ pub struct MergedHistory {
     dropped_items: u64,
     /// Highest step each lane has logged so far (for [`Self::release_settled`]).
     lane_steps: HashMap<u16, i64>,
+    /// Keys and steps to keep (`--keys`, `--steps`); `None` keeps everything.
+    select: Option<Sampling>,
 }
 
 impl MergedHistory {
@@ -123,7 +126,22 @@ impl MergedHistory {
             late_rows: 0,
             dropped_items: 0,
             lane_steps: HashMap::new(),
+            select: None,
         }
+    }
+
+    /// The same merger keeping only the keys and steps `sampling` selects
+    /// ([`Sampling::keeps_key`], [`Sampling::keeps_step`]).
+    ///
+    /// # Examples
+    /// ```
+    /// let only_loss = ringlog_service::Sampling { keys: Some(vec!["loss".into()]), ..Default::default() };
+    /// let m = ringlog_service::MergedHistory::new(None).with_selection(&only_loss);
+    /// # let _ = m;
+    /// ```
+    pub fn with_selection(mut self, sampling: &Sampling) -> Self {
+        self.select = sampling.selects().then(|| sampling.clone());
+        self
     }
 
     /// The same merger with a reorder window of `bytes` (tests use a small one).
@@ -205,6 +223,11 @@ impl MergedHistory {
             }
             _ => return Ok(()),
         };
+        if let Some(select) = &self.select
+            && (!select.keeps_step(step) || items.is_empty())
+        {
+            return Ok(());
+        }
         let lane_step = self.lane_steps.entry(lane).or_insert(step);
         *lane_step = (*lane_step).max(step);
         if self.released.is_some_and(|released| step < released) {
@@ -324,6 +347,9 @@ impl MergedHistory {
         };
         if name.is_empty() || matches!(&*name, "_step" | "_runtime" | "_timestamp" | "_wandb") {
             self.dropped_items += 1;
+            return;
+        }
+        if self.select.as_ref().is_some_and(|s| !s.keeps_key(&name)) {
             return;
         }
         items.push((name, value));

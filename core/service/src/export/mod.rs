@@ -5,6 +5,7 @@ pub mod key_table;
 pub mod merged_history;
 pub mod record_json;
 pub mod sampling;
+pub mod tail;
 pub mod wandb_export;
 pub(crate) mod wandb_sink;
 pub mod wandb_value;

@@ -182,10 +182,11 @@ impl RunLog {
         Self::open_from(path, None)
     }
 
-    /// Opens a version-2 run log to read from the block at `offset` (a group
-    /// start from its [`RunIndex`](crate::runlog::index::RunIndex)) on.
-    /// An offset where no intact block starts reads as a damaged region up to
-    /// the next block. On a version-1 log the whole log is read.
+    /// Opens a run log to read from the block (version 2) or frame (version 1)
+    /// at `offset` on: a group start from the log's
+    /// [`RunIndex`](crate::runlog::index::RunIndex), or where an earlier read
+    /// ended ([`RunLog::good_end`]). An offset where no intact block starts
+    /// reads as a damaged region up to the next block.
     ///
     /// # Errors
     /// As [`RunLog::open`].
@@ -219,10 +220,10 @@ impl RunLog {
         }
         let len = meta.len();
         let (header, frames_at) = format::read_header(path, &file, len)?;
+        let start = offset.map_or(frames_at, |o| o.max(frames_at));
         let source = if header.version == RUN_LOG_VERSION_1 {
-            Source::V1(Scanner::new(file, len, frames_at))
+            Source::V1(Scanner::new(file, len, start))
         } else {
-            let start = offset.map_or(frames_at, |o| o.max(frames_at));
             Source::V2 {
                 scanner: BlockScanner::new(file, len, start),
                 decoder: Box::default(),
@@ -319,6 +320,29 @@ impl RunLog {
     /// ```
     pub fn damaged_regions(&self) -> u64 {
         self.damaged
+    }
+
+    /// File offset just past the last intact block (or frame) read: where a
+    /// later read of a growing log continues ([`RunLog::open_at`]). Final once
+    /// the iteration has ended.
+    ///
+    /// # Examples
+    /// ```
+    /// # use ringlog_service::{RunLog, RunLogHeader, RunLogWriter};
+    /// # let path = std::env::temp_dir().join(format!("ringlog-doc-good-end-{}.log", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// drop(RunLogWriter::create(&path, &RunLogHeader::new("r"))?);
+    /// let mut log = RunLog::open(&path)?;
+    /// log.by_ref().for_each(drop);
+    /// assert_eq!(log.good_end(), 64);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn good_end(&self) -> u64 {
+        match &self.source {
+            Source::V1(s) => s.good_end(),
+            Source::V2 { scanner, .. } => scanner.good_end(),
+        }
     }
 
     /// Bytes read from the file so far (how much of the log a read touched).
