@@ -13,7 +13,7 @@ pub enum Transport {
     RawSpsc,
     /// The whole product: producer processes using the Rust client, a private
     /// service draining into the run log on disk, the owner's finish (drain,
-    /// fsync, counts) inside the timed window. Scalar8 throughput only.
+    /// fsync, counts) inside the timed window. Throughput only (scalar1 and scalar8).
     RinglogE2e,
 }
 

@@ -167,11 +167,12 @@ fn measure(case: &Case, producers: &[ProducerOutcome], owner: &OwnerOutcome) -> 
     if r.state != ringlog::RunEnd::Finished || r.records != expected {
         return Err(format!(
             "ringlog-e2e: finish report says state {:?} with {} records in the run log, expected \"finished\" with \
-             {expected} ({} scalar8 + {} key definitions + {} exit records)",
+             {expected} ({} {} + {} key definitions + {} exit records)",
             r.state,
             r.records,
             case.records,
-            case.producers * 8,
+            case.record.as_str(),
+            expected - case.records - u64::from(case.producers) - 1,
             case.producers + 1
         )
         .into());

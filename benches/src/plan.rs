@@ -66,11 +66,11 @@ impl Plan {
     /// assert_eq!(plan.runs, 3);
     /// assert_eq!(plan.cases.len(), 4); // 2 records x 2 modes
     ///
-    /// // ringlog-e2e: scalar8 throughput only, with 1 and with 4 producers.
+    /// // ringlog-e2e: throughput only, scalar1 and scalar8, with 1 and with 4 producers.
     /// let cli = ringlog_benches::cli::Cli::parse_from(["compare", "--transport", "ringlog-e2e"]);
     /// let plan = ringlog_benches::plan::Plan::from_args(&cli.compare);
     /// let producers: Vec<u32> = plan.cases.iter().map(|c| c.producers).collect();
-    /// assert_eq!(producers, [1, 4]);
+    /// assert_eq!(producers, [1, 4, 1, 4]);
     /// ```
     pub fn from_args(args: &CompareArgs) -> Self {
         let transports: Vec<Transport> = pick(&args.transport, &Transport::ALL);
@@ -81,7 +81,7 @@ impl Plan {
             for &record in &records {
                 for &transport in &transports {
                     if transport == Transport::RinglogE2e {
-                        if mode == Mode::Throughput && record == RecordShape::Scalar8 {
+                        if mode == Mode::Throughput {
                             for producers in E2E_PRODUCERS {
                                 cases.push(Case {
                                     transport,

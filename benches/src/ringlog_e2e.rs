@@ -5,9 +5,10 @@
 //! run's [`crate::service_env::ServiceEnv`]), announces the run id, and on
 //! [`FINISH`] calls `run.finish(0)`: the service drains every lane, fsyncs
 //! the run log and answers with counts. Each producer calls
-//! `ringlog::attach(run_id)`, interns its 8 keys, announces `READY`, and on
-//! [`GO`] logs its share of the scalar8 records with `run.log(step, &[(KeyId,
-//! f64); 8])`, then detaches with `run.finish(0)`.
+//! `ringlog::attach(run_id)`, interns its keys (8 for scalar8, 1 for scalar1),
+//! announces `READY`, and on [`GO`] logs its share of the records with
+//! `run.log(step, &[(KeyId, f64); N])` (one item is a `Scalar1` record), then
+//! detaches with `run.finish(0)`.
 
 use ringlog::{InitOptions, KeyId};
 use ringlog_ring::clock::monotonic_ns;
@@ -18,8 +19,13 @@ use crate::case::{Case, Mode, RecordShape, Transport};
 use crate::error::BenchResult;
 use crate::outcome::{FINISH, GO, ProducerOutcome, emit_ready, wait_command};
 
-/// Metrics per record (the case is scalar8 only).
-const METRICS: usize = 8;
+/// Metrics per record of `shape`.
+fn metrics(shape: RecordShape) -> usize {
+    match shape {
+        RecordShape::Scalar1 => 1,
+        RecordShape::Scalar8 => 8,
+    }
+}
 
 /// The owner's side of one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,9 +38,9 @@ pub struct OwnerOutcome {
     pub report: FinishReport,
 }
 
-/// Records the run log must hold after a run of `case`: the scalar8
-/// records, each producer lane's 8 key definitions, and one exit record per
-/// process (each producer's detach and the owner's finish log one).
+/// Records the run log must hold after a run of `case`: the records, each
+/// producer lane's key definitions (8 or 1), and one exit record per process
+/// (each producer's detach and the owner's finish log one).
 ///
 /// # Examples
 /// ```
@@ -51,12 +57,12 @@ pub struct OwnerOutcome {
 /// assert_eq!(ringlog_benches::ringlog_e2e::expected_run_log_records(&case), 1000 + 4 * (8 + 1) + 1);
 /// ```
 pub fn expected_run_log_records(case: &Case) -> u64 {
-    case.records + u64::from(case.producers) * (METRICS as u64 + 1) + 1
+    case.records + u64::from(case.producers) * (metrics(case.record) as u64 + 1) + 1
 }
 
 fn check_case(case: &Case) -> BenchResult<()> {
-    if case.transport != Transport::RinglogE2e || case.record != RecordShape::Scalar8 || case.mode != Mode::Throughput {
-        return Err("ringlog-e2e runs scalar8 throughput only".into());
+    if case.transport != Transport::RinglogE2e || case.mode != Mode::Throughput {
+        return Err("ringlog-e2e runs throughput only".into());
     }
     Ok(())
 }
@@ -88,9 +94,10 @@ pub fn owner(case: &Case, ready: impl FnOnce(&str) -> BenchResult<()>) -> BenchR
 pub fn producer(case: &Case, run_id: &str, rank: u32) -> BenchResult<ProducerOutcome> {
     check_case(case)?;
     let mut run = ringlog::attach(run_id)?;
-    let keys: [KeyId; METRICS] = {
-        let mut keys = [KeyId(0); METRICS];
-        for (i, k) in keys.iter_mut().enumerate() {
+    let n = metrics(case.record);
+    let keys: [KeyId; 8] = {
+        let mut keys = [KeyId(0); 8];
+        for (i, k) in keys.iter_mut().enumerate().take(n) {
             *k = run.key(&format!("rank{rank}/metric{i}"))?;
         }
         keys
@@ -101,8 +108,8 @@ pub fn producer(case: &Case, run_id: &str, rank: u32) -> BenchResult<ProducerOut
     let start_ns = monotonic_ns();
     for step in 0..records {
         let value = step as f64 * 0.5;
-        let items: [(KeyId, f64); METRICS] = std::array::from_fn(|i| (keys[i], value + i as f64));
-        let _ = run.log(step as i64, &items)?;
+        let items: [(KeyId, f64); 8] = std::array::from_fn(|i| (keys[i], value + i as f64));
+        let _ = run.log(step as i64, &items[..n])?;
     }
     let end_ns = monotonic_ns();
     let detached = run.finish(0)?;
