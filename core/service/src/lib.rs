@@ -20,6 +20,7 @@ pub use export::exporters::{
 };
 pub use export::key_table::{KeyTable, unknown_key_name};
 pub use export::merged_history::{DEFAULT_WINDOW_BYTES, MergedHistory};
+pub use export::parquet_export::export_parquet;
 pub use export::record_json::{LANE_FIELD, Row, STEP_FIELD, TIMESTAMP_FIELD, f64_json, row, value_json};
 pub use export::sampling::Sampling;
 pub use export::tail::{Tail, follow, tail_with};

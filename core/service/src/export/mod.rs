@@ -1,8 +1,9 @@
-//! Reading run logs back: JSONL, CSV, summary and W&B exports, listings, `tail`.
+//! Reading run logs back: JSONL, CSV, Parquet, summary and W&B exports, listings, `tail`.
 
 pub mod exporters;
 pub mod key_table;
 pub mod merged_history;
+pub mod parquet_export;
 pub mod record_json;
 pub mod sampling;
 pub mod tail;
