@@ -111,6 +111,8 @@ enum Command {
 enum Format {
     Jsonl,
     Csv,
+    /// One column per key (binary: needs -o FILE, or stdout that is not a terminal).
+    Parquet,
     Summary,
     Wandb,
 }
@@ -451,6 +453,25 @@ fn export(
         );
         return Ok(());
     }
+    if let Format::Parquet = format {
+        // Parquet is binary, and its writer needs an output it can own and send (a locked
+        // stdout is neither), so it gets its own file or an unlocked stdout.
+        let stats = match &output {
+            Some(p) => {
+                let file =
+                    std::fs::File::create(p).map_err(|e| format!("cannot write the export to {}: {e}", p.display()))?;
+                crate::export_parquet(&dir, std::io::BufWriter::new(file), sampling, progress)?
+            }
+            None if std::io::stdout().is_terminal() => {
+                return Err("Parquet is binary and stdout is a terminal: pass -o FILE (e.g. -o run.parquet), or \
+                            redirect stdout to a file or a pipe"
+                    .into());
+            }
+            None => crate::export_parquet(&dir, std::io::BufWriter::new(std::io::stdout()), sampling, progress)?,
+        };
+        report_late_rows(stats.late_rows);
+        return check_damage(&dir, &stats, allow_damaged);
+    }
     let mut sink: Box<dyn Write> = match &output {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).map_err(|e| format!("cannot write the export to {}: {e}", p.display()))?,
@@ -461,6 +482,8 @@ fn export(
     match format {
         // Handled above: a W&B run is a directory, not a stream.
         Format::Wandb => {}
+        // Handled above: Parquet needs an output it can send to its writer.
+        Format::Parquet => {}
         Format::Jsonl => {
             let stats = crate::export_jsonl_with(&dir, &mut sink, sampling, progress)?;
             report_late_rows(stats.late_rows);
