@@ -1,12 +1,14 @@
 //! Run log speed, stage by stage, on one core: the service's append path
-//! (validated batch -> encoded blocks -> file), reading back, and exports.
+//! (validated batch -> encoded blocks -> file), reading back, and exports
+//! (Parquet and JSONL, each to a sink, so only the export's own work counts).
 //!
 //! ```text
 //! cargo run --release -p ringlog-benches --bin runlog -- [--steps N] [--repeat R] [--dir DIR]
 //! ```
 //!
 //! Every figure is a median of `--repeat` runs, with records (or rows) per
-//! second and bytes per record. The data is the `compare` bench's scalar8
+//! second and bytes per record. The exports read the log each run wrote
+//! (`<dir>/ringlog-runlog-bench-<pid>/run.rlog`, a run directory). The data is the `compare` bench's scalar8
 //! and scalar1 shapes and `ringlog demo`'s curves.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use ringlog_ring::{Batch, HeapRun, KeyId};
-use ringlog_service::{RunLog, RunLogHeader, RunLogWriter};
+use ringlog_service::{RunLog, RunLogHeader, RunLogWriter, Sampling};
 
 #[derive(Parser)]
 struct Args {
@@ -108,13 +110,31 @@ fn append(path: &Path, steps: i64, data: Data) -> (f64, u64) {
     (timed, log.counters().bytes)
 }
 
+/// Times one export of the run in `run_dir`, which holds `rows` history rows; returns rows/s.
+fn export_rate(rows: i64, export: impl FnOnce() -> ringlog_service::ExportStats) -> f64 {
+    let t = Instant::now();
+    let stats = export();
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(stats.rows, rows as u64, "the export wrote every row");
+    rows as f64 / secs
+}
+
 fn main() {
     let args = Args::parse();
-    let path = args.dir.join(format!("ringlog-runlog-bench-{}.rlog", std::process::id()));
-    println!("{:<26} {:>14} {:>14} {:>12}", "data", "append M rec/s", "read M rec/s", "bytes/step");
+    // The exports take a run directory holding `run.rlog`.
+    let run_dir = args.dir.join(format!("ringlog-runlog-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&run_dir).expect("create the run directory");
+    let path = run_dir.join(ringlog_service::RUN_LOG_FILE);
+    println!(
+        "{:<26} {:>14} {:>14} {:>12} {:>18} {:>16}",
+        "data", "append M rec/s", "read M rec/s", "bytes/step", "parquet M rows/s", "jsonl M rows/s"
+    );
+    let sampling = Sampling::default();
     for data in [Data::BenchScalar8, Data::DemoScalar8, Data::BenchScalar1] {
         let mut appends = Vec::new();
         let mut reads = Vec::new();
+        let mut parquet = Vec::new();
+        let mut jsonl = Vec::new();
         let mut bytes = 0;
         for _ in 0..args.repeat {
             let (secs, b) = append(&path, args.steps, data);
@@ -123,15 +143,26 @@ fn main() {
             let t = Instant::now();
             let n = RunLog::open(&path).expect("open").filter(|r| r.is_ok()).count();
             reads.push(n as f64 / t.elapsed().as_secs_f64() / 1e6);
+            parquet.push(
+                export_rate(args.steps, || {
+                    ringlog_service::export_parquet(&run_dir, std::io::sink(), &sampling, false).expect("parquet")
+                }) / 1e6,
+            );
+            jsonl.push(
+                export_rate(args.steps, || {
+                    ringlog_service::export_jsonl_with(&run_dir, &mut std::io::sink(), &sampling, false).expect("jsonl")
+                }) / 1e6,
+            );
         }
         println!(
-            "{:<26} {:>14.2} {:>14.2} {:>12.2}",
+            "{:<26} {:>14.2} {:>14.2} {:>12.2} {:>18.2} {:>16.2}",
             data.name(),
             median(appends),
             median(reads),
-            (bytes - 64) as f64 / args.steps as f64
+            (bytes - 64) as f64 / args.steps as f64,
+            median(parquet),
+            median(jsonl)
         );
     }
-    let _ = std::fs::remove_file(&path);
-    let _ = std::fs::remove_file(path.with_extension("rlidx"));
+    let _ = std::fs::remove_dir_all(&run_dir);
 }
