@@ -382,13 +382,26 @@ fn summary_last_values() {
     assert_eq!(meta["counts"]["key_defs"], json!(6));
     assert_eq!(meta["last_step"], json!(STEPS + 4));
 
-    // The service's live summary equals the rebuilt one; once written, the file is printed.
+    // The service's live summary equals the rebuilt one (which says how much of the log it
+    // covers); once written, the file is printed.
+    let mut live = live;
+    live.set_log_end(std::fs::metadata(dir.0.join("run.rlog")).unwrap().len());
     assert_eq!(live.to_json(), rebuilt);
     live.write(&dir.0.join("summary.json")).unwrap();
     let mut out = Vec::new();
     assert_eq!(ringlog_service::export_summary(&dir.0, &mut out).unwrap(), SummarySource::File);
     assert_eq!(serde_json::from_slice::<Json>(&out).unwrap(), rebuilt);
     assert!(!std::fs::read_dir(&dir.0).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".tmp")));
+
+    // A checkpoint that covers only the start of the log (here: nothing but the header)
+    // is continued with the rest, to the same summary.
+    let mut early = SummaryState::new();
+    early.set_log_end(64);
+    early.checkpoint(&dir.0.join("summary.json")).unwrap();
+    let mut out = Vec::new();
+    let source = ringlog_service::export_summary(&dir.0, &mut out).unwrap();
+    assert!(matches!(source, SummarySource::Continued(_)), "{source:?}");
+    assert_eq!(serde_json::from_slice::<Json>(&out).unwrap(), rebuilt);
 
     // A summary.json that is not an object is rebuilt.
     std::fs::write(dir.0.join("summary.json"), b"[1, 2").unwrap();

@@ -452,6 +452,29 @@ fn a_step_range_reads_only_the_groups_that_hold_it() {
         assert!(close(&r["train/metric7"], want[7]), "{r}");
         assert_eq!(r.as_object().unwrap().len(), 5, "{r}"); // _step, _timestamp, _lane and the two keys
     }
+    // The summary of a live run: the service's last checkpoint plus the log after it.
+    let mut full = Vec::new();
+    let ringlog_service::SummarySource::Rebuilt(whole) = ringlog_service::export_summary(&dir.0, &mut full).unwrap()
+    else {
+        panic!("no summary.json yet: rebuilt")
+    };
+    assert!(whole.bytes_read >= log_len - 64);
+    let full: serde_json::Value = serde_json::from_slice(&full).unwrap();
+    let index = RunIndex::load_or_rebuild(&dir.log()).unwrap();
+    let mut checkpoint = ringlog_service::SummaryState::from_json(&full).unwrap();
+    checkpoint.set_log_end(index.groups[index.groups.len() - 2].end);
+    checkpoint.checkpoint(&dir.0.join("summary.json")).unwrap();
+    let mut out = Vec::new();
+    let source = ringlog_service::export_summary(&dir.0, &mut out).unwrap();
+    let ringlog_service::SummarySource::Continued(rest) = source else { panic!("{source:?}") };
+    assert!(rest.bytes_read <= 3 << 20, "read {} of {log_len} bytes", rest.bytes_read);
+    let continued: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    for k in 0..8 {
+        let key = format!("train/metric{k}");
+        assert_eq!(continued[&key], full[&key], "{key}");
+    }
+    std::fs::remove_file(dir.0.join("summary.json")).unwrap();
+
     // Without the index: the same rows, from a read of the whole log.
     std::fs::remove_file(index_path(&dir.log())).unwrap();
     let mut again = Vec::new();

@@ -127,9 +127,13 @@ impl ExportStats {
 pub enum SummarySource {
     /// The run directory's `summary.json`.
     File,
-    /// Rebuilt from the run log, because `summary.json` is missing (the run
-    /// is still running, or crashed) or is not a JSON object.
+    /// Rebuilt from the run log, because `summary.json` is missing or is not a
+    /// JSON object.
     Rebuilt(ExportStats),
+    /// The service's last checkpoint in `summary.json` (a live run's, or the one a
+    /// crash left), continued with the records the log holds after it: the read
+    /// covers the log's end only, whatever the run's length.
+    Continued(ExportStats),
 }
 
 /// One run, as listed by [`list_runs`].
@@ -515,7 +519,32 @@ pub fn export_csv_with(
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn export_summary(run_dir: impl AsRef<Path>, w: &mut (impl Write + ?Sized)) -> Result<SummarySource, ExportError> {
-    let run_dir = run_dir.as_ref();
+    let (state, _, source) = summary_state(run_dir.as_ref())?;
+    let summary = match (&source, state) {
+        (SummarySource::File, _) => {
+            // Written as it was, keys in its order.
+            let path = run_dir.as_ref().join(SUMMARY_FILE);
+            let bytes = std::fs::read(&path).map_err(|source| ExportError::Read { path, source })?;
+            serde_json::from_slice::<Json>(&bytes).unwrap_or(Json::Null)
+        }
+        (_, state) => state.to_json(),
+    };
+    let write_err = |e: io::Error| ExportError::Write { format: "summary", source: e };
+    let mut out = BufWriter::new(w);
+    serde_json::to_writer_pretty(&mut out, &summary).map_err(|e| write_err(e.into()))?;
+    out.write_all(b"\n").and_then(|()| out.flush()).map_err(write_err)?;
+    Ok(source)
+}
+
+/// The summary of the run in `run_dir`, the key names known at the log's end, and
+/// where they came from: `summary.json` as it is when it covers the whole log; its
+/// checkpoint (`_ringlog.log_end`) continued with the rest of a version-2 log,
+/// reading only that rest with key names from the index; otherwise rebuilt from
+/// the whole log.
+///
+/// # Errors
+/// [`ExportError::Read`] if `summary.json` exists but cannot be read; the log's errors.
+pub(crate) fn summary_state(run_dir: &Path) -> Result<(SummaryState, KeyTable, SummarySource), ExportError> {
     let path = run_dir.join(SUMMARY_FILE);
     let from_file = match std::fs::read(&path) {
         Ok(bytes) => match serde_json::from_slice::<Json>(&bytes) {
@@ -528,23 +557,45 @@ pub fn export_summary(run_dir: impl AsRef<Path>, w: &mut (impl Write + ?Sized)) 
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(source) => return Err(ExportError::Read { path, source }),
     };
-    let (summary, source) = match from_file {
-        Some(v) => (v, SummarySource::File),
-        None => {
-            let (log, len) = open_log(run_dir)?;
-            let mut state = SummaryState::new();
-            let (stats, _) = walk(log, len, &mut Progress::new(false, 0, ""), None, |rec, keys| {
-                state.observe(rec.lane(), &rec.record(), keys);
-                Ok(())
-            })?;
-            (state.to_json(), SummarySource::Rebuilt(stats))
+    let (log, len) = open_log(run_dir)?;
+    let v2 = log.header().version == crate::runlog::format::RUN_LOG_VERSION;
+    let checkpoint = from_file.as_ref().and_then(SummaryState::from_json).filter(|s| s.log_end().is_some());
+    match (from_file, checkpoint) {
+        // Without a log offset (an older build's file), or covering the whole log: as it is.
+        (Some(_), Some(state)) if state.log_end() >= Some(len) => Ok((state, KeyTable::new(), SummarySource::File)),
+        (Some(json), None) => {
+            Ok((SummaryState::from_json(&json).unwrap_or_default(), KeyTable::new(), SummarySource::File))
         }
-    };
-    let write_err = |e: io::Error| ExportError::Write { format: "summary", source: e };
-    let mut out = BufWriter::new(w);
-    serde_json::to_writer_pretty(&mut out, &summary).map_err(|e| write_err(e.into()))?;
-    out.write_all(b"\n").and_then(|()| out.flush()).map_err(write_err)?;
-    Ok(source)
+        (_, Some(mut state)) if v2 => {
+            drop(log);
+            let log_path = run_dir.join(RUN_LOG_FILE);
+            let index = crate::runlog::index::RunIndex::load_or_rebuild(&log_path)?;
+            let mut keys = KeyTable::new();
+            for k in &index.keys {
+                keys.define(k.lane, k.id, &k.name);
+            }
+            let mut log = RunLog::open_at(&log_path, state.log_end().unwrap_or(0))?;
+            let (stats, _) =
+                walk_with(&mut log, len, &mut keys, &mut Progress::new(false, 0, ""), None, |rec, keys| {
+                    state.observe(rec.lane(), &rec.record(), keys);
+                    Ok(())
+                })?;
+            state.set_log_end(log.good_end());
+            Ok((state, keys, SummarySource::Continued(stats)))
+        }
+        _ => {
+            let mut state = SummaryState::new();
+            let mut keys = KeyTable::new();
+            let mut log = log;
+            let (stats, _) =
+                walk_with(&mut log, len, &mut keys, &mut Progress::new(false, 0, ""), None, |rec, keys| {
+                    state.observe(rec.lane(), &rec.record(), keys);
+                    Ok(())
+                })?;
+            state.set_log_end(log.good_end());
+            Ok((state, keys, SummarySource::Rebuilt(stats)))
+        }
+    }
 }
 
 /// Lists the runs in `runs_dir`, oldest first (runs whose creation time is
@@ -941,7 +992,12 @@ pub(crate) fn select_row(mut r: Row, sampling: &Sampling) -> Option<Row> {
 }
 
 /// Adds the key names of a history record to `names` (without converting values).
-pub(crate) fn collect_history_keys(rec: &LogRecord, keys: &KeyTable, names: &mut BTreeSet<String>, sampling: &Sampling) {
+pub(crate) fn collect_history_keys(
+    rec: &LogRecord,
+    keys: &KeyTable,
+    names: &mut BTreeSet<String>,
+    sampling: &Sampling,
+) {
     let lane = rec.lane();
     let mut add = |id: u32| {
         let name = keys.resolve(lane, id);

@@ -9,14 +9,20 @@
 //! lag (and its memory) to one batch. On a machine with a spare core (a
 //! producer blocked on I/O, or the second core of two), the folding is free.
 
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::export::key_table::KeyTable;
 use crate::export::wandb_sink::WandbSink;
 use crate::service::summary_state::SummaryState;
 use ringlog_ring::Batch;
+
+/// How often the folder writes the live run's `summary.json` (a checkpoint that
+/// readers continue from the log offset it covers).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 
 /// What the folder keeps up to date.
 pub(crate) struct Folded {
@@ -26,8 +32,9 @@ pub(crate) struct Folded {
 }
 
 impl Folded {
-    /// Folds in every frame of `batch`.
-    pub(crate) fn fold(&mut self, run_id: &str, batch: &Batch) {
+    /// Folds in every frame of `batch`, which ends at run log offset `log_end`.
+    pub(crate) fn fold(&mut self, run_id: &str, batch: &Batch, log_end: u64) {
+        self.summary.set_log_end(log_end);
         let mut wandb_failed = None;
         for f in batch.frames() {
             let rec = f.record();
@@ -57,7 +64,7 @@ impl Folded {
 /// The folding thread of one run.
 pub(crate) struct Folder {
     run_id: String,
-    to_fold: Option<SyncSender<Batch>>,
+    to_fold: Option<SyncSender<(Batch, u64)>>,
     free: Receiver<Batch>,
     thread: Option<JoinHandle<Folded>>,
     /// The state, while no thread runs it (it could not be started, or it died).
@@ -66,8 +73,9 @@ pub(crate) struct Folder {
 
 impl Folder {
     /// Starts the thread with `state`; `spare` is the second batch buffer.
-    pub(crate) fn start(run_id: &str, state: Folded, spare: Batch) -> Self {
-        let (to_fold, batches) = sync_channel::<Batch>(1);
+    /// Every [`CHECKPOINT_EVERY`] it writes the summary to `summary_path`.
+    pub(crate) fn start(run_id: &str, state: Folded, spare: Batch, summary_path: PathBuf) -> Self {
+        let (to_fold, batches) = sync_channel::<(Batch, u64)>(1);
         let (give_back, free) = sync_channel::<Batch>(2);
         // The spare starts free: the drain thread can read into it while the
         // folder works on the first batch.
@@ -79,10 +87,17 @@ impl Folder {
         let spawned = std::thread::Builder::new().name(format!("fold-{run_id}")).spawn(move || {
             let mut state =
                 theirs.lock().unwrap_or_else(PoisonError::into_inner).take().expect("the state is put in before");
-            for batch in batches {
-                state.fold(&id, &batch);
+            let mut checkpointed = Instant::now();
+            for (batch, log_end) in batches {
+                state.fold(&id, &batch, log_end);
                 if give_back.send(batch).is_err() {
                     break;
+                }
+                if checkpointed.elapsed() >= CHECKPOINT_EVERY {
+                    checkpointed = Instant::now();
+                    if let Err(e) = state.summary.checkpoint(&summary_path) {
+                        tracing::warn!(run = %id, error = %e, "cannot checkpoint the live summary");
+                    }
                 }
             }
             state
@@ -99,14 +114,15 @@ impl Folder {
         }
     }
 
-    /// Hands over a written batch; returns an empty one to read the next into.
-    pub(crate) fn fold(&mut self, batch: Batch) -> Batch {
+    /// Hands over a written batch, which ends at run log offset `log_end`; returns an
+    /// empty one to read the next into.
+    pub(crate) fn fold(&mut self, batch: Batch, log_end: u64) -> Batch {
         if let Some(state) = self.inline.as_mut() {
-            state.fold(&self.run_id, &batch);
+            state.fold(&self.run_id, &batch, log_end);
             return batch;
         }
         let capacity = batch.capacity();
-        let sent = self.to_fold.as_ref().is_some_and(|tx| tx.send(batch).is_ok());
+        let sent = self.to_fold.as_ref().is_some_and(|tx| tx.send((batch, log_end)).is_ok());
         match sent.then(|| self.free.recv().ok()).flatten() {
             Some(free) => free,
             None => {

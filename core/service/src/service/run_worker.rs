@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use std::sync::{Mutex, PoisonError};
 
 use crate::RunLogWriter;
+use crate::export::exporters::SummarySource;
 use crate::export::key_table::KeyTable;
 use crate::export::merged_history::MergedHistory;
 use crate::export::wandb_export::run_info;
@@ -192,7 +193,9 @@ pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl F
     let mut folded = d.folded.take().expect("set above");
     folded.wandb = start_live_wandb(&d.shared.meta.lock().unwrap_or_else(PoisonError::into_inner));
     d.keys = folded.keys.clone();
-    d.folder = Some(Folder::start(&d.shared.run_id, folded, Batch::new(BATCH_BYTES)));
+    let summary_path =
+        PathBuf::from(&d.shared.meta.lock().unwrap_or_else(PoisonError::into_inner).run_dir).join(SUMMARY_FILE);
+    d.folder = Some(Folder::start(&d.shared.run_id, folded, Batch::new(BATCH_BYTES), summary_path));
     let mut rate_mark = (Instant::now(), 0u64);
     loop {
         d.add_new_lanes();
@@ -243,23 +246,30 @@ impl Drain {
     /// fresh run's log is empty and this costs nothing.
     fn rebuild_from_log(&mut self) {
         let path = self.writer.path().to_owned();
-        let log = match crate::RunLog::open(&path) {
-            Ok(log) => log,
+        let Some(run_dir) = path.parent() else { return };
+        if self.writer.counters().frames == 0 {
+            return;
+        }
+        // The last summary checkpoint plus the records after it (the whole log
+        // only without one): a restart costs the same however long the run is.
+        let (summary, mut keys, source) = match crate::export::exporters::summary_state(run_dir) {
+            Ok(found) => found,
             Err(e) => {
                 tracing::warn!(run = %self.shared.run_id, error = %e, "cannot replay the run log: summary starts empty");
                 return;
             }
         };
-        let mut replayed = 0u64;
-        let Some(folded) = self.folded.as_mut() else { return };
-        for rec in log.flatten() {
-            let r = rec.record();
-            folded.keys.observe(rec.lane(), &r);
-            folded.summary.observe(rec.lane(), &r, &folded.keys);
-            replayed += 1;
+        if let SummarySource::File = source
+            && let Ok(index) = crate::runlog::index::RunIndex::load_or_rebuild(&path)
+        {
+            for k in &index.keys {
+                keys.define(k.lane, k.id, &k.name);
+            }
         }
-        if replayed > 0 {
-            tracing::info!(run = %self.shared.run_id, records = replayed, "rebuilt key names and summary from the run log");
+        tracing::info!(run = %self.shared.run_id, from = ?source, "rebuilt key names and summary from the run log");
+        if let Some(folded) = self.folded.as_mut() {
+            folded.keys = keys;
+            folded.summary = summary;
         }
     }
 
@@ -300,7 +310,7 @@ impl Drain {
                 // Key names, summary and live W&B: on the folding thread.
                 if let Some(folder) = self.folder.as_mut() {
                     let written = std::mem::replace(&mut self.batch, Batch::new(0));
-                    self.batch = folder.fold(written);
+                    self.batch = folder.fold(written, self.writer.counters().bytes);
                 }
                 let mut live = self.shared.live.lock().unwrap_or_else(PoisonError::into_inner);
                 live.records += appended.frames as u64;
@@ -464,10 +474,11 @@ impl Drain {
         report.runtime_ms = shared.started.elapsed().as_millis() as u64;
         let run_dir = PathBuf::from(&meta.run_dir);
         let folded = self.folder.take().and_then(Folder::finish).or_else(|| self.folded.take());
-        let (summary, wandb) = match folded {
+        let (mut summary, wandb) = match folded {
             Some(f) => (f.summary, f.wandb),
             None => (SummaryState::new(), None),
         };
+        summary.set_log_end(counters.bytes);
         if let Some(sink) = wandb {
             let runtime_s = report.runtime_ms as f64 / 1e3;
             let outcome = match exit_code {

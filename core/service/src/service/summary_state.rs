@@ -125,6 +125,8 @@ pub struct SummaryState {
     slots: Vec<Vec<u32>>,
     counts: SummaryCounts,
     last_step: Option<i64>,
+    /// Run log offset up to which records are folded in (`_ringlog.log_end`).
+    log_end: Option<u64>,
 }
 
 /// Key ids above this are resolved by name every time instead of cached in
@@ -225,8 +227,91 @@ impl SummaryState {
         let mut meta = Map::new();
         meta.insert("counts".into(), serde_json::to_value(self.counts).unwrap_or(Json::Null));
         meta.insert("last_step".into(), self.last_step.map_or(Json::Null, Json::from));
+        if let Some(end) = self.log_end {
+            meta.insert("log_end".into(), Json::from(end));
+        }
+        let explicit: Vec<Json> =
+            self.entries.iter().filter(|e| e.2 == Source::Explicit).map(|e| Json::from(e.0.as_ref())).collect();
+        if !explicit.is_empty() {
+            meta.insert("explicit".into(), Json::Array(explicit));
+        }
         obj.insert(SUMMARY_META_KEY.into(), Json::Object(meta));
         Json::Object(obj)
+    }
+
+    /// Notes that every record before run log offset `end` is folded in; written as
+    /// `_ringlog.log_end`, so a reader of a live or crashed run's `summary.json` folds
+    /// only the records after it ([`SummaryState::from_json`]).
+    ///
+    /// # Examples
+    /// ```
+    /// let mut s = ringlog_service::SummaryState::new();
+    /// s.set_log_end(4096);
+    /// assert_eq!(s.to_json()["_ringlog"]["log_end"], 4096);
+    /// assert_eq!(s.log_end(), Some(4096));
+    /// ```
+    pub fn set_log_end(&mut self, end: u64) {
+        self.log_end = Some(end);
+    }
+
+    /// The run log offset the summary covers, if known.
+    ///
+    /// # Examples
+    /// See [`SummaryState::set_log_end`].
+    pub fn log_end(&self) -> Option<u64> {
+        self.log_end
+    }
+
+    /// The state a `summary.json` was written from ([`SummaryState::to_json`]): every
+    /// key's value, which of them an explicit summary set, the counts, the last step
+    /// and the log offset covered. `None` if `json` is not such an object.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut s = ringlog_service::SummaryState::new();
+    /// s.set_log_end(64);
+    /// let back = ringlog_service::SummaryState::from_json(&s.to_json()).unwrap();
+    /// assert_eq!(back.to_json(), s.to_json());
+    /// ```
+    pub fn from_json(json: &Json) -> Option<Self> {
+        let obj = json.as_object()?;
+        let meta = obj.get(SUMMARY_META_KEY)?.as_object()?;
+        let mut s = Self::new();
+        s.counts = serde_json::from_value(meta.get("counts")?.clone()).ok()?;
+        s.last_step = meta.get("last_step").and_then(Json::as_i64);
+        s.log_end = meta.get("log_end").and_then(Json::as_u64);
+        let explicit: Vec<&str> = meta
+            .get("explicit")
+            .and_then(Json::as_array)
+            .map_or_else(Vec::new, |a| a.iter().filter_map(Json::as_str).collect());
+        for (k, v) in obj.iter().filter(|(k, _)| k.as_str() != SUMMARY_META_KEY) {
+            let i = s.entry(k);
+            s.entries[i].1 = Last::Json(v.clone());
+            s.entries[i].2 = if explicit.contains(&k.as_str()) { Source::Explicit } else { Source::History };
+        }
+        Some(s)
+    }
+
+    /// Writes [`to_json`](Self::to_json) to `path` atomically but without fsync: the
+    /// service's periodic checkpoint of a live run (the finish writes durably).
+    ///
+    /// # Errors
+    /// [`SummaryWriteError`].
+    ///
+    /// # Examples
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("ringlog-doc-checkpoint-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// ringlog_service::SummaryState::new().checkpoint(&dir.join("summary.json"))?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn checkpoint(&self, path: &Path) -> Result<(), SummaryWriteError> {
+        crate::runlog::run_meta::write_json_atomic(path, &self.to_json(), false).map_err(|source| SummaryWriteError {
+            path: path.to_owned(),
+            op: "writing it (temporary file, rename)",
+            source,
+        })
     }
 
     /// Writes [`to_json`](Self::to_json) to `path` atomically and durably: into
