@@ -42,6 +42,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use ringlog_ring::record::schema::{ArchivedValue, RecordRef};
 use ringlog_wandb::{MergedRow, WandbValue};
 
@@ -644,10 +645,18 @@ impl<W: Write + Send> ParquetOut<W> {
         }
         fields.extend(columns.iter().map(|(name, ty)| Field::new(name, ty.data_type(), true)));
         let schema = Arc::new(Schema::new(fields));
-        let props = WriterProperties::builder()
+        // Dictionary encoding only for text: a float or integer dictionary costs a hash per
+        // value and rarely pays off for metrics, whose values seldom repeat.
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            .set_created_by(format!("ringlog {}", env!("CARGO_PKG_VERSION")))
-            .build();
+            .set_dictionary_enabled(false)
+            .set_created_by(format!("ringlog {}", env!("CARGO_PKG_VERSION")));
+        for (name, ty) in columns {
+            if ty.data_type() == DataType::Utf8 {
+                props = props.set_column_dictionary_enabled(ColumnPath::from(name.as_str()), true);
+            }
+        }
+        let props = props.build();
         let writer = ArrowWriter::try_new(w, schema.clone(), Some(props)).map_err(parquet_error)?;
         let capacity = (BATCH_CELLS / columns.len().max(1)).clamp(MIN_BATCH_ROWS, BATCH_ROWS);
         let batch = BatchBuilder {
