@@ -57,6 +57,7 @@ use crate::export::key_table::KeyTable;
 use crate::export::merged_history::MergedHistory;
 use crate::export::record_json::{LANE_FIELD, Row, STEP_FIELD, TIMESTAMP_FIELD, f64_json, is_history, row};
 use crate::export::sampling::Sampling;
+use crate::export::scalar_jsonl::ScalarLines;
 use crate::export::wandb_export::downsampling;
 use crate::export::wandb_value::wandb_value_json;
 use crate::runlog::format::RunLogError;
@@ -335,7 +336,17 @@ pub fn export_jsonl_with(
     let mut out = BufWriter::new(w);
     let mut rows = 0;
     let write_err = |e: io::Error| ExportError::Write { format: "JSONL", source: e };
+    let mut fast = ScalarLines::default();
     let mut stats = walk_selected(run_dir.as_ref(), log, len, &mut bar, sampling, |rec, keys| {
+        match fast.write(&mut out, rec.lane(), &rec.record(), keys, sampling) {
+            Ok(Some(true)) => {
+                rows += 1;
+                return Ok(());
+            }
+            Ok(Some(false)) => return Ok(()),
+            Ok(None) => {}
+            Err(e) => return Err(write_err(e)),
+        }
         if let Some(r) = history_row(rec, keys, sampling) {
             serde_json::to_writer(&mut out, &r.into_json_object()).map_err(|e| write_err(e.into()))?;
             out.write_all(b"\n").map_err(write_err)?;

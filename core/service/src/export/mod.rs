@@ -6,6 +6,7 @@ pub mod merged_history;
 pub mod parquet_export;
 pub mod record_json;
 pub mod sampling;
+pub(crate) mod scalar_jsonl;
 pub mod tail;
 pub mod wandb_export;
 pub(crate) mod wandb_sink;

@@ -1,0 +1,180 @@
+//! The JSONL export's fast path for the two scalar kinds, which make up most
+//! of a run: the line is written straight from the archived record, with the
+//! field order and number formatting of the general path (a `serde_json` map:
+//! fields sorted by name, `_step`, `_timestamp` and `_lane` shadowing logged
+//! keys of those names, floats as `serde_json` prints them, non-finite floats
+//! as the strings `"NaN"`, `"Infinity"` and `"-Infinity"`). The layout of a
+//! line (which field goes where, the escaped names) depends only on the lane
+//! and the record's key ids (and the key definitions seen so far), so it is
+//! built once per lane and key list and reused until they change. The export
+//! tests compare the output with the general path's values, and the
+//! version-1 fixture test with the bytes an earlier build wrote.
+
+use std::io::{self, Write};
+
+use crate::export::key_table::KeyTable;
+use crate::export::record_json::{LANE_FIELD, STEP_FIELD, TIMESTAMP_FIELD};
+use crate::export::sampling::Sampling;
+use ringlog_ring::record::schema::RecordRef;
+
+/// One field of a line, in output order.
+#[derive(Debug, Clone)]
+enum Field {
+    Step,
+    Timestamp,
+    Lane,
+    /// The record's item `index` under this escaped name (with quotes and colon).
+    Item {
+        index: usize,
+        name: Box<[u8]>,
+    },
+}
+
+/// The layout of the lines of one lane and key list.
+#[derive(Debug, Default)]
+struct Layout {
+    ids: Vec<u32>,
+    fields: Vec<Field>,
+    /// No logged key is kept: the record writes no line.
+    empty: bool,
+}
+
+/// Writes JSONL lines for `Scalar1` and `Scalars` records.
+#[derive(Default)]
+pub(crate) struct ScalarLines {
+    /// Last layout per lane.
+    layouts: Vec<Option<Layout>>,
+    ids: Vec<u32>,
+    values: Vec<f64>,
+    float: ryu::Buffer,
+    int: itoa::Buffer,
+}
+
+impl ScalarLines {
+    /// Writes `rec`'s line if it is a scalar record; returns `Ok(None)` for any other
+    /// kind (the caller uses the general path), `Ok(Some(false))` when the selection
+    /// leaves it out.
+    pub(crate) fn write(
+        &mut self,
+        out: &mut impl Write,
+        lane: u16,
+        rec: &RecordRef<'_>,
+        keys: &KeyTable,
+        sampling: &Sampling,
+    ) -> io::Result<Option<bool>> {
+        self.ids.clear();
+        self.values.clear();
+        let (step, ts_ns) = match rec {
+            RecordRef::Scalar1(s) => {
+                self.ids.push(s.key.to_native());
+                self.values.push(s.value.to_native());
+                (s.step.to_native(), s.ts_ns.to_native())
+            }
+            RecordRef::Scalars(s) => {
+                for item in s.items.iter() {
+                    self.ids.push(item.key.to_native());
+                    self.values.push(item.value.to_native());
+                }
+                (s.step.to_native(), s.ts_ns.to_native())
+            }
+            RecordRef::KeyDef(_) => {
+                // A (re)definition changes the names a cached layout holds.
+                if let Some(slot) = self.layouts.get_mut(usize::from(lane)) {
+                    *slot = None;
+                }
+                return Ok(None);
+            }
+            _ => return Ok(None),
+        };
+        if !sampling.keeps_step(step) {
+            return Ok(Some(false));
+        }
+        let l = usize::from(lane);
+        if self.layouts.len() <= l {
+            self.layouts.resize_with(l + 1, || None);
+        }
+        if self.layouts[l].as_ref().is_none_or(|layout| layout.ids != self.ids) {
+            self.layouts[l] = Some(layout(lane, &self.ids, keys, sampling));
+        }
+        let layout = self.layouts[l].as_ref().expect("set above");
+        if layout.empty {
+            return Ok(Some(false));
+        }
+        let mut first = true;
+        out.write_all(b"{")?;
+        for f in &layout.fields {
+            if !first {
+                out.write_all(b",")?;
+            }
+            first = false;
+            match f {
+                Field::Step => {
+                    out.write_all(b"\"_step\":")?;
+                    out.write_all(self.int.format(step).as_bytes())?;
+                }
+                Field::Timestamp => {
+                    out.write_all(b"\"_timestamp\":")?;
+                    write_f64(out, &mut self.float, ts_ns as f64 / 1e9)?;
+                }
+                Field::Lane => {
+                    out.write_all(b"\"_lane\":")?;
+                    out.write_all(self.int.format(lane).as_bytes())?;
+                }
+                Field::Item { index, name } => {
+                    out.write_all(name)?;
+                    write_f64(out, &mut self.float, self.values[*index])?;
+                }
+            }
+        }
+        out.write_all(b"}\n")?;
+        Ok(Some(true))
+    }
+}
+
+/// A float as `serde_json` writes `f64_json(v)`.
+fn write_f64(out: &mut impl Write, buf: &mut ryu::Buffer, v: f64) -> io::Result<()> {
+    if v.is_finite() {
+        out.write_all(buf.format_finite(v).as_bytes())
+    } else if v.is_nan() {
+        out.write_all(b"\"NaN\"")
+    } else if v > 0.0 {
+        out.write_all(b"\"Infinity\"")
+    } else {
+        out.write_all(b"\"-Infinity\"")
+    }
+}
+
+/// The field order of a line with these key ids: by name, a later item of a name
+/// replacing an earlier one, reserved names shadowed, unselected keys left out.
+fn layout(lane: u16, ids: &[u32], keys: &KeyTable, sampling: &Sampling) -> Layout {
+    let mut named: Vec<(String, Option<usize>)> = Vec::with_capacity(ids.len() + 3);
+    for (index, &id) in ids.iter().enumerate() {
+        let name = keys.resolve(lane, id).into_owned();
+        if [STEP_FIELD, TIMESTAMP_FIELD, LANE_FIELD].contains(&name.as_str()) || !sampling.keeps_key(&name) {
+            continue;
+        }
+        match named.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = Some(index),
+            None => named.push((name, Some(index))),
+        }
+    }
+    let empty = named.is_empty() && sampling.selects();
+    for reserved in [STEP_FIELD, TIMESTAMP_FIELD, LANE_FIELD] {
+        named.push((reserved.to_owned(), None));
+    }
+    named.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let fields = named
+        .into_iter()
+        .map(|(name, index)| match (index, name.as_str()) {
+            (Some(index), _) => {
+                let mut escaped = serde_json::to_vec(&name).expect("a string serializes");
+                escaped.push(b':');
+                Field::Item { index, name: escaped.into_boxed_slice() }
+            }
+            (None, STEP_FIELD) => Field::Step,
+            (None, TIMESTAMP_FIELD) => Field::Timestamp,
+            (None, _) => Field::Lane,
+        })
+        .collect();
+    Layout { ids: ids.to_vec(), fields, empty }
+}
