@@ -739,7 +739,13 @@ fn readers_report_damaged_regions_and_fail_unless_allowed() {
 fn tail_follow_prints_a_live_runs_rows_and_ends_with_the_run() {
     let env = TestEnv::new("follow");
     // The owner inits, then waits for a line before logging 5000 steps and finishing.
-    let mut owner = env.command(client_bin()).args(["init-hold", "5000"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut owner = env
+        .command(client_bin())
+        .args(["init-hold", "5000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut owner_out = BufReader::new(owner.stdout.take().unwrap());
     let mut line = String::new();
     owner_out.read_line(&mut line).unwrap();
@@ -772,7 +778,11 @@ fn tail_follow_prints_a_live_runs_rows_and_ends_with_the_run() {
     // --keys and --steps, as a user types them.
     let run = |args: &[&str]| {
         let o = env.command(&bin).args(args).output().unwrap();
-        (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     };
     let (ok, out, err) = run(&["export", &run_id, "--steps", "10..20", "--keys", "loss"]);
     assert!(ok, "{err}");
@@ -793,14 +803,20 @@ fn tail_follow_prints_a_live_runs_rows_and_ends_with_the_run() {
 fn tail_follow_shows_rows_while_the_run_is_still_running() {
     let env = TestEnv::new("follow-live");
     // Logs 100 steps, waits until the service has them, then holds until a line on stdin.
-    let mut owner =
-        env.command(client_bin()).args(["init-log-hold", "100"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut owner = env
+        .command(client_bin())
+        .args(["init-log-hold", "100"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut owner_out = BufReader::new(owner.stdout.take().unwrap());
     let mut line = String::new();
     owner_out.read_line(&mut line).unwrap();
     let run_id = serde_json::from_str::<serde_json::Value>(&line).unwrap()["run_id"].as_str().unwrap().to_owned();
     let bin = ringlog_tests::ringlog_bin();
-    let mut tail = env.command(&bin).args(["tail", &run_id, "--follow", "-n", "1000"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut tail =
+        env.command(&bin).args(["tail", &run_id, "--follow", "-n", "1000"]).stdout(Stdio::piped()).spawn().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let tail_out = BufReader::new(tail.stdout.take().unwrap());
     std::thread::spawn(move || {
@@ -826,7 +842,8 @@ fn tail_follow_shows_rows_while_the_run_is_still_running() {
 #[test]
 fn demo_logs_a_fixed_number_of_steps_and_reports_bytes_per_step() {
     let env = TestEnv::new("demo");
-    let out = env.command(ringlog_tests::ringlog_bin()).args(["demo", "--workers", "2", "--steps", "3000"]).output().unwrap();
+    let out =
+        env.command(ringlog_tests::ringlog_bin()).args(["demo", "--workers", "2", "--steps", "3000"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("(9000 steps x 8 metrics from 3 processes)"), "{stdout}");
@@ -837,7 +854,8 @@ fn demo_logs_a_fixed_number_of_steps_and_reports_bytes_per_step() {
     assert!(per_step > 0.0 && per_step <= 45.0, "{per_step} bytes per step");
     // run.json counts the records: 9000 steps, 24 key definitions, output lines, summaries, exits.
     let run_dir = stdout.lines().find_map(|l| l.strip_prefix("run dir")).unwrap().trim();
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(format!("{run_dir}/run.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{run_dir}/run.json")).unwrap()).unwrap();
     let records = meta["records"].as_u64().unwrap();
     let in_log = RunLog::open(format!("{run_dir}/run.rlog")).unwrap().filter(|r| r.is_ok()).count() as u64;
     assert_eq!(records, in_log);

@@ -383,11 +383,18 @@ fn tail(
     let mut out = std::io::stdout().lock();
     let stats = if follow {
         let poll = std::time::Duration::from_millis(200);
-        crate::follow(&dir, n, sampling, poll, || false, |row| {
-            writeln!(out, "{}", serde_json::Value::Object(row.into_json_object()))
-                .and_then(|()| out.flush())
-                .map_err(|source| crate::ExportError::Write { format: "JSONL", source })
-        })?
+        crate::follow(
+            &dir,
+            n,
+            sampling,
+            poll,
+            || false,
+            |row| {
+                writeln!(out, "{}", serde_json::Value::Object(row.into_json_object()))
+                    .and_then(|()| out.flush())
+                    .map_err(|source| crate::ExportError::Write { format: "JSONL", source })
+            },
+        )?
     } else {
         let t = crate::tail_with(&dir, n, sampling)?;
         for row in t.rows {
@@ -611,15 +618,7 @@ fn demo(workers: u32, steps: u64) -> Result<()> {
     let children = (1..=workers)
         .map(|rank| {
             std::process::Command::new(&exe)
-                .args([
-                    "demo",
-                    "--worker-of",
-                    run.run_id(),
-                    "--rank",
-                    &rank.to_string(),
-                    "--steps",
-                    &steps.to_string(),
-                ])
+                .args(["demo", "--worker-of", run.run_id(), "--rank", &rank.to_string(), "--steps", &steps.to_string()])
                 .stdout(std::process::Stdio::piped())
                 .spawn()
         })

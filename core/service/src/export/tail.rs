@@ -103,7 +103,13 @@ pub fn tail_with(run_dir: impl AsRef<Path>, n: usize, sampling: &Sampling) -> Re
 }
 
 /// The last `n` selected rows of `log`, read from where it was opened, with `keys` known before.
-fn tail_from(mut log: RunLog, len: u64, mut keys: KeyTable, n: usize, sampling: &Sampling) -> Result<Tail, ExportError> {
+fn tail_from(
+    mut log: RunLog,
+    len: u64,
+    mut keys: KeyTable,
+    n: usize,
+    sampling: &Sampling,
+) -> Result<Tail, ExportError> {
     let mut last: VecDeque<Row> = VecDeque::with_capacity(n.min(TAIL_PREALLOC));
     let (stats, _) = walk_with(&mut log, len, &mut keys, &mut Progress::new(false, 0, ""), None, |rec, keys| {
         if n > 0
