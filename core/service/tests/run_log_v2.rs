@@ -483,3 +483,54 @@ fn a_step_range_reads_only_the_groups_that_hold_it() {
         String::from_utf8(again).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(again, rows);
 }
+
+#[test]
+fn every_kind_costs_its_archive_plus_a_few_bytes() {
+    use ringlog_ring::{
+        Alert, AlertLevel, Config, Exit, History, Item, OutputLine, Stream, Summary, SystemStats, Value,
+    };
+    // One block per kind: the block's bytes over its records, against the archive size.
+    let heap = HeapRun::new(1 << 20, 1).unwrap();
+    let mut p = heap.claim(0, Default::default()).unwrap();
+    let k = p.key("train/loss").unwrap();
+    let mut c = heap.consumer().unwrap();
+    let mut batch = Batch::new(1 << 20);
+    let dir = TempDir::new("kinds");
+    let mut log = RunLogWriter::create(dir.log(), &RunLogHeader::new("k")).unwrap();
+    c.read_batch(&mut batch);
+    log.append_batch(&batch).unwrap();
+    c.release();
+    let items = |v: Value| vec![Item { key: k.0, value: v }];
+    const N: i64 = 1000;
+    let mut report = Vec::new();
+    for kind in ["History f64", "History str", "Summary", "Config", "Output", "Stats", "Alert", "Exit"] {
+        for i in 0..N {
+            let ts_ns = 1_700_000_000_000_000_000 + i as u64 * 1000;
+            let _ = match kind {
+                "History f64" => p.log(&History { ts_ns, step: i, items: items(Value::F64(i as f64 * 0.1)) }),
+                "History str" => p.log(&History { ts_ns, step: i, items: items(Value::Str(format!("sample {i}"))) }),
+                "Summary" => p.log(&Summary { ts_ns, items: items(Value::F64(0.5)) }),
+                "Config" => p.log(&Config { ts_ns, items: items(Value::I64(i)) }),
+                "Output" => {
+                    p.log(&OutputLine { ts_ns, stream: Stream::Stdout, line: format!("epoch 3 step {i} loss 0.123") })
+                }
+                "Stats" => p.log(&SystemStats { ts_ns, items: items(Value::F64(55.0)) }),
+                "Alert" => p.log(&Alert { ts_ns, level: AlertLevel::Warn, title: "t".into(), text: "x".into() }),
+                _ => p.log(&Exit { ts_ns, exit_code: 0, reserved: 0 }),
+            }
+            .unwrap();
+        }
+        assert!(c.read_batch(&mut batch) > 0);
+        let archive = batch.frames().map(|f| f.payload().len()).sum::<usize>() as f64 / N as f64;
+        let before = log.counters().bytes;
+        log.append_batch(&batch).unwrap();
+        c.release();
+        let per = (log.counters().bytes - before) as f64 / N as f64;
+        report.push(format!(
+            "{kind}: {per:.1} B/record (archive {archive:.0} B, v1 frame {})",
+            (32 + archive as usize).div_ceil(16) * 16
+        ));
+        assert!(per <= archive + 5.0, "{kind}: {per} bytes for a {archive}-byte archive");
+    }
+    eprintln!("{}", report.join("\n"));
+}
