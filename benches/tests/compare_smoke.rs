@@ -66,7 +66,8 @@ fn compare_writes_a_row_per_case() {
     let text = std::fs::read_to_string(&json_path).expect("JSON report written");
     let _ = std::fs::remove_file(&json_path);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON array");
-    let e2e_rows = if e2e { 2 } else { 0 };
+    // ringlog-e2e: scalar1 and scalar8 throughput, with 1 and 4 producers.
+    let e2e_rows = if e2e { 4 } else { 0 };
     assert_eq!(rows.len(), 3 * 2 * 2 + e2e_rows, "transports x records x modes, plus ringlog-e2e:\n{text}");
 
     for row in &rows {
@@ -92,6 +93,12 @@ fn compare_writes_a_row_per_case() {
         assert!(row["producers"].as_u64().is_some_and(|p| producers.contains(&p)), "{row}");
         assert!(row["records_per_s"].as_f64().is_some_and(|r| r > 0.0), "{row}");
         assert!(row["bytes_per_s"].as_f64().is_some_and(|r| r > 0.0), "{row}");
+        // The run log's bytes per record: only the end-to-end rows have a run log.
+        if row["transport"] == "ringlog-e2e" {
+            assert!(row["disk_bytes_per_record"].as_f64().is_some_and(|b| b > 0.0), "{row}");
+        } else {
+            assert!(row["disk_bytes_per_record"].is_null(), "{row}");
+        }
         let latency_fields = ["p50_ns", "p99_ns", "p999_ns"].map(|f| row[f].as_u64());
         match row["mode"].as_str() {
             Some("throughput") => assert!(["p50_ns", "p99_ns", "p999_ns"].iter().all(|f| row[f].is_null()), "{row}"),
@@ -111,14 +118,15 @@ fn compare_writes_a_row_per_case() {
     }
 
     if e2e {
-        for producers in [1, 4] {
-            let row = rows
-                .iter()
-                .find(|r| r["transport"] == "ringlog-e2e" && r["producers"] == producers)
-                .unwrap_or_else(|| panic!("no ringlog-e2e row with {producers} producers:\n{text}"));
-            assert_eq!(row["record"], "scalar8", "{row}");
-            assert_eq!(row["mode"], "throughput", "{row}");
-            assert_eq!(row["api"], "rust-client", "{row}");
+        for record in ["scalar1", "scalar8"] {
+            for producers in [1, 4] {
+                let row = rows
+                    .iter()
+                    .find(|r| r["transport"] == "ringlog-e2e" && r["producers"] == producers && r["record"] == record)
+                    .unwrap_or_else(|| panic!("no ringlog-e2e {record} row with {producers} producers:\n{text}"));
+                assert_eq!(row["mode"], "throughput", "{row}");
+                assert_eq!(row["api"], "rust-client", "{row}");
+            }
         }
     }
 }
