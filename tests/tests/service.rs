@@ -393,8 +393,15 @@ fn run_data_is_private_to_the_user() {
     let run_dir = std::path::PathBuf::from(out[1]["run_dir"].as_str().unwrap());
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&run_dir), 0o700, "run dir");
-    for f in ["run.rlog", "run.json", "summary.json"] {
+    for f in ["run.rlog", "run.rlidx", "run.json", "summary.json"] {
         assert_eq!(mode(&run_dir.join(f)), 0o600, "{f}");
+    }
+    // And every other file the service leaves there.
+    for entry in std::fs::read_dir(&run_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
     }
 }
 

@@ -105,7 +105,13 @@ pub const RESERVE_BYTES: usize = 64 << 10;
 /// ```
 pub fn reserve_space(run_dir: &Path) -> std::io::Result<()> {
     let path = run_dir.join(RESERVE_FILE);
-    let result = std::fs::write(&path, vec![0u8; RESERVE_BYTES]);
+    // 0600, like every file of a run (ADR 9).
+    let result = std::os::unix::fs::OpenOptionsExt::mode(
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true),
+        0o600,
+    )
+    .open(&path)
+    .and_then(|mut f| std::io::Write::write_all(&mut f, &vec![0u8; RESERVE_BYTES]));
     if result.is_err() {
         let _ = std::fs::remove_file(&path);
     }
