@@ -534,3 +534,59 @@ fn every_kind_costs_its_archive_plus_a_few_bytes() {
     }
     eprintln!("{}", report.join("\n"));
 }
+
+/// Producer 1 on lane 0 defines id 0 = "loss" and logs steps 0..20 over two
+/// index groups; producer 2 on the same lane defines id 0 = "acc", steps 100..110.
+fn redefined_run(log_path: &Path) {
+    let heap = HeapRun::new(1 << 20, 1).unwrap();
+    let mut c = heap.consumer().unwrap();
+    let mut batch = Batch::new(1 << 20);
+    let mut log = RunLogWriter::create(log_path, &RunLogHeader::new("r")).unwrap();
+    let mut drain = |c: &mut ringlog_ring::Consumer, log: &mut RunLogWriter| {
+        while c.read_batch(&mut batch) > 0 {
+            log.append_batch(&batch).unwrap();
+            c.release();
+        }
+        log.sync().unwrap(); // closes the index group
+    };
+    {
+        let mut p = heap.claim(0, Default::default()).unwrap();
+        let k = p.key("loss").unwrap();
+        for s in 0..10 {
+            let _ = p.log_scalar1(s, k, 1.0).unwrap();
+        }
+        drain(&mut c, &mut log);
+        for s in 10..20 {
+            let _ = p.log_scalar1(s, k, 1.0).unwrap();
+        }
+        drain(&mut c, &mut log);
+    }
+    // SAFETY: the producer above is dropped; nothing else writes lane 0.
+    let mut p = unsafe { heap.reclaim(0, Default::default()) }.unwrap();
+    let k = p.key("acc").unwrap();
+    for s in 100..110 {
+        let _ = p.log_scalar1(s, k, 2.0).unwrap();
+    }
+    drain(&mut c, &mut log);
+}
+
+#[test]
+fn reads_from_mid_log_name_keys_as_they_were_defined_then() {
+    // Found by review: the index's key names were loaded as of the log's end, so
+    // a read starting mid-log named rows before a redefinition with the new name.
+    let dir = TempDir::new("redefined");
+    redefined_run(&dir.log());
+    let names = |rows: &[ringlog_service::Row]| -> Vec<(i64, String)> {
+        rows.iter().map(|r| (r.step.unwrap(), r.values.keys().next().unwrap().clone())).collect()
+    };
+    let want: Vec<(i64, String)> =
+        (0..20).map(|s| (s, "loss".to_owned())).chain((100..110).map(|s| (s, "acc".to_owned()))).collect();
+    let t = ringlog_service::tail_with(&dir.0, 15, &ringlog_service::Sampling::default()).unwrap();
+    assert_eq!(names(&t.rows), want[want.len() - 15..]);
+    let steps = ringlog_service::Sampling { steps: Some((10, 20)), ..Default::default() };
+    let mut out = Vec::new();
+    ringlog_service::export_jsonl_with(&dir.0, &mut out, &steps, false).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(text.lines().count(), 10);
+    assert!(text.lines().all(|l| l.contains("\"loss\"") && !l.contains("\"acc\"")), "{text}");
+}

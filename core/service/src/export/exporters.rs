@@ -581,11 +581,9 @@ pub(crate) fn summary_state(run_dir: &Path) -> Result<(SummaryState, KeyTable, S
             drop(log);
             let log_path = run_dir.join(RUN_LOG_FILE);
             let index = crate::runlog::index::RunIndex::load_or_rebuild(&log_path)?;
-            let mut keys = KeyTable::new();
-            for k in &index.keys {
-                keys.define(k.lane, k.id, &k.name);
-            }
-            let mut log = RunLog::open_at(&log_path, state.log_end().unwrap_or(0))?;
+            let start = state.log_end().unwrap_or(0);
+            let mut keys = index.keys_before(start);
+            let mut log = RunLog::open_at(&log_path, start)?;
             let (stats, _) =
                 walk_with(&mut log, len, &mut keys, &mut Progress::new(false, 0, ""), None, |rec, keys| {
                     state.observe(rec.lane(), &rec.record(), keys);
@@ -873,10 +871,6 @@ pub(crate) fn walk_selected(
     drop(log);
     let path = run_dir.join(RUN_LOG_FILE);
     let index = crate::runlog::index::RunIndex::load_or_rebuild(&path)?;
-    let mut keys = KeyTable::new();
-    for k in &index.keys {
-        keys.define(k.lane, k.id, &k.name);
-    }
     // Overlapping groups, adjacent ones joined, then the unindexed end of the log.
     let mut ranges: Vec<(u64, u64)> = Vec::new();
     for g in index.groups.iter().filter(|g| g.overlaps_steps(lo, hi.saturating_sub(1))) {
@@ -888,6 +882,8 @@ pub(crate) fn walk_selected(
     ranges.push((index.covered_end(), u64::MAX));
     let mut stats = ExportStats { log_bytes: len, ..ExportStats::default() };
     for (start, end) in ranges {
+        // The names defined before this range, in log order.
+        let mut keys = index.keys_before(start);
         let mut log = RunLog::open_at(&path, start)?;
         let (part, _) = walk_with(&mut log, len, &mut keys, bar, Some(end.saturating_sub(1)), &mut visit)?;
         stats.records += part.records;

@@ -80,10 +80,6 @@ pub fn tail_with(run_dir: impl AsRef<Path>, n: usize, sampling: &Sampling) -> Re
     drop(log);
     let path = run_dir.join(RUN_LOG_FILE);
     let index = RunIndex::load_or_rebuild(&path)?;
-    let mut keys = KeyTable::new();
-    for k in &index.keys {
-        keys.define(k.lane, k.id, &k.name);
-    }
     // Start after the last group, then one group back, then twice as many...
     let mut back = 0usize;
     loop {
@@ -93,7 +89,8 @@ pub fn tail_with(run_dir: impl AsRef<Path>, n: usize, sampling: &Sampling) -> Re
             .checked_sub(back)
             .map_or(index.blocks_at, |i| index.groups.get(i).map_or(index.covered_end(), |g| g.offset));
         let log = RunLog::open_at(&path, start)?;
-        let mut t = tail_from(log, len, keys.clone(), n, sampling)?;
+        // The names defined before `start`, in log order (a lane may redefine an id later).
+        let mut t = tail_from(log, len, index.keys_before(start), n, sampling)?;
         if t.rows.len() >= n || start <= index.blocks_at {
             t.stats.log_bytes = len;
             return Ok(t);

@@ -15,7 +15,7 @@
 //! ```text
 //! header (32 bytes)
 //!  0  8  magic 89 52 4C 58 0D 0A 1A 0A ("\x89RLX\r\n\x1a\n")
-//!  8  4  index version (1)
+//!  8  4  index version (2)
 //! 12  4  reserved, zero
 //! 16  8  the log's creation time (its header bytes 16..24)
 //! 24  4  CRC32C of the log's run id (its header bytes 24..56)
@@ -28,7 +28,7 @@
 //! 4+n 4  CRC32C of bytes 0..4+n
 //! group payload (56 bytes): offset u64, end u64, records u64, min step i64,
 //!   max step i64, min ts u64, max ts u64 (steps i64::MAX/i64::MIN when none)
-//! key payload: lane u16, id u32, name (UTF-8)
+//! key payload: offset u64 (of the block holding the definition), lane u16, id u32, name (UTF-8)
 //! ```
 
 use std::fs::{File, OpenOptions};
@@ -43,8 +43,8 @@ use ringlog_ring::record::schema::{self, RecordKind, RecordRef};
 
 /// First 8 bytes of an index file.
 pub const INDEX_MAGIC: [u8; 8] = *b"\x89RLX\r\n\x1a\n";
-/// Index format version.
-pub const INDEX_VERSION: u32 = 1;
+/// Index format version (2: key entries carry their block's offset).
+pub const INDEX_VERSION: u32 = 2;
 /// Index header length.
 pub const INDEX_HEADER_LEN: usize = 32;
 /// A group closes once it covers this many bytes of log.
@@ -56,7 +56,7 @@ const ENTRY_GROUP: u8 = 1;
 const ENTRY_KEY: u8 = 2;
 const GROUP_PAYLOAD: usize = 56;
 /// Longest key name the index holds (a longer one makes readers rebuild).
-const MAX_KEY_NAME: usize = u16::MAX as usize - 6;
+const MAX_KEY_NAME: usize = u16::MAX as usize - 14;
 
 /// The index file of the run log at `log`.
 ///
@@ -168,8 +168,9 @@ fn put_entry(out: &mut Vec<u8>, kind: u8, payload: &[u8]) {
     out.extend_from_slice(&crc.to_le_bytes());
 }
 
-fn encode_key(out: &mut Vec<u8>, lane: u16, id: u32, name: &str) {
-    let mut p = Vec::with_capacity(6 + name.len());
+fn encode_key(out: &mut Vec<u8>, offset: u64, lane: u16, id: u32, name: &str) {
+    let mut p = Vec::with_capacity(14 + name.len());
+    p.extend_from_slice(&offset.to_le_bytes());
     p.extend_from_slice(&lane.to_le_bytes());
     p.extend_from_slice(&id.to_le_bytes());
     p.extend_from_slice(name.as_bytes());
@@ -190,6 +191,8 @@ fn header_bytes(log: &RunLogHeader) -> [u8; INDEX_HEADER_LEN] {
 /// A key definition found in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexedKey {
+    /// File offset of the block that holds the definition.
+    pub offset: u64,
     /// Lane that defined it.
     pub lane: u16,
     /// Key id.
@@ -238,6 +241,27 @@ pub struct RunIndex {
 }
 
 impl RunIndex {
+    /// The key names a reader starting at log offset `start` knows: the definitions
+    /// in blocks before `start`, in log order (a lane's later producer may define
+    /// an id again under another name; the read picks up definitions after
+    /// `start` itself).
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlog_service::runlog::index::{IndexedKey, RunIndex};
+    /// let key = |offset, name: &str| IndexedKey { offset, lane: 0, id: 0, name: name.into() };
+    /// let index = RunIndex { keys: vec![key(64, "loss"), key(9000, "acc")], ..Default::default() };
+    /// assert_eq!(index.keys_before(5000).name(0, 0), Some("loss"));
+    /// assert_eq!(index.keys_before(u64::MAX).name(0, 0), Some("acc"));
+    /// ```
+    pub fn keys_before(&self, start: u64) -> crate::KeyTable {
+        let mut keys = crate::KeyTable::new();
+        for k in self.keys.iter().filter(|k| k.offset < start) {
+            keys.define(k.lane, k.id, &k.name);
+        }
+        keys
+    }
+
     /// End of the last group (where a reader must scan the log itself from).
     ///
     /// # Examples
@@ -322,10 +346,11 @@ impl RunIndex {
                     end = g.end;
                     index.groups.push(g);
                 }
-                ENTRY_KEY if n >= 6 => index.keys.push(IndexedKey {
-                    lane: u16::from_le_bytes(take(p, 0)),
-                    id: u32::from_le_bytes(take(p, 2)),
-                    name: String::from_utf8(p[6..].to_vec()).ok()?,
+                ENTRY_KEY if n >= 14 => index.keys.push(IndexedKey {
+                    offset: u64::from_le_bytes(take(p, 0)),
+                    lane: u16::from_le_bytes(take(p, 8)),
+                    id: u32::from_le_bytes(take(p, 10)),
+                    name: String::from_utf8(p[14..].to_vec()).ok()?,
                 }),
                 _ => return None,
             }
@@ -368,7 +393,12 @@ impl IndexBuilder {
                     let (ts, step) = record_time(&r);
                     g.note(ts, step);
                     if let RecordRef::KeyDef(k) = r {
-                        keys.push(IndexedKey { lane: header.lane, id: k.id.to_native(), name: k.name.to_string() });
+                        keys.push(IndexedKey {
+                            offset,
+                            lane: header.lane,
+                            id: k.id.to_native(),
+                            name: k.name.to_string(),
+                        });
                     }
                 }
             }
@@ -383,7 +413,7 @@ impl IndexBuilder {
     /// Notes a key definition.
     pub(crate) fn add_key(&mut self, k: IndexedKey) {
         if k.name.len() <= MAX_KEY_NAME {
-            encode_key(&mut self.pending, k.lane, k.id, &k.name);
+            encode_key(&mut self.pending, k.offset, k.lane, k.id, &k.name);
         }
         self.keys.push(k);
     }

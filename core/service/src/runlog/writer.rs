@@ -425,7 +425,8 @@ impl RunLogWriter {
                 let (ts, step) = record_time(&record);
                 o.group.note(ts, step);
                 if let RecordRef::KeyDef(k) = record {
-                    self.new_keys.push(IndexedKey { lane, id: k.id.to_native(), name: k.name.to_string() });
+                    let offset = o.group.offset;
+                    self.new_keys.push(IndexedKey { offset, lane, id: k.id.to_native(), name: k.name.to_string() });
                 }
             }
             note_seq(&mut self.last_seq, lane, seq);

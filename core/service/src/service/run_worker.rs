@@ -262,9 +262,7 @@ impl Drain {
         if let SummarySource::File = source
             && let Ok(index) = crate::runlog::index::RunIndex::load_or_rebuild(&path)
         {
-            for k in &index.keys {
-                keys.define(k.lane, k.id, &k.name);
-            }
+            keys = index.keys_before(u64::MAX);
         }
         tracing::info!(run = %self.shared.run_id, from = ?source, "rebuilt key names and summary from the run log");
         if let Some(folded) = self.folded.as_mut() {
