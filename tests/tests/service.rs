@@ -171,6 +171,12 @@ fn service_sigkill_under_load_loses_and_duplicates_nothing() {
     assert!(is_sequence(&lanes[&0], N), "lost or duplicated records: {} of {N}", lanes[&0].len());
     assert_eq!(frames, report["records"].as_u64().unwrap());
     assert_eq!(report["timeouts"], 0);
+    // The summary counts each row once: frames the restarted service read again
+    // (written, never released) are neither written nor folded twice.
+    let run_dir = std::path::Path::new(report["run_dir"].as_str().unwrap());
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["_ringlog"]["counts"]["history_rows"], N, "{summary}");
 }
 
 fn raw_connect(env: &TestEnv) -> UnixStream {

@@ -298,9 +298,28 @@ impl Drain {
             return 0;
         }
         self.reject_undefined_keys();
+        // What the log held before, per lane: after a service restart the batch
+        // re-reads frames the log already has, which the writer skips and the
+        // folder must skip too (or the summary would count them twice).
+        let before: Vec<(u16, Option<u64>)> = {
+            let mut lanes: Vec<u16> = self.batch.frames().map(|f| f.lane()).collect();
+            lanes.dedup();
+            lanes.into_iter().map(|l| (l, self.writer.last_seq(l))).collect()
+        };
         match self.writer.append_batch(&self.batch) {
             Ok(appended) => {
                 self.consumer.release();
+                if appended.duplicates > 0 {
+                    let keep: Vec<bool> = self
+                        .batch
+                        .frames()
+                        .map(|f| {
+                            let prior = before.iter().find(|(l, _)| *l == f.lane()).and_then(|(_, s)| *s);
+                            prior.is_none_or(|p| f.seq() > p)
+                        })
+                        .collect();
+                    self.batch.retain_frames(&keep);
+                }
                 if self.disk_failing.take().is_some() {
                     tracing::info!(run = %self.shared.run_id, "the run log takes writes again");
                     self.shared.live.lock().unwrap_or_else(PoisonError::into_inner).disk_error = None;
