@@ -91,6 +91,17 @@ pub(crate) fn seal_block(buf: &mut [u8], start: usize, h: &BlockHeader) {
     b[4..8].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Checksum bytes a resync may spend beyond 4 per byte it has skipped.
+const RESYNC_BASE_BUDGET: u64 = 64 << 20;
+
+/// What probing one offset found.
+enum Probe {
+    Intact(BlockHeader),
+    /// A candidate header whose checksum failed, after checking this many bytes.
+    Checked(u64),
+    NoBlock,
+}
+
 /// What the block scanner found next.
 pub(crate) enum BlockScan<'a> {
     /// An intact block at `offset` (its body is not decoded yet).
@@ -136,9 +147,17 @@ impl BlockScanner {
         }
         let pos = self.pos;
         let mut at = pos;
+        // Checksum work allowed while resyncing: a damaged or crafted region full of
+        // block magics, each claiming a long body, must not cost quadratic time.
+        // Genuine blocks up to RESYNC_BASE_BUDGET long are always found.
+        let mut spent = 0u64;
         let header = loop {
-            if let Some(h) = self.intact_at(at)? {
-                break h;
+            let allowed = RESYNC_BASE_BUDGET.saturating_add(4 * (at - pos));
+            let limit = if at == pos { u64::MAX } else { allowed.saturating_sub(spent) };
+            match self.intact_at(at, limit)? {
+                Probe::Intact(h) => break h,
+                Probe::Checked(bytes) if at != pos => spent = spent.saturating_add(bytes),
+                Probe::Checked(_) | Probe::NoBlock => {}
             }
             at += 1;
             if at.saturating_add(BLOCK_HEADER_LEN as u64) > self.win.len {
@@ -158,12 +177,13 @@ impl BlockScanner {
         }
     }
 
-    /// The header of the block at `pos` if an intact one starts there: magic,
-    /// length, count and checksum check out and the whole block is in the file.
-    fn intact_at(&mut self, pos: u64) -> io::Result<Option<BlockHeader>> {
-        let Some(h) = self.win.get(pos, BLOCK_HEADER_LEN)? else { return Ok(None) };
+    /// Whether an intact block starts at `pos`: magic, length, count and
+    /// checksum check out and the whole block is in the file. A candidate whose
+    /// block is longer than `limit` bytes is not checked (`NoBlock`).
+    fn intact_at(&mut self, pos: u64, limit: u64) -> io::Result<Probe> {
+        let Some(h) = self.win.get(pos, BLOCK_HEADER_LEN)? else { return Ok(Probe::NoBlock) };
         if h[0..4] != BLOCK_MAGIC {
-            return Ok(None);
+            return Ok(Probe::NoBlock);
         }
         let header = BlockHeader {
             body_len: u32::from_le_bytes(take(h, 8)),
@@ -173,11 +193,11 @@ impl BlockScanner {
             encoding: h[26],
             seq_span: u32::from_le_bytes(take(h, 28)),
         };
-        if header.body_len as usize > MAX_BLOCK_BODY || header.count == 0 || h[27] != 0 {
-            return Ok(None);
+        if header.body_len as usize > MAX_BLOCK_BODY || header.count == 0 || h[27] != 0 || header.block_len() > limit {
+            return Ok(Probe::NoBlock);
         }
         let stored = u32::from_le_bytes(take(h, 4));
-        let Some(b) = self.win.get(pos, header.block_len() as usize)? else { return Ok(None) };
-        Ok((crc32c::crc32c(&b[8..]) == stored).then_some(header))
+        let Some(b) = self.win.get(pos, header.block_len() as usize)? else { return Ok(Probe::NoBlock) };
+        Ok(if crc32c::crc32c(&b[8..]) == stored { Probe::Intact(header) } else { Probe::Checked(header.block_len()) })
     }
 }
