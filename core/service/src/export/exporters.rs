@@ -118,6 +118,18 @@ impl ExportStats {
     pub fn is_clean(&self) -> bool {
         self.damaged_regions == 0 && self.rejected_records == 0 && self.torn_tail_bytes == 0
     }
+
+    /// Adds the counts of a later read of the same log (`part`): records, damage,
+    /// rejections and bytes read; its torn tail replaces this one's (the later read
+    /// ended further on). The listed damaged ranges are left to the caller.
+    pub(crate) fn add_read(&mut self, part: &ExportStats) {
+        self.records += part.records;
+        self.damaged_regions += part.damaged_regions;
+        self.damaged_bytes += part.damaged_bytes;
+        self.rejected_records += part.rejected_records;
+        self.bytes_read += part.bytes_read;
+        self.torn_tail_bytes = part.torn_tail_bytes;
+    }
 }
 
 /// Where [`export_summary`] took the summary from.
@@ -886,13 +898,8 @@ pub(crate) fn walk_selected(
         let mut keys = index.keys_before(start);
         let mut log = RunLog::open_at(&path, start)?;
         let (part, _) = walk_with(&mut log, len, &mut keys, bar, Some(end.saturating_sub(1)), &mut visit)?;
-        stats.records += part.records;
-        stats.damaged_regions += part.damaged_regions;
-        stats.damaged_bytes += part.damaged_bytes;
-        stats.damaged_ranges.extend(part.damaged_ranges);
-        stats.rejected_records += part.rejected_records;
-        stats.bytes_read += part.bytes_read;
-        stats.torn_tail_bytes = part.torn_tail_bytes;
+        stats.damaged_ranges.extend(part.damaged_ranges.iter().copied());
+        stats.add_read(&part);
     }
     stats.damaged_ranges.truncate(MAX_LISTED_RANGES);
     Ok(stats)

@@ -188,12 +188,7 @@ pub fn follow(
         })?;
         let grew = log.good_end() > end;
         end = log.good_end().max(end);
-        stats.records += more.records;
-        stats.damaged_regions += more.damaged_regions;
-        stats.damaged_bytes += more.damaged_bytes;
-        stats.rejected_records += more.rejected_records;
-        stats.bytes_read += more.bytes_read;
-        stats.torn_tail_bytes = more.torn_tail_bytes;
+        stats.add_read(&more);
         if (!running && !grew) || stop() {
             return Ok(stats);
         }

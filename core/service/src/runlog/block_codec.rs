@@ -27,7 +27,7 @@
 use std::collections::HashMap;
 
 use crate::runlog::varint::{Cursor, put_varint, zigzag};
-use ringlog_ring::record::schema::{RECORD_FORMAT_VERSION, RecordKind, RecordRef, Scalar1, ScalarItem};
+use ringlog_ring::record::schema::{RECORD_FORMAT_VERSION, RecordRef, Scalar1, ScalarItem};
 
 const CLASS_MASK: u8 = 0x07;
 const CLASS_RAW: u8 = 0;
@@ -481,18 +481,6 @@ pub fn decode_block(
         return Err(format!("{} bytes after the block's {count} records", c.remaining()));
     }
     last.ok_or_else(|| "block holds no records".to_owned())
-}
-
-/// Whether `kind` is one the encoder stores compactly (for size reports).
-///
-/// # Examples
-/// ```
-/// use ringlog_ring::RecordKind;
-/// assert!(ringlog_service::runlog::block_codec::is_compact_kind(RecordKind::Scalars));
-/// assert!(!ringlog_service::runlog::block_codec::is_compact_kind(RecordKind::History));
-/// ```
-pub fn is_compact_kind(kind: RecordKind) -> bool {
-    matches!(kind, RecordKind::Scalar1 | RecordKind::Scalars)
 }
 
 #[cfg(test)]

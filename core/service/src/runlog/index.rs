@@ -307,20 +307,15 @@ impl RunIndex {
                 b.add_block(offset, &header, body, &mut decoder);
             }
         }
-        let mut index = b.finish(true);
+        let mut index = b.finish();
         index.blocks_at = blocks_at;
         index.rebuilt = true;
         Ok(index)
     }
 
-    /// [`RunIndex::load`] for the writer's recovery.
-    pub(crate) fn load_checked(path: &Path, header: &RunLogHeader, log_len: u64) -> Option<Self> {
-        Self::load(path, header, log_len)
-    }
-
     /// The index file at `path` if it is intact, belongs to the log with
     /// `header`, and covers no more than `log_len` bytes.
-    fn load(path: &Path, header: &RunLogHeader, log_len: u64) -> Option<Self> {
+    pub(crate) fn load(path: &Path, header: &RunLogHeader, log_len: u64) -> Option<Self> {
         let bytes = std::fs::read(path).ok()?;
         if bytes.len() < INDEX_HEADER_LEN || bytes[..INDEX_HEADER_LEN] != header_bytes(header) {
             return None;
@@ -459,10 +454,8 @@ impl IndexBuilder {
         std::mem::take(&mut self.pending)
     }
 
-    pub(crate) fn finish(mut self, close: bool) -> RunIndex {
-        if close {
-            self.close();
-        }
+    pub(crate) fn finish(mut self) -> RunIndex {
+        self.close();
         RunIndex { groups: self.closed, keys: self.keys, blocks_at: RUN_LOG_HEADER_LEN as u64, rebuilt: false }
     }
 }

@@ -307,7 +307,11 @@ impl RunLogWriter {
         let index = if header.version == RUN_LOG_VERSION_1 {
             None
         } else {
-            Some(recover_index(path, &header, blocks_at, end, reader()?).map_err(scan_err_again(path))?)
+            Some(recover_index(path, &header, blocks_at, end, reader()?).map_err(RunLogError::io(
+                path,
+                "indexing the log",
+                READ_HINT,
+            ))?)
         };
         Ok(Self::with(file, path, header, end, last_seq, recovery, index))
     }
@@ -600,7 +604,7 @@ fn recover_index(
     end: u64,
     file: File,
 ) -> io::Result<(IndexBuilder, IndexFile)> {
-    let known = RunIndex::load_checked(&crate::runlog::index::index_path(path), header, end);
+    let known = RunIndex::load(&crate::runlog::index::index_path(path), header, end);
     if known.is_none() {
         tracing::info!(path = %path.display(), "run log index missing or damaged; rebuilding it from the log");
     }
@@ -628,8 +632,4 @@ fn recover_index(
     let entries = builder.take_pending();
     let file = IndexFile::create(path, header, &entries);
     Ok((builder, file))
-}
-
-fn scan_err_again(path: &Path) -> impl FnOnce(io::Error) -> RunLogError + '_ {
-    RunLogError::io(path, "indexing the log", READ_HINT)
 }
