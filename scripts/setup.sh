@@ -11,7 +11,9 @@ if ! have cargo; then
 fi
 
 # Debian packages: compilers for the C tests and cc-using crates, valgrind,
-# CMake and pkg-config for the C/C++ consumer tests, Python with venv for the
+# CMake and pkg-config for the C/C++ consumer tests, tmux for the terminal UI
+# test (`ringlog watch` on a real terminal), groff to render the man page, a
+# TrueType font for `ringlog plot`'s labels, Python with venv for the
 # binding and the W&B checks.
 missing=()
 have cc || missing+=(build-essential)
@@ -19,6 +21,9 @@ have c++ || missing+=(g++)
 have valgrind || missing+=(valgrind)
 have cmake || missing+=(cmake)
 have pkg-config || missing+=(pkg-config)
+have tmux || missing+=(tmux)
+have groff || missing+=(groff-base)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 have python3 || missing+=(python3)
 if have python3 && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     missing+=(python3-venv)
