@@ -72,11 +72,33 @@ impl TestEnv {
         self.root.join("runs")
     }
 
+    /// The state directory (`XDG_STATE_HOME`): the user's run list is `state/ringlog/runs.jsonl`.
+    pub fn state(&self) -> PathBuf {
+        self.root.join("state")
+    }
+
+    /// The directory of run `run_id` in the runs directory (`run-YYYYMMDD_HHMMSS-<id>`).
+    ///
+    /// # Panics
+    /// If there is none.
+    pub fn run_dir(&self, run_id: &str) -> PathBuf {
+        std::fs::read_dir(self.runs())
+            .expect("runs dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name().and_then(|n| n.to_str()).and_then(ringlog_ring::protocol::run_layout::run_id_of_dir_name)
+                    == Some(run_id)
+            })
+            .unwrap_or_else(|| panic!("no directory of run {run_id} in {}", self.runs().display()))
+    }
+
     /// A command with this environment's socket, runs dir and service binary.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new(program);
         c.env("RINGLOG_SOCKET", self.socket())
             .env("RINGLOG_DIR", self.runs())
+            .env("XDG_STATE_HOME", self.state())
             .env("RINGLOG_BIN", ringlog_bin())
             .env("RINGLOG_LOG", "info")
             .env_remove("RINGLOG_AUTOSTART");

@@ -303,7 +303,7 @@ fn export_round_trip_and_torn_tail() {
     let env = TestEnv::new("export");
     let out = run_client(&env, &["init", "3000"]);
     let run_id = out[0]["run_id"].as_str().unwrap().to_owned();
-    let run_dir = env.runs().join(&run_id);
+    let run_dir = env.run_dir(&run_id);
     let jsonl = env.ringlog(&["export", &run_id, "--format", "jsonl"]);
     let rows: Vec<serde_json::Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let losses: Vec<(i64, f64)> = rows
@@ -427,7 +427,7 @@ fn a_run_whose_owner_dies_after_the_others_detached_is_closed_as_crashed() {
     owner.wait().unwrap();
     // The service closes the run as crashed, with everything drained and the
     // segment gone; it does not stay "running" forever.
-    let run_json = env.runs().join(&run_id).join("run.json");
+    let run_json = env.run_dir(&run_id).join("run.json");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let meta = loop {
         let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&run_json).unwrap()).unwrap();
@@ -437,7 +437,7 @@ fn a_run_whose_owner_dies_after_the_others_detached_is_closed_as_crashed() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(meta["state"], "crashed", "{meta}");
-    let (lanes, _) = steps_by_lane(&env.runs().join(&run_id));
+    let (lanes, _) = steps_by_lane(&env.run_dir(&run_id));
     assert!(is_sequence(&lanes[&1], 500), "the detached rank's records are all there");
     let status: serde_json::Value = serde_json::from_str(&env.ringlog(&["status", "--json"])).unwrap();
     assert!(!status.to_string().contains(&run_id), "the run is no longer live: {status}");
@@ -551,7 +551,8 @@ fn a_failed_init_leaves_nothing_behind_and_a_retry_works() {
             .unwrap();
     assert_eq!(status["runs"].as_array().unwrap().len(), 0, "{status}");
     // ... and no empty run directory or run log; the retry's run is the only one.
-    let dirs: Vec<_> = std::fs::read_dir(env.runs()).unwrap().flatten().collect();
+    let dirs: Vec<_> =
+        std::fs::read_dir(env.runs()).unwrap().flatten().filter(|d| d.file_name() != "latest-run").collect();
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     assert!(std::fs::metadata(dirs[0].path().join("run.rlog")).unwrap().len() > 0);
 }
@@ -571,7 +572,7 @@ fn finish_on_a_full_disk_reports_the_loss_instead_of_success() {
         "mount -t tmpfs -o size=192k none {runs} || exit 99
          {client} init 120000 8388608
          echo \"client-exit $?\"
-         cat {runs}/*/run.json
+         cat {runs}/run-*/run.json
          {ringlog} shutdown",
         runs = env.runs().display(),
         client = client_bin(),
@@ -722,7 +723,7 @@ fn readers_report_damaged_regions_and_fail_unless_allowed() {
     let env = TestEnv::new("damaged");
     let out = run_client(&env, &["init", "200000"]);
     let run_id = out[0]["run_id"].as_str().unwrap().to_owned();
-    let log = env.runs().join(&run_id).join("run.rlog");
+    let log = env.run_dir(&run_id).join("run.rlog");
     let len = std::fs::metadata(&log).unwrap().len();
     // Flip ten bytes in the middle of the log.
     let f = std::fs::OpenOptions::new().read(true).write(true).open(&log).unwrap();

@@ -321,7 +321,7 @@ fn lanes_of_several_processes_merge_into_one_row_per_step() {
     let env = TestEnv::new("wbx-lanes");
     let out = run_client(&env, &["init-attach", "3", "20000"]);
     let run_id = out[0]["run_id"].as_str().expect("run id").to_owned();
-    let run_dir = env.runs().join(&run_id);
+    let run_dir = env.run_dir(&run_id);
     let want = reference(&run_dir);
     assert_eq!(want.rows.len(), 20000);
 

@@ -30,12 +30,12 @@ def _shutdown(env):
 
 @pytest.fixture(scope="session")
 def service_env():
-    """RINGLOG_SOCKET and RINGLOG_DIR for this session, set in os.environ too."""
+    """RINGLOG_SOCKET, RINGLOG_DIR and XDG_STATE_HOME (the run list) for this session, set in os.environ too."""
     tmp = tempfile.mkdtemp(prefix="ringlog-pytest-")
     rt = Path(tmp, "rt")
     rt.mkdir(mode=0o700)
     runs = Path(tmp, "runs")
-    env = {"RINGLOG_SOCKET": str(rt / "ringlog.sock"), "RINGLOG_DIR": str(runs)}
+    env = {"RINGLOG_SOCKET": str(rt / "ringlog.sock"), "RINGLOG_DIR": str(runs), "XDG_STATE_HOME": str(Path(tmp, "state"))}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     os.environ.pop("RINGLOG_AUTOSTART", None)
@@ -54,7 +54,13 @@ def private_service(tmp_path):
     rt = tmp_path / "rt"
     rt.mkdir(mode=0o700)
     env = dict(os.environ)
-    env.update({"RINGLOG_SOCKET": str(rt / "ringlog.sock"), "RINGLOG_DIR": str(tmp_path / "runs")})
+    env.update(
+        {
+            "RINGLOG_SOCKET": str(rt / "ringlog.sock"),
+            "RINGLOG_DIR": str(tmp_path / "runs"),
+            "XDG_STATE_HOME": str(tmp_path / "state"),
+        }
+    )
     yield env
     _shutdown(env)
 

@@ -60,7 +60,6 @@ mod row_merger;
 mod run_dir;
 mod run_files;
 mod summary_state;
-mod utc_time;
 mod value;
 mod writer;
 

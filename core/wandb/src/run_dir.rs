@@ -16,7 +16,7 @@
 //! `wandb sync` finds runs by the `offline-run-*` pattern and the `.wandb` file inside.
 
 use crate::error::WandbError;
-use crate::utc_time::UtcTime;
+use ringlog_ring::protocol::utc_time::UtcTime;
 use std::path::{Path, PathBuf};
 
 /// The paths of one offline run.

@@ -21,9 +21,9 @@ use crate::proto::{
 use crate::run_dir::RunDir;
 use crate::run_files;
 use crate::summary_state::SummaryState;
-use crate::utc_time::UtcTime;
 use crate::value::WandbValue;
 use prost::Message;
+use ringlog_ring::protocol::utc_time::UtcTime;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};

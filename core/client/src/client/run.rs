@@ -20,7 +20,7 @@ use ringlog_ring::protocol::control_message::{
 };
 use ringlog_ring::protocol::peer;
 use ringlog_ring::protocol::runtime_dir::{RuntimeDir, RuntimeDirError};
-use ringlog_ring::protocol::service_lock;
+use ringlog_ring::protocol::{run_layout, service_lock};
 use ringlog_ring::{
     Alert, AlertLevel, Config, DEFAULT_LANE_BYTES, Exit, FullPolicy, History, Item, KeyId, Logged, OutputLine,
     ProduceError, Producer, Segment, SegmentError, Stream, Summary, Value, clock,
@@ -40,7 +40,19 @@ pub const DEFAULT_FINISH_WAIT: Duration = Duration::from_secs(30);
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A client-side failure, with what to do about it.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same sentence as `Display`,
+/// because a trainer whose `main` returns `Result<(), ClientError>` shows its
+/// error through `Debug`: it must say what to do, not just
+/// `Autostart(NotFound)`.
+///
+/// # Examples
+/// ```
+/// use ringlog::{AutostartError, ClientError};
+/// let e = ClientError::from(AutostartError::NotFound);
+/// assert!(format!("{e:?}").contains("RINGLOG_BIN"));
+/// ```
+#[derive(thiserror::Error)]
 pub enum ClientError {
     /// No service and auto-start is off.
     #[error(
@@ -106,6 +118,13 @@ pub enum ClientError {
     /// The service accepted the connection but does not answer.
     #[error("{0}")]
     NotAnswering(String),
+}
+
+impl std::fmt::Debug for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Every message already names its cause (see the type's docs).
+        write!(f, "{self}")
+    }
 }
 
 /// A handshaken control connection.
@@ -193,7 +212,8 @@ pub struct InitOptions {
     /// Config values, recorded with the run (and in W&B's config). Build it
     /// with [`InitOptions::config`] or as a plain list.
     pub config: Vec<(String, Value)>,
-    /// Run directory (default `<RINGLOG_DIR or ./ringlog>/<run id>`), made absolute.
+    /// Run directory (default `<RINGLOG_DIR or ./ringlog>/run-YYYYMMDD_HHMMSS-<run id>`, with a
+    /// `latest-run` link beside it), made absolute.
     pub run_dir: Option<PathBuf>,
     /// Run id (default: the service picks one).
     pub run_id: Option<String>,
@@ -344,9 +364,21 @@ pub fn init(opts: InitOptions) -> Result<Run, ClientError> {
     let run_dir = match &opts.run_dir {
         Some(d) => absolute(d)?,
         None => {
+            // The default layout: RUNS_DIR/run-YYYYMMDD_HHMMSS-<id>, and RUNS_DIR/latest-run
+            // pointing at it once the run is ready (protocol::run_layout).
             let base = std::env::var_os("RINGLOG_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("ringlog"));
+            let base = absolute(&base)?;
             let id = opts.run_id.clone().unwrap_or_else(service_lock::new_run_id);
-            return init(InitOptions { run_dir: Some(absolute(&base)?.join(&id)), run_id: Some(id), ..opts });
+            let now_ns = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+            let name = run_layout::run_dir_name(&id, now_ns);
+            let run = init(InitOptions { run_dir: Some(base.join(&name)), run_id: Some(id), ..opts })?;
+            // The link is a convenience: a run that cannot update it still logs.
+            if let Err(e) = run_layout::point_latest_run(&base, &name) {
+                tracing::warn!("cannot point {}/latest-run at {name}: {e}", base.display());
+            }
+            return Ok(run);
         }
     };
     let policy = match opts.policy {

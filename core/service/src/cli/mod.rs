@@ -2,17 +2,29 @@
 //! (`src/bin/ringlog.rs`) and the Python binding's `python -m ringlog` both
 //! call [`run`].
 
+mod demo;
+mod docs_cmd;
+mod human;
+mod plot;
+mod run_lookup;
+mod status_cmd;
+mod watch;
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ringlog::{InitOptions, RuntimeDir, Stream, Value};
+use ringlog::RuntimeDir;
 use ringlog_ring::protocol::control_message::{Request, Response, read_frame, write_frame};
 
 /// ringlog: shared-memory logging for training runs.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(
+    name = "ringlog",
+    version,
+    about = "ringlog: shared-memory logging for training runs (the service, and tools to find, follow, export and plot runs)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,20 +44,68 @@ enum Command {
         #[arg(long)]
         daemon: bool,
     },
-    /// Show live runs: lanes, records/s, bytes, fill, drops, timeouts, invalid frames.
+    /// Show live runs: lanes, records/s, bytes, fill, drops, timeouts, invalid frames
+    /// ("no service running" when there is none).
     Status {
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// List the runs under the runs directory.
+    /// List runs, newest first: from any directory (the user's run list under
+    /// $XDG_STATE_HOME/ringlog), or those in --dir / RINGLOG_DIR.
     Runs {
-        /// Runs directory (default RINGLOG_DIR or ./ringlog).
+        /// Runs directory (default RINGLOG_DIR, else every run in the user's run list).
         #[arg(long)]
         dir: Option<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// A live dashboard of a run: each key's last value and recent curve, each lane's
+    /// rate, lag, drops and state. Quit with q or Ctrl-C.
+    Watch {
+        /// Run id, run directory or `latest` (default: the newest run).
+        run: Option<String>,
+        /// Runs directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Steps of history each key's curve shows.
+        #[arg(long, default_value_t = 200)]
+        history: usize,
+        /// Only these keys (comma-separated; `train/*` matches a prefix).
+        #[arg(long, value_delimiter = ',', value_name = "KEYS")]
+        keys: Option<Vec<String>>,
+    },
+    /// Draw keys' curves over steps into a PNG or SVG file.
+    Plot {
+        /// Run id, run directory or `latest`.
+        run: String,
+        /// Keys to draw (`train/*` matches a prefix).
+        #[arg(required = true)]
+        keys: Vec<String>,
+        /// Output file, .png or .svg (default `<run id>.png`).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Runs directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Image size in pixels, WIDTHxHEIGHT.
+        #[arg(long, default_value = "1200x700", value_parser = plot::parse_size)]
+        size: (u32, u32),
+        /// Exit 0 even when damaged regions of the run log were skipped.
+        #[arg(long)]
+        allow_damaged: bool,
+    },
+    /// Print a shell completion script (e.g. `source <(ringlog completions bash)`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into --dir.
+    Man {
+        /// Write ringlog.1 and ringlog-COMMAND.1 here instead of printing ringlog.1.
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Print the last rows of a run; with -f, keep printing new rows until the run ends.
     Tail {
@@ -94,7 +154,7 @@ enum Command {
         workers: u32,
         /// Steps (8 metrics each) every process logs. The default writes about 40 MB in all
         /// (the run log's ~38 bytes per step) and takes a few seconds however fast the service is.
-        #[arg(long, default_value_t = DEMO_STEPS)]
+        #[arg(long, default_value_t = demo::DEMO_STEPS)]
         steps: u64,
         /// Internal: run as a demo worker attached to this run.
         #[arg(long, hide = true)]
@@ -192,8 +252,14 @@ where
     }
     let result = match cli.command {
         Command::Serve { socket, idle_timeout, daemon } => serve(socket, idle_timeout, daemon),
-        Command::Status { json } => status(json),
+        Command::Status { json } => status_cmd::status(json),
         Command::Runs { dir, json } => runs(dir, json),
+        Command::Watch { run, dir, history, keys } => watch::watch(run.as_deref(), dir, history, keys),
+        Command::Plot { run, keys, output, dir, size, allow_damaged } => {
+            plot::plot(&run, &keys, output, dir, size, allow_damaged)
+        }
+        Command::Completions { shell } => docs_cmd::completions(shell),
+        Command::Man { dir } => docs_cmd::man(dir),
         Command::Tail { run, n, follow, keys, dir, allow_damaged } => {
             let sampling = crate::Sampling { keys, ..Default::default() };
             tail(&run, n, follow, &sampling, dir, allow_damaged)
@@ -202,8 +268,8 @@ where
             export(&run, format, output, dir, &sampling.sampling(), allow_damaged)
         }
         Command::Demo { workers, steps, worker_of, rank } => match worker_of {
-            Some(run_id) => demo_worker(&run_id, rank, steps),
-            None => demo(workers, steps),
+            Some(run_id) => demo::demo_worker(&run_id, rank, steps),
+            None => demo::demo(workers, steps),
         },
         Command::Shutdown => shutdown(),
     };
@@ -259,12 +325,20 @@ fn serve(socket: Option<PathBuf>, idle_timeout: u64, daemon: bool) -> Result<()>
     }
 }
 
-/// One control call without auto-start (status and shutdown never start a service).
-fn call(req: &Request) -> Result<Response> {
+/// One control call without auto-start (status and shutdown never start a
+/// service); `None` when no service is running: no socket, or nothing
+/// listening on it.
+fn call_if_running(req: &Request) -> Result<Option<Response>> {
     let dirs = RuntimeDir::from_env();
-    let mut s = std::os::unix::net::UnixStream::connect(dirs.socket_path()).map_err(|e| {
-        format!("no ringlog service at {} ({e}): start one with `ringlog serve`", dirs.socket_path().display())
-    })?;
+    let mut s = match std::os::unix::net::UnixStream::connect(dirs.socket_path()) {
+        Ok(s) => s,
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(format!("cannot reach the ringlog service at {}: {e}", dirs.socket_path().display()).into());
+        }
+    };
     use ringlog_ring::protocol::control_message::FrameIoError;
     use ringlog_ring::protocol::peer;
     s.set_read_timeout(Some(peer::HELLO_TIMEOUT))?;
@@ -285,87 +359,49 @@ fn call(req: &Request) -> Result<Response> {
     write_frame(&mut s, req)?;
     match read_frame::<Response>(&mut s)? {
         Response::Error { message, .. } => Err(message.into()),
-        r => Ok(r),
+        r => Ok(Some(r)),
     }
 }
 
-fn status(json: bool) -> Result<()> {
-    let Response::Status(report) = call(&Request::Status)? else { return Err("unexpected answer".into()) };
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
-    }
-    println!("service pid {} version {}, {} live run(s)", report.pid, report.version, report.runs.len());
-    if report.refused_connections > 0 {
-        println!(
-            "refusing connections: {} refused so far ({}); raise the service's open-file limit (ulimit -n)",
-            report.refused_connections,
-            report.accept_error.as_deref().unwrap_or("accept failed")
-        );
-    }
-    for run in &report.runs {
-        println!(
-            "run {}  project {}  state {}  records {}  bytes {}  {:.0} records/s",
-            run.run_id, run.project, run.state, run.records, run.bytes, run.records_per_s
-        );
-        if let Some(e) = &run.disk_error {
-            println!("  run log not writable, records wait in the lanes: {e}");
-        }
-        println!("  lane  pid      state      records    fill          drops  timeouts  invalid");
-        for l in &run.lanes {
-            println!(
-                "  {:<5} {:<8} {:<10} {:<10} {:>5.1}% of {:<5} {:<6} {:<9} {}",
-                l.lane,
-                l.pid,
-                l.state,
-                l.records,
-                100.0 * l.fill as f64 / l.capacity.max(1) as f64,
-                human(l.capacity),
-                l.drops,
-                l.timeouts,
-                l.invalid_frames
-            );
-        }
-    }
-    Ok(())
-}
-
-fn human(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 30 => format!("{}G", b >> 30),
-        b if b >= 1 << 20 => format!("{}M", b >> 20),
-        b if b >= 1 << 10 => format!("{}K", b >> 10),
-        b => format!("{b}B"),
-    }
-}
-
-fn runs_dir(dir: Option<PathBuf>) -> PathBuf {
-    dir.or_else(|| std::env::var_os("RINGLOG_DIR").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("ringlog"))
-}
-
-/// A run id under the runs dir, or a path to a run directory.
-fn run_dir(run: &str, dir: Option<PathBuf>) -> PathBuf {
-    let direct = PathBuf::from(run);
-    if direct.join(crate::RUN_LOG_FILE).exists() { direct } else { runs_dir(dir).join(run) }
+/// [`call_if_running`] where no service is an error.
+fn call(req: &Request) -> Result<Response> {
+    call_if_running(req)?.ok_or_else(|| {
+        format!(
+            "no ringlog service at {}: start one with `ringlog serve`",
+            RuntimeDir::from_env().socket_path().display()
+        )
+        .into()
+    })
 }
 
 fn runs(dir: Option<PathBuf>, json: bool) -> Result<()> {
-    let list = crate::list_runs(runs_dir(dir))?;
+    let (list, note) = run_lookup::list(dir)?;
+    if let Some(note) = note {
+        eprintln!("ringlog: {note}");
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<12} {:<10} {:<16} {:<20} {:>12}", "RUN", "STATE", "PROJECT", "NAME", "RECORDS")?;
+    writeln!(
+        out,
+        "{:<12} {:<19} {:<9} {:>9} {:>5} {:>10}  {:<16} {:<16} DIR",
+        "RUN", "CREATED (UTC)", "STATE", "STEPS", "KEYS", "SIZE", "PROJECT", "NAME"
+    )?;
     for r in &list {
         writeln!(
             out,
-            "{:<12} {:<10} {:<16} {:<20} {:>12}",
+            "{:<12} {:<19} {:<9} {:>9} {:>5} {:>10}  {:<16} {:<16} {}",
             r.run_id,
+            r.created_unix_ms.map(human::utc_time).unwrap_or_else(|| "-".into()),
             r.state,
+            r.last_step.map(|s| human::count(u64::try_from(s).unwrap_or(0) + 1)).unwrap_or_else(|| "-".into()),
+            r.keys.map(|k| k.to_string()).unwrap_or_else(|| "-".into()),
+            human::bytes(r.bytes),
             r.project.as_deref().unwrap_or("-"),
             r.name.as_deref().unwrap_or("-"),
-            r.records.map(|n| n.to_string()).unwrap_or_else(|| "-".into())
+            r.run_dir.display()
         )?;
     }
     Ok(())
@@ -379,7 +415,7 @@ fn tail(
     dir: Option<PathBuf>,
     allow_damaged: bool,
 ) -> Result<()> {
-    let dir = run_dir(run, dir);
+    let dir = run_lookup::resolve(run, dir)?;
     let mut out = std::io::stdout().lock();
     let stats = if follow {
         let poll = std::time::Duration::from_millis(200);
@@ -440,7 +476,7 @@ fn export(
     sampling: &crate::Sampling,
     allow_damaged: bool,
 ) -> Result<()> {
-    let dir = run_dir(run, dir);
+    let dir = run_lookup::resolve(run, dir)?;
     let progress = std::io::stderr().is_terminal();
     if let Format::Wandb = format {
         let out_dir = output.unwrap_or_else(|| PathBuf::from("."));
@@ -537,126 +573,4 @@ fn shutdown() -> Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     Err("service did not exit within 30 s; see its log".into())
-}
-
-const DEMO_METRICS: [&str; 8] = [
-    "train/loss",
-    "train/accuracy",
-    "train/lr",
-    "train/grad_norm",
-    "val/loss",
-    "val/accuracy",
-    "perf/tokens_per_s",
-    "perf/step_time_ms",
-];
-
-/// Logs a realistic curve for `seconds`; returns records written.
-fn log_curve(run: &mut ringlog::Run, rank: u32, steps: u64) -> Result<u64> {
-    let prefix = format!("rank{rank}/");
-    let keys =
-        DEMO_METRICS.iter().map(|m| run.key(&format!("{prefix}{m}"))).collect::<std::result::Result<Vec<_>, _>>()?;
-    let steps = i64::try_from(steps).map_err(|_| "--steps is too large")?;
-    let mut step = 0i64;
-    let mut items = [(keys[0], 0.0); 8];
-    while step < steps {
-        for _ in 0..1000.min(steps - step) {
-            let t = step as f64;
-            let loss = 2.5 * (-t / 2.0e5).exp() + 0.1 + 0.01 * ((t * 0.37).sin());
-            let values = [
-                loss,
-                1.0 - loss / 3.0,
-                1e-3 * (1.0 + t / 1e5).recip(),
-                1.0 + 0.5 * (t * 0.011).cos(),
-                loss * 1.05,
-                1.0 - loss / 2.8,
-                5.0e4,
-                12.5,
-            ];
-            for (slot, (k, v)) in items.iter_mut().zip(keys.iter().zip(values)) {
-                *slot = (*k, v);
-            }
-            let _ = run.log(step, &items)?;
-            step += 1;
-        }
-        if step % 100_000 == 0 || step == steps {
-            let _ = run.output(Stream::Stdout, &format!("rank {rank} step {step} loss {:.4}", items[0].1))?;
-        }
-    }
-    let _ = run.summary(&[(&format!("{prefix}final_step"), Value::I64(step))])?;
-    Ok(step as u64)
-}
-
-// The demo logs with the default Block policy: a record is written or the
-// call fails, never dropped, so the `Logged` outcomes are not inspected.
-fn demo_worker(run_id: &str, rank: u32, steps: u64) -> Result<()> {
-    let mut run = ringlog::attach(run_id)?;
-    let steps = log_curve(&mut run, rank, steps)?;
-    run.finish(0)?;
-    println!("{steps}");
-    Ok(())
-}
-
-/// Steps per demo process by default: 4 processes x 250,000 steps x ~38 bytes is about 40 MB.
-const DEMO_STEPS: u64 = 250_000;
-
-fn demo(workers: u32, steps: u64) -> Result<()> {
-    let start = Instant::now();
-    let mut run = ringlog::init(
-        InitOptions { project: "ringlog-demo".into(), name: "demo".into(), ..Default::default() }
-            .config("model", "demo-transformer")
-            .config("lr", 1e-3)
-            .config("batch_size", 64i64)
-            .config("workers", i64::from(workers)),
-    )?;
-    println!(
-        "run {} in {} (service up and run ready in {:.1} ms)",
-        run.run_id(),
-        run.run_dir().display(),
-        start.elapsed().as_secs_f64() * 1e3
-    );
-    let exe = std::env::current_exe()?;
-    let children = (1..=workers)
-        .map(|rank| {
-            std::process::Command::new(&exe)
-                .args(["demo", "--worker-of", run.run_id(), "--rank", &rank.to_string(), "--steps", &steps.to_string()])
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let _ = run.output(Stream::Stdout, "demo: training started")?;
-    let t0 = Instant::now();
-    let per_process = steps;
-    let mut steps = log_curve(&mut run, 0, per_process)?;
-    for child in children {
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            return Err(format!("a demo worker failed: {}", out.status).into());
-        }
-        steps += String::from_utf8_lossy(&out.stdout).trim().parse::<u64>().unwrap_or(0);
-    }
-    let _ = run.output(Stream::Stdout, "demo: training finished")?;
-    let elapsed = t0.elapsed().as_secs_f64();
-    let report = run.finish(0)?;
-    println!("run dir      {}", report.run_dir);
-    println!("state        {} (exit code {})", report.state, report.exit_code);
-    println!(
-        "records      {} in the run log ({} steps x 8 metrics from {} processes)",
-        report.records,
-        steps,
-        workers + 1
-    );
-    println!(
-        "bytes        {} run log ({}), {:.1} bytes per step of 8 metrics",
-        report.bytes,
-        human(report.bytes),
-        report.bytes as f64 / steps.max(1) as f64
-    );
-    println!("drops        {}  timeouts {}  invalid frames {}", report.drops, report.timeouts, report.invalid_frames);
-    println!(
-        "throughput   {:.2} M steps/s = {:.1} M metric values/s, finish included",
-        steps as f64 / elapsed / 1e6,
-        8.0 * steps as f64 / elapsed / 1e6
-    );
-    println!("try          ringlog runs; ringlog export {} --format csv | head", report.run_id);
-    Ok(())
 }

@@ -170,6 +170,13 @@ pub struct RunListing {
     pub created_unix_ms: Option<u64>,
     /// The run directory.
     pub run_dir: PathBuf,
+    /// The last step logged, from `summary.json` (checkpointed every few seconds while
+    /// the run is live); `None` before the first checkpoint or without steps.
+    pub last_step: Option<i64>,
+    /// Keys in the run's summary (one per logged key), from `summary.json`.
+    pub keys: Option<u64>,
+    /// Bytes of the run directory's files.
+    pub bytes: u64,
 }
 
 /// State of a listed run whose `run.json` is missing or unreadable.
@@ -658,11 +665,15 @@ pub fn list_runs(runs_dir: impl AsRef<Path>) -> Result<Vec<RunListing>, ExportEr
     for entry in entries {
         let entry = entry.map_err(|source| ExportError::RunsDir { path: runs_dir.to_owned(), source })?;
         let run_dir = entry.path();
+        // `latest-run` links to a run listed under its own name.
+        if entry.file_name() == ringlog_ring::protocol::run_layout::LATEST_RUN_LINK {
+            continue;
+        }
         // `metadata` follows symlinks: a linked run directory is listed too.
         if !std::fs::metadata(&run_dir).is_ok_and(|m| m.is_dir()) {
             continue;
         }
-        if let Some(listing) = listing(&run_dir, entry.file_name().to_string_lossy().into_owned()) {
+        if let Some(listing) = listing_of(&run_dir) {
             runs.push(listing);
         }
     }
@@ -1046,45 +1057,72 @@ fn csv_cell(v: &Json) -> Cow<'_, str> {
 }
 
 /// The listing of one run directory, `None` if it is not a run.
-fn listing(run_dir: &Path, run_id: String) -> Option<RunListing> {
+/// The listing of the run in `run_dir`, or `None` if it holds neither a
+/// `run.json` nor a run log. The run id comes from `run.json`, else from the
+/// directory's name (`run-YYYYMMDD_HHMMSS-<id>` or `<id>`).
+pub(crate) fn listing_of(run_dir: &Path) -> Option<RunListing> {
     /// The fields of `run.json` a listing shows; every one optional, so an
     /// older or newer `run.json` still lists.
     #[derive(serde::Deserialize)]
     struct Meta {
+        run_id: Option<String>,
         project: Option<String>,
         name: Option<String>,
         state: Option<String>,
         records: Option<u64>,
         created_unix_ms: Option<u64>,
     }
+    let dir_name = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let id_from_name =
+        || ringlog_ring::protocol::run_layout::run_id_of_dir_name(&dir_name).unwrap_or(&dir_name).to_owned();
     let meta = std::fs::read(run_dir.join(RUN_META_FILE)).ok().and_then(|b| serde_json::from_slice::<Meta>(&b).ok());
+    let (last_step, keys) = summary_counts(run_dir);
+    let bytes = std::fs::read_dir(run_dir)
+        .map(|rd| rd.filter_map(|e| e.ok()?.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+        .unwrap_or(0);
+    let mut listing = RunListing {
+        run_id: String::new(),
+        project: None,
+        name: None,
+        state: UNKNOWN_STATE.into(),
+        records: None,
+        created_unix_ms: None,
+        run_dir: run_dir.to_owned(),
+        last_step,
+        keys,
+        bytes,
+    };
     match meta {
-        Some(m) => Some(RunListing {
-            run_id,
-            project: m.project,
-            name: m.name,
-            state: m.state.unwrap_or_else(|| UNKNOWN_STATE.into()),
-            records: m.records,
-            created_unix_ms: m.created_unix_ms,
-            run_dir: run_dir.to_owned(),
-        }),
+        Some(m) => {
+            listing.run_id = m.run_id.unwrap_or_else(id_from_name);
+            listing.project = m.project;
+            listing.name = m.name;
+            listing.state = m.state.unwrap_or_else(|| UNKNOWN_STATE.into());
+            listing.records = m.records;
+            listing.created_unix_ms = m.created_unix_ms;
+        }
         None => {
             let log_path = run_dir.join(RUN_LOG_FILE);
             if !log_path.is_file() {
                 return None;
             }
-            let created = RunLog::open(&log_path).ok().map(|log| log.header().created_unix_ns / 1_000_000);
-            Some(RunListing {
-                run_id,
-                project: None,
-                name: None,
-                state: UNKNOWN_STATE.into(),
-                records: None,
-                created_unix_ms: created,
-                run_dir: run_dir.to_owned(),
-            })
+            listing.run_id = id_from_name();
+            listing.created_unix_ms = RunLog::open(&log_path).ok().map(|log| log.header().created_unix_ns / 1_000_000);
         }
     }
+    Some(listing)
+}
+
+/// The last step and the key count of `summary.json` (both `None` without one).
+fn summary_counts(run_dir: &Path) -> (Option<i64>, Option<u64>) {
+    let Some(serde_json::Value::Object(summary)) =
+        std::fs::read(run_dir.join(SUMMARY_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    else {
+        return (None, None);
+    };
+    let last_step = summary.get("_ringlog").and_then(|r| r.get("last_step")).and_then(serde_json::Value::as_i64);
+    let keys = summary.keys().filter(|k| !k.starts_with('_')).count() as u64;
+    (last_step, Some(keys))
 }
 
 /// An optional progress bar over the bytes of one or more passes over a log.

@@ -28,6 +28,7 @@ use ringlog_ring::protocol::control_message::{
     ErrorCode, FinishReport, FrameIoError, InitRun, LaneStatus, PROTOCOL_VERSION, Request, Response, RunReady,
     RunStatus, StatusReport, read_frame, write_frame,
 };
+use ringlog_ring::protocol::run_layout::{RunList, RunListEntry};
 use ringlog_ring::protocol::runtime_dir::{RuntimeDir, RuntimeDirError};
 use ringlog_ring::protocol::service_lock::{new_run_id, valid_run_id};
 use ringlog_ring::{FullPolicy, RunState, SegmentConfig, SegmentError, SegmentOwner};
@@ -87,6 +88,9 @@ struct State {
     refused: Mutex<(u64, Option<String>)>,
     stopping: Mutex<bool>,
     registry: PathBuf,
+    /// The user's list of run directories (`protocol::run_layout`), so the CLI
+    /// finds a run from any directory; `None` without HOME or XDG_STATE_HOME.
+    run_list: Option<RunList>,
     me: u32,
 }
 
@@ -132,6 +136,7 @@ pub fn serve(mut cfg: ServiceConfig) -> Result<(), ServiceError> {
         refused: Mutex::new((0, None)),
         stopping: Mutex::new(false),
         registry: cfg.dirs.registry_dir(),
+        run_list: RunList::from_env(),
         me: rustix::process::geteuid().as_raw(),
     });
     adopt_stale_runs(&state);
@@ -374,6 +379,7 @@ fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
             return error(ErrorCode::Internal, e.to_string());
         }
     };
+    let created_unix_ms = ringlog_ring::clock::now_unix_ns() / 1_000_000;
     let meta = RunMeta {
         run_id: run_id.clone(),
         project: init.project.clone(),
@@ -381,7 +387,7 @@ fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
         tags: init.tags.clone(),
         config: init.config.clone(),
         run_dir: init.run_dir.clone(),
-        created_unix_ms: ringlog_ring::clock::now_unix_ns() / 1_000_000,
+        created_unix_ms,
         state: "running".into(),
         segment: segment.name().to_owned(),
         owner_pid: pid,
@@ -414,6 +420,14 @@ fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
     });
     start_worker(state, Arc::clone(&shared), writer);
     tracing::info!(run = %run_id, pid, "run started");
+    if let Some(list) = &state.run_list {
+        let abs = std::path::absolute(&run_dir).unwrap_or_else(|_| run_dir.clone());
+        let entry = RunListEntry { run_id: run_id.clone(), run_dir: abs, created_unix_ms };
+        // The list only helps the CLI find runs: a run still logs without it.
+        if let Err(e) = list.append(&entry) {
+            tracing::warn!(run = %run_id, error = %e, list = %list.path().display(), "cannot add the run to the user's run list: `ringlog runs` will not show it unless given --dir");
+        }
+    }
     add_lane(state, &run_id, pid, Some(owner_lane))
 }
 

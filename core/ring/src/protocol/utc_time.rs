@@ -1,20 +1,42 @@
-//! UTC calendar fields of a Unix timestamp, for run directory names and metadata.
+//! UTC calendar fields of a Unix timestamp, for run directory names (ringlog's and
+//! W&B's `YYYYMMDD_HHMMSS`) and metadata.
 
 /// A UTC date and time split into calendar fields.
+///
+/// # Examples
+/// ```
+/// use ringlog_ring::protocol::utc_time::UtcTime;
+/// let t = UtcTime::from_unix_ns(1_796_137_118_413_454_000);
+/// assert_eq!((t.year, t.month, t.day), (2026, 12, 1));
+/// assert_eq!(t.dir_stamp(), "20261201_145838");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct UtcTime {
-    pub(crate) year: i64,
-    pub(crate) month: u32,
-    pub(crate) day: u32,
-    pub(crate) hour: u32,
-    pub(crate) minute: u32,
-    pub(crate) second: u32,
-    pub(crate) micros: u32,
+pub struct UtcTime {
+    /// Year (proleptic Gregorian).
+    pub year: i64,
+    /// Month, 1 to 12.
+    pub month: u32,
+    /// Day of the month, 1 to 31.
+    pub day: u32,
+    /// Hour, 0 to 23.
+    pub hour: u32,
+    /// Minute, 0 to 59.
+    pub minute: u32,
+    /// Second, 0 to 59.
+    pub second: u32,
+    /// Microseconds within the second.
+    pub micros: u32,
 }
 
 impl UtcTime {
     /// The UTC calendar time of `unix_ns` nanoseconds since the Unix epoch.
-    pub(crate) fn from_unix_ns(unix_ns: u64) -> Self {
+    ///
+    /// # Examples
+    /// ```
+    /// # use ringlog_ring::protocol::utc_time::UtcTime;
+    /// assert_eq!(UtcTime::from_unix_ns(0).year, 1970);
+    /// ```
+    pub fn from_unix_ns(unix_ns: u64) -> Self {
         let secs = (unix_ns / 1_000_000_000) as i64;
         let micros = ((unix_ns % 1_000_000_000) / 1000) as u32;
         let days = secs.div_euclid(86_400);
@@ -34,12 +56,24 @@ impl UtcTime {
     }
 
     /// `YYYYMMDD_HHMMSS`, as in W&B's run directory names.
-    pub(crate) fn dir_stamp(&self) -> String {
+    ///
+    /// # Examples
+    /// ```
+    /// # use ringlog_ring::protocol::utc_time::UtcTime;
+    /// assert_eq!(UtcTime::from_unix_ns(0).dir_stamp(), "19700101_000000");
+    /// ```
+    pub fn dir_stamp(&self) -> String {
         format!("{:04}{:02}{:02}_{:02}{:02}{:02}", self.year, self.month, self.day, self.hour, self.minute, self.second)
     }
 
     /// RFC 3339 with microseconds, e.g. `2026-12-01T14:58:38.413454Z`.
-    pub(crate) fn rfc3339(&self) -> String {
+    ///
+    /// # Examples
+    /// ```
+    /// # use ringlog_ring::protocol::utc_time::UtcTime;
+    /// assert_eq!(UtcTime::from_unix_ns(0).rfc3339(), "1970-01-01T00:00:00.000000Z");
+    /// ```
+    pub fn rfc3339(&self) -> String {
         format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
             self.year, self.month, self.day, self.hour, self.minute, self.second, self.micros
