@@ -527,3 +527,55 @@ fn live_wandb_run_of_a_sigkilled_trainer_ends_failed() {
     let rows = inspect(&bin, &home, &live).into_iter().filter(|r| r["type"] == "history").count();
     assert_eq!(rows, 1000, "every committed step reached the live W&B run");
 }
+
+#[test]
+fn live_wandb_run_survives_a_service_sigkill_mid_run() {
+    let Some(bin) = wandb_bin() else { return };
+    let env = TestEnv::new("wbx-live-restart");
+    // 10 steps, the service is SIGKILLed, 10 more steps (through the auto-started
+    // service that adopts the run), finish.
+    let mut owner = env
+        .command(client_bin())
+        .env("RINGLOG_WANDB", "1")
+        .arg("init-two-phase")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut out = BufReader::new(owner.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("first line");
+    let first: Value = serde_json::from_str(&line).expect("json");
+    let pid = env.service_pid();
+    // SAFETY: plain kill(2) of the service process this test started.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    std::io::Write::write_all(owner.stdin.as_mut().expect("stdin"), b"go\n").expect("go");
+    drop(owner.stdin.take());
+    line.clear();
+    out.read_line(&mut line).expect("finish report");
+    assert!(wait_bounded(&mut owner, Duration::from_secs(120), "owner").success());
+    let report: Value = serde_json::from_str(&line).expect("report json");
+    assert_eq!(report["state"], "finished", "{report}");
+
+    // One W&B run, read by W&B without complaint (inspect asserts an empty stderr), with
+    // every step of both services, in order, and the finished state.
+    let run_dir = PathBuf::from(first["run_dir"].as_str().expect("run dir"));
+    let runs: Vec<_> = std::fs::read_dir(run_dir.join("wandb"))
+        .expect("wandb dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("offline-run-"))
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let home = scratch(&env, "home");
+    let live = run_dir.join("wandb/latest-run");
+    let records = inspect(&bin, &home, &live);
+    let losses: Vec<f64> = records
+        .iter()
+        .filter(|r| r["type"] == "history")
+        .filter_map(|r| r["history"]["item"]["train/loss"].as_f64())
+        .collect();
+    assert_eq!(losses, (0..20).map(f64::from).collect::<Vec<_>>(), "every step, once, in order");
+    let s = summary(&bin, &home, &live);
+    assert_eq!((&s["state"], &s["exit_code"]), (&Value::from("finished"), &Value::from(0)), "{s}");
+    assert_eq!(s["summary"]["best/acc"], 0.5, "{s}");
+}

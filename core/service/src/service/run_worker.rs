@@ -191,7 +191,8 @@ pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl F
     };
     d.rebuild_from_log();
     let mut folded = d.folded.take().expect("set above");
-    folded.wandb = start_live_wandb(&d.shared.meta.lock().unwrap_or_else(PoisonError::into_inner));
+    let adopted = d.writer.counters().frames > 0;
+    folded.wandb = start_live_wandb(&d.shared.meta.lock().unwrap_or_else(PoisonError::into_inner), adopted);
     d.keys = folded.keys.clone();
     let summary_path =
         PathBuf::from(&d.shared.meta.lock().unwrap_or_else(PoisonError::into_inner).run_dir).join(SUMMARY_FILE);
@@ -544,24 +545,62 @@ const LIVE_WANDB_WINDOW_BYTES: usize = 8 << 20;
 
 /// The live W&B run of a run started with `wandb` set, or `None` (after a warning when it
 /// cannot be created: the run itself goes on).
-fn start_live_wandb(meta: &RunMeta) -> Option<WandbSink> {
+///
+/// A run `adopted` after a service restart already has records in its log, and a `.wandb`
+/// file the dead service wrote up to some point, perhaps ending in a torn chunk. That file
+/// is derived data: it is written anew from the run log (every record the restarted
+/// service accounts for, in W&B's order), and the run then continues live in it. The
+/// drain waits meanwhile (the lanes hold what producers log; a replay of W&B rows runs at
+/// about a million rows a second).
+fn start_live_wandb(meta: &RunMeta, adopted: bool) -> Option<WandbSink> {
     if !meta.wandb {
         return None;
     }
     let run_dir = PathBuf::from(&meta.run_dir);
     let info = run_info(&run_dir, Some(meta), meta.created_unix_ms.saturating_mul(1_000_000));
     let merged = MergedHistory::new(None).with_window_bytes(LIVE_WANDB_WINDOW_BYTES);
-    match WandbSink::create(&run_dir, &info, merged) {
-        Ok(sink) => Some(sink),
-        Err(e) => {
-            // E.g. a run adopted after a service restart: its W&B run exists already.
-            tracing::warn!(
-                run = %meta.run_id, error = %e,
-                "no live W&B run; `ringlog export RUN --format wandb` writes one from the run log"
-            );
-            None
+    let warn = |e: &dyn std::fmt::Display| {
+        tracing::warn!(
+            run = %meta.run_id, error = %e,
+            "no live W&B run; `ringlog export RUN --format wandb` writes one from the run log"
+        );
+    };
+    if adopted {
+        let old = ringlog_wandb::RunDir::layout(&run_dir, &info.run_id, info.start_time_unix_ns).run_dir;
+        if let Err(e) = std::fs::remove_dir_all(&old)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            warn(&format!("cannot replace {}: {e}", old.display()));
+            return None;
         }
     }
+    let mut sink = match WandbSink::create(&run_dir, &info, merged) {
+        Ok(sink) => sink,
+        Err(e) => {
+            warn(&e);
+            return None;
+        }
+    };
+    if adopted {
+        let replayed = crate::export::exporters::open_log(&run_dir).and_then(|(log, len)| {
+            let mut bar = crate::export::exporters::Progress::new(false, len, "");
+            let (stats, _) = crate::export::exporters::walk(log, len, &mut bar, None, |rec, keys| {
+                sink.observe(rec.lane(), &rec.record(), keys)
+            })?;
+            sink.flush_settled()?;
+            Ok(stats)
+        });
+        match replayed {
+            Ok(stats) => {
+                tracing::info!(run = %meta.run_id, records = stats.records, "live W&B run rewritten from the run log after a restart")
+            }
+            Err(e) => {
+                warn(&e);
+                return None;
+            }
+        }
+    }
+    Some(sink)
 }
 
 /// Every lane but the owner's is detached or dead.
