@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ringlog_ring::RecordRef;
 use ringlog_ring::protocol::control_message::{PROTOCOL_VERSION, Request, Response, read_frame, write_frame};
@@ -875,4 +875,59 @@ fn demo_logs_a_fixed_number_of_steps_and_reports_bytes_per_step() {
     assert_eq!(records, in_log);
     assert!(records > 9000, "{meta}");
     let _ = env.command(ringlog_tests::ringlog_bin()).arg("shutdown").output();
+}
+
+/// Starts `init-hold RECORDS`: the run is live until a line arrives on the child's stdin.
+fn hold_run(env: &TestEnv, records: &str) -> (std::process::Child, String) {
+    let mut child = env
+        .command(client_bin())
+        .args(["init-hold", records])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn client");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).expect("run id line");
+    (child, v["run_id"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn a_truncated_segment_costs_its_run_not_the_service() {
+    let env = TestEnv::new("truncate");
+    let (mut victim, victim_id) = hold_run(&env, "100");
+    let (mut other, other_id) = hold_run(&env, "100");
+    let pid = env.service_pid();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.run_dir(&victim_id).join("run.json")).unwrap()).unwrap();
+    let shm = std::path::PathBuf::from(format!("/dev/shm{}", meta["segment"].as_str().unwrap()));
+    // A same-user process cuts the live segment (outside the trust model, ADR 9).
+    std::fs::OpenOptions::new().write(true).open(&shm).unwrap().set_len(0).unwrap();
+
+    // The service notices, closes that run as crashed with the true reason, and
+    // unlinks the segment; it does not die (SIGBUS) and the other run goes on.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let victim_meta = loop {
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(env.run_dir(&victim_id).join("run.json")).unwrap()).unwrap();
+        if m["state"] != "running" || Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(victim_meta["state"], "crashed", "{victim_meta}");
+    let reason = victim_meta["loss_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("truncated by another process"), "{reason}");
+    assert!(!shm.exists(), "the truncated segment must not leak");
+    assert_eq!(env.service_pid(), pid, "the service survived");
+    // The victim's own process may die of SIGBUS on its next write: outside the trust model.
+    drop(victim.stdin.take());
+    let _ = wait_bounded(&mut victim, Duration::from_secs(60), "victim");
+
+    other.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    assert!(wait_bounded(&mut other, Duration::from_secs(60), "other").success());
+    let other_meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.run_dir(&other_id).join("run.json")).unwrap()).unwrap();
+    assert_eq!(other_meta["state"], "finished", "{other_meta}");
+    assert!(other_meta["records"].as_u64().unwrap() >= 100, "{other_meta}");
 }

@@ -56,3 +56,4 @@ pub use ring::segment::{
     DEFAULT_LANE_BYTES, DEFAULT_MAX_LANES, Geometry, LaneStats, NAME_PREFIX, SHM_DIR, Segment, SegmentConfig,
     SegmentInfo, SegmentListing, SegmentOwner, check_shm_capacity,
 };
+pub use ring::truncation_guard;

@@ -28,4 +28,5 @@ mod scalar_writer;
 pub mod segment;
 pub mod slot_writer;
 pub(crate) mod sync;
+pub mod truncation_guard;
 pub mod wakeup;

@@ -42,6 +42,7 @@ use crate::ring::layout::{
 };
 use crate::ring::producer::Producer;
 use crate::ring::sync::{AtomicU32, Ordering};
+use crate::ring::truncation_guard;
 
 /// Prefix of every segment name (after the leading `/`).
 pub const NAME_PREFIX: &str = "ringlog-";
@@ -120,6 +121,9 @@ const fn data_offset(max_lanes: u32) -> usize {
 struct Mapping {
     name: String,
     file: File,
+    /// The header mapping's SIGBUS guard (service only); declared before
+    /// `header` so it is dropped, and unregistered, before the unmap.
+    _header_guard: truncation_guard::Guarded,
     /// Header and lane table: read-write for the service, read-only for producers.
     header: MmapRaw,
     geometry: Geometry,
@@ -194,7 +198,8 @@ impl Mapping {
         // SAFETY: the mapping is LANE_CONTROL_PAGE + lane_bytes long, so the
         // ring starts inside it; page aligned.
         let ring = unsafe { NonNull::new_unchecked(base.add(LANE_CONTROL_PAGE)) };
-        let keep: Arc<dyn Send + Sync> = Arc::new((Arc::clone(self), LaneMapping(map)));
+        let guard = truncation_guard::guard(map.as_ptr(), g.lane_stride());
+        let keep: Arc<dyn Send + Sync> = Arc::new((Arc::clone(self), LaneMapping(guard, map)));
         // SAFETY: desc points into the header mapping, control and
         // ring into the lane mapping, both kept alive by `keep`; lane_bytes was
         // validated (power of two in range) and the ring is page aligned.
@@ -235,7 +240,9 @@ impl Mapping {
         let size = st.st_size as u64;
         let file = File::from(fd);
         if size < PAGE as u64 {
-            return Err(SegmentError::BadMagic { name: name.to_owned(), found: 0 });
+            // Shorter than any segment's header: cut by someone (a creator that died
+            // before sizing it never published it under its name).
+            return Err(SegmentError::Truncated { name: name.to_owned(), expected: PAGE as u64, actual: size });
         }
         let probe = MmapOptions::new().len(PAGE).map_raw_read_only(&file).map_err(|e| SegmentError::Io {
             name: name.to_owned(),
@@ -308,7 +315,8 @@ impl Mapping {
         };
         let header = if writable { opts.map_raw(&file) } else { opts.map_raw_read_only(&file) }
             .map_err(|e| SegmentError::Io { name: name.to_owned(), op: "mmap", source: e })?;
-        Ok(Self { name: name.to_owned(), file, header, geometry })
+        let _header_guard = truncation_guard::guard(header.as_ptr(), geometry.data_offset);
+        Ok(Self { name: name.to_owned(), file, _header_guard, header, geometry })
     }
 
     fn info(&self) -> SegmentInfo {
@@ -322,8 +330,9 @@ impl Mapping {
     }
 }
 
-/// Keeps one lane's mapping alive.
-struct LaneMapping(#[allow(dead_code)] MmapRaw);
+/// Keeps one lane's mapping alive; its SIGBUS guard (service only) is dropped,
+/// and unregistered, before the mapping.
+struct LaneMapping(#[allow(dead_code)] truncation_guard::Guarded, #[allow(dead_code)] MmapRaw);
 // SAFETY: a mapping of shared memory, reached only through LaneMemory's
 // atomics and ring protocol.
 unsafe impl Send for LaneMapping {}
@@ -566,7 +575,8 @@ impl SegmentOwner {
             (&raw mut (*h).block_timeout_ms).write(cfg.policy.timeout_ms());
             (&raw mut (*h).run_id).write(run_id);
         }
-        let map = Arc::new(Mapping { name: name.to_owned(), file, header, geometry });
+        let _header_guard = truncation_guard::guard(header.as_ptr(), geometry.data_offset);
+        let map = Arc::new(Mapping { name: name.to_owned(), file, _header_guard, header, geometry });
         // Relaxed: published by the magic store below.
         header_atomic!(map, run_state).store(RunState::Running as u32, Ordering::Relaxed);
         header_atomic!(map, service_pid).store(std::process::id(), Ordering::Relaxed);
@@ -668,6 +678,31 @@ impl SegmentOwner {
     /// Lanes allocated (the service's own count, never re-read from shared memory).
     pub fn lane_count(&self) -> u32 {
         self.shared.lane_count()
+    }
+
+    /// `Some(error)` when the file no longer holds every lane the service
+    /// allocated: another process truncated it (outside the trust model,
+    /// ADR 9). The run cannot go on; with the truncation guard installed, reads
+    /// of the lost pages see zeros instead of killing the service.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlog_ring::{SegmentConfig, SegmentOwner};
+    /// let seg = SegmentOwner::create(&SegmentConfig { initial_lanes: 1, ..Default::default() })?;
+    /// assert!(seg.truncated().is_none());
+    /// # seg.unlink()?;
+    /// # Ok::<(), ringlog_ring::SegmentError>(())
+    /// ```
+    pub fn truncated(&self) -> Option<SegmentError> {
+        let g = self.shared.map.geometry;
+        let need = g.lane_offset(self.lane_count()) as u64;
+        match self.shared.map.file_size() {
+            Ok(size) if size < need => {
+                Some(SegmentError::Truncated { name: self.shared.map.name.clone(), expected: need, actual: size })
+            }
+            Ok(_) => None,
+            Err(e) => Some(e),
+        }
     }
 
     /// Run state as stored in the header.

@@ -165,7 +165,14 @@ struct Drain {
     warnings: crate::service::log_limit::LogLimit,
     /// Since when appends to the run log have been failing, and why.
     disk_failing: Option<(Instant, String)>,
+    /// Why the segment can no longer be read (truncated by another process).
+    truncated: Option<String>,
+    /// When the segment's size was last checked.
+    truncation_checked: Instant,
 }
+
+/// How often the drain loop checks the segment's size (one `fstat`).
+const TRUNCATION_CHECK: Duration = Duration::from_millis(100);
 
 /// The drain loop. Returns when the run is finished or crashed, or when
 /// `stopping` says the service is going away.
@@ -188,6 +195,8 @@ pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl F
         added: 0,
         warnings: crate::service::log_limit::LogLimit::default(),
         disk_failing: None,
+        truncated: None,
+        truncation_checked: Instant::now(),
     };
     d.rebuild_from_log();
     let mut folded = d.folded.take().expect("set above");
@@ -207,6 +216,15 @@ pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl F
         // Relaxed is enough for the clear: the requests themselves are read
         // under their mutexes below, and a new event sets the flag again.
         control.store(0, Ordering::Relaxed);
+        if let Some(e) = d.check_truncation() {
+            tracing::error!(run = %d.shared.run_id, error = %e, "segment truncated: closing the run as crashed");
+            d.truncated = Some(e.to_string());
+            let report = d.finalize(None);
+            if let Some(req) = d.shared.finish.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                let _ = req.reply.send(report);
+            }
+            return WorkerExit::Crashed;
+        }
         d.drain_once();
         d.apply_liveness();
 
@@ -402,8 +420,22 @@ impl Drain {
         }
     }
 
-    /// Final drain, fsync, summary, metadata; unlinks the segment.
+    /// Whether the segment's file still holds every lane (an `fstat`, at most
+    /// every [`TRUNCATION_CHECK`]).
+    fn check_truncation(&mut self) -> Option<ringlog_ring::SegmentError> {
+        if self.truncation_checked.elapsed() < TRUNCATION_CHECK {
+            return None;
+        }
+        self.truncation_checked = Instant::now();
+        self.shared.segment.truncated()
+    }
+
+    /// Final drain, fsync, summary, metadata; unlinks the segment. A run whose
+    /// segment was truncated is not drained (its lanes are gone): it is closed
+    /// as crashed with the reason, and what its lanes held is reported lost.
     fn finalize(&mut self, exit_code: Option<i32>) -> FinishReport {
+        // A truncated segment's lanes are gone: nothing is read from them.
+        let lanes_readable = self.truncated.is_none();
         let owner = self.shared.meta.lock().unwrap_or_else(PoisonError::into_inner).owner_pid;
         let mut stalled = Vec::new();
         for l in self.shared.lanes.lock().unwrap_or_else(PoisonError::into_inner).iter_mut() {
@@ -412,8 +444,10 @@ impl Drain {
             }
             l.closing.get_or_insert(LaneState::Detached);
         }
-        self.add_new_lanes();
-        self.apply_liveness();
+        if lanes_readable {
+            self.add_new_lanes();
+            self.apply_liveness();
+        }
         // Bounded: every lane is closing, so each read pass ends at the first
         // empty frame and a lane closes when it runs dry; the deadline covers a
         // producer that keeps writing after its finish.
@@ -421,12 +455,14 @@ impl Drain {
         // early: what it could not take is counted below, not waited for.
         let deadline = Instant::now() + Duration::from_secs(30);
         let disk_gave_up = |d: &Self| d.disk_failing.as_ref().is_some_and(|(since, _)| since.elapsed() >= DISK_GIVE_UP);
-        while !self.consumer.all_closed() && Instant::now() < deadline && !disk_gave_up(self) {
+        while lanes_readable && !self.consumer.all_closed() && Instant::now() < deadline && !disk_gave_up(self) {
             if self.drain_once() == 0 && self.batch.len_bytes() == 0 {
                 self.consumer.wait(Duration::from_millis(1));
             }
         }
-        self.drain_once();
+        if lanes_readable {
+            self.drain_once();
+        }
         let shared = Arc::clone(&self.shared);
         let mut report = FinishReport::default();
         if let Err(e) = self.writer.sync() {
@@ -436,14 +472,20 @@ impl Drain {
         // What producers committed and the run log does not hold: committed
         // frames still in the lanes, unreleased (a full disk refused them),
         // counted from the rings themselves, not from producer counters.
-        for lane in 0..shared.segment.lane_count() {
+        if let Some(why) = &self.truncated {
+            report.loss_reason = Some(format!(
+                "{why}; the run was closed as crashed, and what its lanes held after the last drained batch is lost \
+                 (not counted: the lanes are gone)"
+            ));
+        }
+        for lane in (0..shared.segment.lane_count()).filter(|_| lanes_readable) {
             let lost = self.consumer.unreleased_frames(lane as u16).unwrap_or(0);
             if lost > 0 {
                 report.lost_records += lost;
                 report.lost_by_lane.push(LaneLoss { lane: lane as u16, records: lost });
             }
         }
-        for (lane, pid) in stalled {
+        for (lane, pid) in stalled.into_iter().filter(|_| lanes_readable) {
             let unread_bytes = shared.segment.lane_stats(lane).map_or(0, |s| s.fill);
             tracing::warn!(run = %shared.run_id, lane, pid, unread_bytes, "lane still open at finish: closed");
             report.stalled_lanes.push(LaneStall { lane, pid, unread_bytes });
@@ -456,7 +498,7 @@ impl Drain {
             tracing::error!(run = %shared.run_id, lost = report.lost_records, lanes = ?report.lost_by_lane, reason = %why, "finish could not make every committed record durable");
             report.loss_reason.get_or_insert(why);
         }
-        for lane in 0..shared.segment.lane_count() {
+        for lane in (0..shared.segment.lane_count()).filter(|_| lanes_readable) {
             if let Ok(s) = shared.segment.lane_stats(lane as u16) {
                 // Drops and timeouts are the producer's own words, in memory
                 // it can scribble on: believed only from a lane that was not

@@ -118,6 +118,11 @@ pub fn serve(mut cfg: ServiceConfig) -> Result<(), ServiceError> {
         signal(&mut cfg.ready_fd, format!("error {e}\n").as_bytes());
         return Err(e.into());
     }
+    // A segment truncated under the service costs that run, not the service
+    // (ringlog_ring::truncation_guard); installed before any segment is mapped.
+    if let Err(e) = ringlog_ring::truncation_guard::install() {
+        tracing::warn!(error = %e, "cannot install the SIGBUS guard: a truncated segment would stop the service");
+    }
     let Some(_lock) = try_lock(&cfg.dirs.lock_path()).map_err(io("service lock"))? else {
         signal(&mut cfg.ready_fd, b"busy\n");
         return Err(ServiceError::AlreadyRunning(cfg.dirs.socket_path().to_path_buf()));
@@ -605,8 +610,13 @@ fn adopt_stale_runs(state: &Arc<State>) {
                 tracing::error!(run = %meta.run_id, error = %e, "cannot adopt run; marking it crashed");
                 let mut m = meta.clone();
                 m.state = "crashed".into();
+                m.loss_reason = Some(format!(
+                    "the service restarted and could not adopt the run: {e}; what was still in its lanes is lost"
+                ));
                 let _ = m.write(Path::new(&m.run_dir));
                 let _ = std::fs::remove_file(&path);
+                // Nothing can use the segment any more: it must not stay in /dev/shm.
+                let _ = SegmentOwner::unlink_name(&meta.segment);
             }
         }
     }
