@@ -931,3 +931,54 @@ fn a_truncated_segment_costs_its_run_not_the_service() {
     assert_eq!(other_meta["state"], "finished", "{other_meta}");
     assert!(other_meta["records"].as_u64().unwrap() >= 100, "{other_meta}");
 }
+
+#[test]
+fn stale_segments_are_listed_and_reclaimed_live_ones_kept() {
+    // A private /dev/shm (a mount namespace, as root in CI) so that other tests'
+    // segments are never touched; skipped with a message otherwise.
+    // SAFETY: geteuid(2) has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("stale_segments_are_listed_and_reclaimed_live_ones_kept: SKIPPED: needs root for a private /dev/shm");
+        return;
+    }
+    let env = TestEnv::new("gc");
+    let t = env.root.display();
+    let script = format!(
+        "mount -t tmpfs -o size=64m none /dev/shm || exit 99
+         old() {{ head -c 100 /dev/urandom > /dev/shm/$1 && touch -d '2 hours ago' /dev/shm/$1; }}
+         mkfifo {t}/hold
+         {client} init-hold 100 < {t}/hold > {t}/hold.out &
+         exec 3>{t}/hold
+         for i in $(seq 600); do grep -q run_id {t}/hold.out && break; sleep 0.05; done
+         old ringlog-00000000deadbeef
+         echo '== gc'; {rl} gc || exit 98
+         echo '== gc --yes'; {rl} gc --yes || exit 97
+         echo '== after'; ls /dev/shm
+         echo go >&3; exec 3>&-; wait
+         {rl} shutdown
+         old ringlog-00000000feedf00d
+         {client} init 10 > /dev/null || exit 96
+         echo '== restarted'; ls /dev/shm
+         {rl} shutdown",
+        client = client_bin(),
+        rl = ringlog_tests::ringlog_bin().display()
+    );
+    let out = env.command("unshare").args(["--mount", "sh", "-c", &script]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "status {:?}\nstdout: {stdout}\nstderr: {stderr}", out.status.code());
+    let part = |from: &str, to: &str| stdout[stdout.find(from).unwrap()..stdout.find(to).unwrap()].to_owned();
+    let listed = part("== gc\n", "== gc --yes");
+    assert!(listed.contains("ringlog-00000000deadbeef") && listed.contains("stale: damaged"), "{listed}");
+    assert!(listed.contains("live (service pid"), "{listed}");
+    assert!(listed.contains("1 stale segment(s): reclaim them with `ringlog gc --yes`"), "{listed}");
+    let reclaimed = part("== gc --yes", "== after");
+    assert!(reclaimed.contains("reclaimed 1 stale segment(s)"), "{reclaimed}");
+    let after = part("== after", "== restarted");
+    assert!(!after.contains("deadbeef"), "the stale one is gone: {after}");
+    assert!(after.lines().filter(|l| l.starts_with("ringlog-")).count() == 1, "the live one stays: {after}");
+    // A starting service reclaims what no service can use, without being asked.
+    let restarted = &stdout[stdout.find("== restarted").unwrap()..];
+    assert!(!restarted.contains("feedf00d"), "{restarted}");
+    assert!(std::fs::read_to_string(env.root.join("hold.out")).unwrap().contains("\"state\":\"finished\""));
+}

@@ -326,6 +326,8 @@ impl Mapping {
             lanes: self.advertised_lanes(),
             size: self.file_size().unwrap_or(0),
             created_unix_ns: header_copy!(self, created_unix_ns),
+            // Relaxed: a listing's snapshot; nothing is read through it.
+            service_pid: header_atomic!(self, service_pid).load(Ordering::Relaxed),
         }
     }
 }
@@ -453,6 +455,8 @@ pub struct SegmentInfo {
     pub size: u64,
     /// Creation time, Unix ns.
     pub created_unix_ns: u64,
+    /// Pid of the service that created the segment or last adopted it.
+    pub service_pid: u32,
 }
 
 fn io_err<'a>(name: &'a str, op: &'static str) -> impl FnOnce(Errno) -> SegmentError + 'a {

@@ -96,6 +96,16 @@ enum Command {
         #[arg(long)]
         allow_damaged: bool,
     },
+    /// List this user's ringlog segments in /dev/shm and which are stale (a run that
+    /// ended, a damaged segment, one whose service is gone); reclaim those with --yes.
+    Gc {
+        /// Unlink the stale segments (without it, only list them).
+        #[arg(long)]
+        yes: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script (e.g. `source <(ringlog completions bash)`).
     Completions {
         /// The shell.
@@ -258,6 +268,7 @@ where
         Command::Plot { run, keys, output, dir, size, allow_damaged } => {
             plot::plot(&run, &keys, output, dir, size, allow_damaged)
         }
+        Command::Gc { yes, json } => gc(yes, json),
         Command::Completions { shell } => docs_cmd::completions(shell),
         Command::Man { dir } => docs_cmd::man(dir),
         Command::Tail { run, n, follow, keys, dir, allow_damaged } => {
@@ -372,6 +383,38 @@ fn call(req: &Request) -> Result<Response> {
         )
         .into()
     })
+}
+
+fn gc(yes: bool, json: bool) -> Result<()> {
+    use crate::service::stale_segments::{Verdict, check_all, reclaim};
+    // Reading a segment another process is truncating must not kill this command.
+    let _ = ringlog_ring::truncation_guard::install();
+    let checks = check_all(&RuntimeDir::from_env().registry_dir())?;
+    let (reclaimed, bytes) = if yes { reclaim(&checks, false) } else { (0, 0) };
+    if json {
+        let v = serde_json::json!({"segments": checks, "reclaimed": reclaimed, "reclaimed_bytes": bytes});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let stale = checks.iter().filter(|c| matches!(c.verdict, Verdict::Stale { .. })).count();
+    for c in &checks {
+        let what = match &c.verdict {
+            Verdict::Live { service_pid } => format!("live (service pid {service_pid})"),
+            Verdict::AwaitingAdoption { service_pid } => {
+                format!("awaiting adoption (service pid {service_pid} is gone; `ringlog serve` adopts it)")
+            }
+            Verdict::Stale { reason, .. } => format!("stale: {reason}"),
+        };
+        println!("{:<26} {:>10}  {:<10} {what}", c.name, human::bytes(c.bytes), c.run_id.as_deref().unwrap_or("-"));
+    }
+    if yes {
+        println!("reclaimed {reclaimed} stale segment(s), {}", human::bytes(bytes));
+    } else if stale > 0 {
+        println!("{stale} stale segment(s): reclaim them with `ringlog gc --yes`");
+    } else if checks.is_empty() {
+        println!("no ringlog segments in /dev/shm");
+    }
+    Ok(())
 }
 
 fn runs(dir: Option<PathBuf>, json: bool) -> Result<()> {

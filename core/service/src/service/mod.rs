@@ -6,4 +6,5 @@ pub mod daemon;
 pub mod log_limit;
 pub mod run_worker;
 pub mod serve;
+pub mod stale_segments;
 pub mod summary_state;

@@ -145,6 +145,18 @@ pub fn serve(mut cfg: ServiceConfig) -> Result<(), ServiceError> {
         me: rustix::process::geteuid().as_raw(),
     });
     adopt_stale_runs(&state);
+    // Segments no service can use (damaged, or their run ended) are reclaimed;
+    // orphans a service of another runtime directory might adopt are left to
+    // `ringlog gc --yes`.
+    match crate::service::stale_segments::check_all(&state.registry) {
+        Ok(checks) => {
+            let (n, bytes) = crate::service::stale_segments::reclaim(&checks, true);
+            if n > 0 {
+                tracing::info!(segments = n, bytes, "reclaimed stale segments in /dev/shm");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot list /dev/shm for stale segments"),
+    }
     tracing::info!(socket = %sock.display(), pid = std::process::id(), "ringlog service ready");
     signal(&mut cfg.ready_fd, b"ready\n");
 
