@@ -28,6 +28,9 @@ bash scripts/python_test.sh
 step "cargo test --workspace (the W&B checks use target/venv's wandb and must not skip)"
 RINGLOG_TEST_VENV="$PWD/target/venv" RINGLOG_REQUIRE_WANDB=1 cargo test --workspace
 
+step "soak --quick: producer and service SIGKILLs, 64 runs at once, every record accounted for (about a minute)"
+bash scripts/soak.sh --quick
+
 step "benches compile and run once in test mode"
 cargo test -p ringlog-benches --benches
 
