@@ -30,6 +30,8 @@ pub struct StartOptions {
     pub run_id: Option<String>,
     /// Ring bytes per lane (default: the client's, `RINGLOG_LANE_BYTES` or 1 MiB).
     pub lane_bytes: Option<usize>,
+    /// Also a live W&B offline run (default: the client's, `RINGLOG_WANDB=1`).
+    pub wandb: Option<bool>,
 }
 
 /// The end of a run as the service reported it.
@@ -90,7 +92,9 @@ pub fn init(opts: StartOptions) -> Result<Handle, ClientError> {
         serde_json::Value::Object(map) => map.into_iter().map(|(k, v)| (k, Value::Json(v.to_string()))).collect(),
         _ => Vec::new(),
     };
+    let defaults = ringlog::InitOptions::default();
     let run = ringlog::init(ringlog::InitOptions {
+        wandb: opts.wandb.unwrap_or(defaults.wandb),
         project: opts.project,
         name: opts.name,
         tags: opts.tags,
@@ -98,7 +102,7 @@ pub fn init(opts: StartOptions) -> Result<Handle, ClientError> {
         run_dir: opts.run_dir,
         run_id: opts.run_id,
         lane_bytes: opts.lane_bytes,
-        ..Default::default()
+        ..defaults
     })?;
     Ok(Handle::new(run))
 }

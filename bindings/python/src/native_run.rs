@@ -343,7 +343,7 @@ impl NativeRun {
     /// `attach_to` with a lane of this process's own. The service is started
     /// if none answers. The GIL is released while waiting on the service.
     #[new]
-    #[pyo3(signature = (*, attach_to=None, project=None, name=None, tags=None, config_json=None, run_dir=None, run_id=None, lane_bytes=None))]
+    #[pyo3(signature = (*, attach_to=None, project=None, name=None, tags=None, config_json=None, run_dir=None, run_id=None, lane_bytes=None, wandb=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -355,6 +355,7 @@ impl NativeRun {
         run_dir: Option<PathBuf>,
         run_id: Option<String>,
         lane_bytes: Option<usize>,
+        wandb: Option<bool>,
     ) -> PyResult<Self> {
         let (handle, owner) = match attach_to {
             Some(id) => (py.detach(move || client_api::attach(&id)).map_err(client_error)?, false),
@@ -372,6 +373,7 @@ impl NativeRun {
                     run_dir,
                     run_id,
                     lane_bytes,
+                    wandb,
                 };
                 (py.detach(move || client_api::init(opts)).map_err(client_error)?, true)
             }

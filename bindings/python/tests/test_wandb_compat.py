@@ -25,7 +25,7 @@ parser.add_argument("--lr", type=float, default=0.01)
 parser.add_argument("--epochs", type=int, default=3)
 args = parser.parse_args([])
 
-run = wandb.init(project="compat", config=args, dir=sys.argv[1], tags=["t1"], notes="a note")
+run = wandb.init(project="compat", config=args, dir=sys.argv[1], tags=["t1"], notes="a note"INIT_EXTRA)
 assert wandb.run is run
 for epoch in range(wandb.config.epochs):
     for batch in range(4):
@@ -45,9 +45,10 @@ WANDB_BIN = next(
 )
 
 
-def run_variant(tmp_path, import_line, env):
-    path = tmp_path / f"train_{'ringlog' if 'ringlog' in import_line else 'wandb'}.py"
-    path.write_text(SCRIPT.replace("IMPORT_LINE", import_line))
+def run_variant(tmp_path, import_line, env, init_extra=""):
+    stem = f"train_{'ringlog' if 'ringlog' in import_line else 'wandb'}{'_live' if init_extra else ''}"
+    path = tmp_path / f"{stem}.py"
+    path.write_text(SCRIPT.replace("IMPORT_LINE", import_line).replace("INIT_EXTRA", init_extra))
     out_dir = tmp_path / path.stem
     out_dir.mkdir()
     out = subprocess.run(
@@ -96,3 +97,38 @@ def test_wandb_script_runs_unchanged_with_the_same_data(service_env, tmp_path):
     assert rl_summary == wb_summary
     assert meta["config"] == wb_config == {"lr": 0.01, "epochs": 3}
     assert meta["tags"] == ["t1"]
+
+
+@pytest.mark.skipif(not WANDB_BIN, reason="wandb is not installed")
+def test_wandb_true_writes_a_live_wandb_run_that_wandb_reads_like_its_own(service_env, tmp_path):
+    """`ringlog.init(..., wandb=True)`: the service writes the run's .wandb file as it drains; wandb's reader
+    finds the same history, summary and config in it as in wandb's own offline run of the same script."""
+    env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true")
+    env.pop("RINGLOG_WANDB", None)
+    _, wandb_dir = run_variant(tmp_path, "import wandb", env)
+    rl_id, rl_dir = run_variant(tmp_path, "import ringlog as wandb", env, init_extra=", wandb=True")
+    ours = wandb_records(rl_dir / rl_id)
+    theirs = wandb_records(wandb_dir)
+
+    def history(records):
+        return [(r["history"]["step"].get("num", 0), user(r["history"]["item"])) for r in records if r["type"] == "history"]
+
+    def summary(records):
+        out = {}
+        for r in records:
+            if r["type"] == "summary":
+                out.update(user(r["summary"].get("update", {})))
+        return out
+
+    assert len(history(ours)) == 15
+    assert history(ours) == history(theirs)
+    assert summary(ours) == summary(theirs)
+    config = user(next(r for r in ours if r["type"] == "run")["run"]["config"]["update"])
+    assert config == {"lr": 0.01, "epochs": 3}
+    assert any(r["type"] == "exit" for r in ours), "a finished run ends with an exit record"
+
+    # Without the option (and without RINGLOG_WANDB) there is no W&B file.
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    rl_id, rl_dir = run_variant(plain, "import ringlog as wandb", env)
+    assert not list((rl_dir / rl_id).glob("wandb/offline-run-*"))

@@ -69,4 +69,4 @@ pub use leveldb_log::{BLOCK_SIZE, CHUNK_HEADER_LEN, ChunkType, FILE_HEADER, Reco
 pub use row_merger::{MergedRow, RowMerger};
 pub use run_dir::RunDir;
 pub use value::{WandbValue, write_f64};
-pub use writer::{AlertLevel, Outcome, RunInfo, SPILL_BYTES, Stream, WandbWriter};
+pub use writer::{AlertLevel, Outcome, RESERVED_KEYS, RunInfo, SPILL_BYTES, Stream, WandbWriter};

@@ -404,6 +404,45 @@ impl WandbWriter {
         self.spill_if_full()
     }
 
+    /// Sets summary values, as `run.summary[key] = value` does: a summary record with the
+    /// `items`, and the same keys in `files/wandb-summary.json` at [`Self::finish`] (until a
+    /// later history row logs the key again).
+    ///
+    /// # Errors
+    ///
+    /// [`WandbError::EmptyKey`], [`WandbError::ReservedKey`], [`WandbError::InvalidJson`],
+    /// [`WandbError::Write`] when the buffer had to be written and that failed. Nothing is
+    /// written for a rejected update.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ringlog_wandb::WandbValue;
+    /// # let mut w: ringlog_wandb::WandbWriter = unimplemented!();
+    /// w.summary(&[("best/acc", WandbValue::F64(0.93))])?;
+    /// # Ok::<(), ringlog_wandb::WandbError>(())
+    /// ```
+    pub fn summary(&mut self, items: &[(&str, WandbValue)]) -> Result<(), WandbError> {
+        self.check_usable()?;
+        for (key, value) in items {
+            check_key(key)?;
+            check_value(key, value)?;
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.encoder.clear();
+        self.summary.begin_step();
+        for (key, value) in items {
+            let summary = &mut self.summary;
+            self.encoder.add(key, value, |part, json| summary.set(key, part, json));
+        }
+        let num = self.next_num;
+        self.framer.append(self.encoder.summary_record(num), &mut self.out);
+        self.next_num += 1;
+        self.spill_if_full()
+    }
+
     /// Updates the run's config after the start, as `wandb.config.update(...)` does: a config
     /// record with the `items`, and the same keys in `files/config.yaml` at
     /// [`Self::finish`] (a key given again replaces its earlier value).
@@ -659,11 +698,19 @@ impl Drop for WandbWriter {
     }
 }
 
+/// Keys W&B keeps for itself: a history row or summary may not set them.
+///
+/// # Examples
+/// ```
+/// assert!(ringlog_wandb::RESERVED_KEYS.contains(&"_step"));
+/// ```
+pub const RESERVED_KEYS: [&str; 4] = ["_step", "_runtime", "_timestamp", "_wandb"];
+
 fn check_key(key: &str) -> Result<(), WandbError> {
     if key.is_empty() {
         return Err(WandbError::EmptyKey);
     }
-    if key.starts_with('_') && matches!(key, "_step" | "_runtime" | "_timestamp" | "_wandb") {
+    if key.starts_with('_') && RESERVED_KEYS.contains(&key) {
         return Err(WandbError::ReservedKey(key.to_owned()));
     }
     Ok(())

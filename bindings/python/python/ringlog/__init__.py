@@ -140,6 +140,7 @@ def init(
     id: Optional[str] = None,  # noqa: A002 - wandb's name
     job_type: Optional[str] = None,
     lane_bytes: Optional[int] = None,
+    wandb: Optional[bool] = None,
     **ignored: Any,
 ) -> Run:
     """Starts a run owned by this process and makes it current (``ringlog.run``).
@@ -147,6 +148,9 @@ def init(
     Arguments are wandb's: ``project``, ``name``, ``config`` (a dict or an
     argparse.Namespace), ``dir`` (runs go to ``<dir>/<run id>``; default
     ``RINGLOG_DIR`` or ``./ringlog``), ``tags``, ``group``, ``notes``, ``id``.
+    ``wandb=True`` makes the run also a live W&B offline run: the service
+    writes ``<run dir>/wandb/offline-run-*/`` as batches drain, for
+    ``wandb leet`` and ``wandb sync`` (default: ``RINGLOG_WANDB=1``).
     wandb-only arguments (``entity``, ``mode``, ``reinit``, ``settings``...)
     are accepted and ignored. A current run is finished first.
 
@@ -173,6 +177,7 @@ def init(
             run_dir=run_dir,
             run_id=run_id,
             lane_bytes=lane_bytes,
+            wandb=wandb,
             _meta={"project": project, "name": name, "group": group, "notes": notes, "job_type": job_type, "config": cfg},
         )
         _live.append(r)

@@ -31,6 +31,7 @@ class NativeRun:
         run_dir: Optional[str] = ...,
         run_id: Optional[str] = ...,
         lane_bytes: Optional[int] = ...,
+        wandb: Optional[bool] = ...,
     ) -> "NativeRun": ...
     def log(self, data: Mapping[str, Any], step: Optional[int] = None, commit: Optional[bool] = None) -> None:
         """Logs a dict of values with wandb's step semantics."""

@@ -105,8 +105,19 @@ impl WandbSink {
                     w.stats(s.ts_ns.to_native(), &items)?;
                 }
             }
+            RecordRef::Summary(r) => {
+                // W&B's own keys (`_step`, ...) are not the trainer's to set: left out.
+                let names: Vec<_> = r.items.iter().map(|i| keys.resolve(lane, i.key.to_native())).collect();
+                let items: Vec<(&str, WandbValue)> = names
+                    .iter()
+                    .zip(r.items.iter())
+                    .filter(|(name, _)| !name.is_empty() && !ringlog_wandb::RESERVED_KEYS.contains(&name.as_ref()))
+                    .map(|(name, i)| (name.as_ref(), wandb_value(&i.value)))
+                    .collect();
+                w.summary(&items)?;
+            }
             RecordRef::Exit(e) => self.exit = Some((e.exit_code.to_native(), e.ts_ns.to_native())),
-            RecordRef::KeyDef(_) | RecordRef::Summary(_) => {}
+            RecordRef::KeyDef(_) => {}
         }
         Ok(())
     }
