@@ -1,8 +1,19 @@
 //! Starting the service when no service answers (the seed's StartProcess).
 //!
-//! The executable is found through `RINGLOG_BIN`, then `ringlog` on `PATH`,
-//! then `$CARGO_HOME/bin/ringlog` (where `cargo install` puts it), then a
-//! `ringlog` beside the current executable. It is always exec'd (a trainer may
+//! The executable is found through `RINGLOG_BIN`, then the install prefix of
+//! the module holding this code (`<dir>/../bin/ringlog`), then a `ringlog`
+//! beside that module, then `ringlog` on `PATH`, then `$CARGO_HOME/bin/ringlog`
+//! (where `cargo install` puts it), then a `ringlog` beside the current
+//! executable.
+//!
+//! "The module holding this code" is found with `dladdr` on a function of this
+//! file: `libringlog.so` when the client is linked into the C library (so an
+//! unpacked `ffi/dist.sh` tarball finds its own `bin/ringlog`, and a build tree
+//! finds `target/release/ringlog` beside `target/release/libringlog.so`), the
+//! Python extension module, or the executable itself when linked statically
+//! (then both candidates are `<exe dir>/../bin/ringlog` and `<exe dir>/ringlog`).
+//! They come before `PATH` because they are the service built with this very
+//! client, which speaks its protocol (ADR 27). It is always exec'd (a trainer may
 //! hold CUDA contexts and threads; a bare fork would copy them): the child
 //! runs `ringlog serve --daemon`, which forks once more (in a fresh process
 //! with nothing to copy), calls `setsid`, sends its stdio to `service.log`,
@@ -10,10 +21,14 @@
 //! pipe once its socket is bound. The client blocks on that pipe, bounded by
 //! [`START_TIMEOUT`]: no polling.
 
+use std::ffi::{CStr, OsStr, c_char, c_int, c_void};
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::ptr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use ringlog_ring::protocol::runtime_dir::RuntimeDir;
@@ -57,6 +72,12 @@ pub fn find_service_binary() -> Option<PathBuf> {
     if let Some(bin) = std::env::var_os("RINGLOG_BIN").filter(|b| !b.is_empty()) {
         return Some(PathBuf::from(bin));
     }
+    if let Some(dir) = module_dir() {
+        let beside_prefix = dir.parent().map(|prefix| prefix.join("bin/ringlog"));
+        if let Some(c) = beside_prefix.into_iter().chain([dir.join("ringlog")]).find(|c| is_executable(c)) {
+            return Some(c);
+        }
+    }
     let on_path = std::env::var_os("PATH")
         .and_then(|p| std::env::split_paths(&p).map(|d| d.join("ringlog")).find(|c| is_executable(c)));
     if on_path.is_some() {
@@ -69,6 +90,68 @@ pub fn find_service_binary() -> Option<PathBuf> {
         return Some(c);
     }
     std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.join("ringlog"))).filter(|c| is_executable(c))
+}
+
+/// The directory of the loaded module (shared object or executable) that
+/// holds this function, found once with `dladdr`.
+///
+/// For the main program glibc's `dladdr` reports `argv[0]`, which may be a
+/// bare name found on `PATH` or relative to a directory the process has left,
+/// so a name that is not a shared object (`*.so*`) is replaced by
+/// `/proc/self/exe` (`current_exe`).
+fn module_dir() -> Option<&'static Path> {
+    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let module = loaded_module_of(module_dir as *const c_void)?;
+        let is_shared_object = module.file_name().is_some_and(|n| n.as_encoded_bytes().windows(3).any(|w| w == b".so"));
+        let path = if is_shared_object {
+            std::fs::canonicalize(&module).unwrap_or(module)
+        } else {
+            std::env::current_exe().ok()?
+        };
+        path.parent().map(Path::to_path_buf)
+    })
+    .as_deref()
+}
+
+/// `Dl_info` of `<dlfcn.h>` (glibc, musl): what `dladdr` fills in.
+#[repr(C)]
+struct DlInfo {
+    /// Path of the shared object containing the address, as the loader opened it.
+    dli_fname: *const c_char,
+    /// Base address of that object.
+    dli_fbase: *mut c_void,
+    /// Name of the nearest symbol, or NULL.
+    dli_sname: *const c_char,
+    /// Address of that symbol, or NULL.
+    dli_saddr: *mut c_void,
+}
+
+unsafe extern "C" {
+    /// `int dladdr(const void *addr, Dl_info *info)`: in libc since glibc 2.34, in libdl
+    /// (which Rust's standard library links on Linux) before.
+    fn dladdr(addr: *const c_void, info: *mut DlInfo) -> c_int;
+}
+
+/// The path of the loaded object (shared library or executable) whose code contains `addr`.
+fn loaded_module_of(addr: *const c_void) -> Option<PathBuf> {
+    let mut info = DlInfo {
+        dli_fname: ptr::null(),
+        dli_fbase: ptr::null_mut(),
+        dli_sname: ptr::null(),
+        dli_saddr: ptr::null_mut(),
+    };
+    // SAFETY: `dladdr` only reads `addr` as a number and writes the `Dl_info` we own;
+    // `DlInfo` has the C layout of `Dl_info`.
+    if unsafe { dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: on success `dli_fname` is a NUL-terminated string owned by the dynamic
+    // loader, valid while the object is loaded; it is, since its code is running, and
+    // the bytes are copied out at once.
+    let name = unsafe { CStr::from_ptr(info.dli_fname) };
+    let name = OsStr::from_bytes(name.to_bytes());
+    (!name.is_empty()).then(|| PathBuf::from(name))
 }
 
 fn is_executable(p: &std::path::Path) -> bool {
@@ -150,4 +233,29 @@ fn read_ready(fd: OwnedFd, timeout: Duration) -> String {
         }
     }
     String::from_utf8_lossy(&out).lines().next().unwrap_or("").trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// In a test executable the client is linked statically, so `dladdr`
+    /// names the executable, reported through `/proc/self/exe`.
+    #[test]
+    fn module_dir_of_a_static_link_is_the_executable_dir() {
+        let exe = std::env::current_exe().unwrap();
+        assert_eq!(module_dir(), exe.parent());
+    }
+
+    /// `dladdr` names the shared object that holds an address: libc's `malloc`
+    /// is in `libc.so.6`, an absolute path from the loader.
+    #[test]
+    fn loaded_module_of_names_a_shared_library() {
+        unsafe extern "C" {
+            fn malloc(size: usize) -> *mut c_void;
+        }
+        let module = loaded_module_of(malloc as *const c_void).expect("dladdr(malloc)");
+        let name = module.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("libc"), "{}", module.display());
+    }
 }
