@@ -21,665 +21,1031 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Most float values a step keeps on the allocation-free fast path.
-#define RL_STEP_FAST_CAPACITY 64
-
-// The result of a fallible call: `RL_OK` (0) or the kind of failure.
-//
-// The failing call's full message, with its cause chain and what to do about
-// it, is in `rl_last_error_message()` on the same thread. Codes are stable:
-// new ones are only ever appended.
-typedef enum {
-    // Success.
-    RL_OK = 0,
-    // A required pointer argument was NULL.
-    RL_ERR_NULL_POINTER = 1,
-    // A string argument was not valid UTF-8.
-    RL_ERR_INVALID_UTF8 = 2,
-    // An argument or option was out of range: an empty or over-long key
-    // name, a key id this handle never returned, an unknown enum value, a
-    // ring size that is not a power of two, malformed JSON, ...
-    RL_ERR_INVALID_ARGUMENT = 3,
-    // No service answers and none could be started (or `RINGLOG_AUTOSTART=0`),
-    // or the control channel to it broke.
-    RL_ERR_NO_SERVICE = 4,
-    // The service knows no run with that id.
-    RL_ERR_UNKNOWN_RUN = 5,
-    // The service refused the request or answered nonsense.
-    RL_ERR_SERVICE = 6,
-    // The system refused: the runtime directory, `/dev/shm` or the run's
-    // shared-memory segment.
-    RL_ERR_SYSTEM = 7,
-    // The lane is full and the run's policy is `RL_POLICY_ERROR`; nothing was written.
-    RL_ERR_FULL = 8,
-    // The lane stayed full for the `RL_POLICY_BLOCK` timeout; nothing was
-    // written (counted in `rl_stats.timeouts`).
-    RL_ERR_TIMEOUT = 9,
-    // The record can never fit in this run's lane (a quarter of the ring).
-    RL_ERR_TOO_LARGE = 10,
-    // The service closed this lane; attach again for a new one.
-    RL_ERR_LANE_CLOSED = 11,
-    // The handle was created in the parent before `fork()`: a child must
-    // `rl_attach` for a handle of its own.
-    RL_ERR_FORKED = 12,
-    // Step builder misuse: a value or commit with no open step, or a second
-    // `rl_step_begin` before `rl_step_commit`.
-    RL_ERR_STEP_STATE = 13,
-    // A bug in ringlog: a Rust panic was caught at the C boundary. Only
-    // `rl_run_free` is meaningful on the handle afterwards.
-    RL_ERR_PANIC = 14,
-    // The finish could not make every committed record durable (a full or
-    // failing disk): the run is marked incomplete; the last error message
-    // and the run's run.json give the lost count per lane.
-    RL_ERR_INCOMPLETE = 15,
-} rl_status;
-
-// How a run (or this process's part of it) ended (`rl_finish_report.state`).
-typedef enum {
-    // A state this library version does not know.
-    RL_RUN_UNKNOWN = 0,
-    // The owner finished the run; everything is on disk.
-    RL_RUN_FINISHED = 1,
-    // The run was closed as crashed.
-    RL_RUN_CRASHED = 2,
-    // A non-owner detached its lane; the run goes on.
-    RL_RUN_DETACHED = 3,
-    // The owner finished, but not every record could be made durable.
-    RL_RUN_INCOMPLETE = 4,
-} rl_run_state;
-
-// What a producer does when its lane is full (`rl_options_set_policy`).
-typedef enum {
-    // Wait for space, at most the block timeout, then fail with
-    // `RL_ERR_TIMEOUT` (counted). The default, with a 10 s timeout.
-    RL_POLICY_BLOCK = 1,
-    // Drop the record, count it in `rl_stats.drops`, and return `RL_OK`.
-    RL_POLICY_DROP = 2,
-    // Fail at once with `RL_ERR_FULL`.
-    RL_POLICY_ERROR = 3,
-} rl_full_policy;
-
-// Which console stream an output line came from (`rl_output`).
-typedef enum {
-    // Standard output.
-    RL_STDOUT = 0,
-    // Standard error.
-    RL_STDERR = 1,
-} rl_stream;
-
-// Severity of an alert (`rl_alert`).
-typedef enum {
-    // Informational.
-    RL_ALERT_INFO = 0,
-    // Warning.
-    RL_ALERT_WARN = 1,
-    // Error.
-    RL_ALERT_ERROR = 2,
-} rl_alert_level;
-
-// Options of `rl_init` (opaque). Create with `rl_options_new`, set what
-// differs from the defaults, pass to `rl_init` (which copies them), free with
-// `rl_options_free`.
-//
-// Defaults: project `"default"`, no name, no tags, empty config, run
-// directory `$RINGLOG_DIR/<run id>` (`./ringlog/<run id>` without it), a
-// fresh run id, `RINGLOG_LANE_BYTES` or 1 MiB per lane, `RL_POLICY_BLOCK`
-// with a 10 s timeout, finish waiting up to 30 s for attached processes.
-typedef struct rl_options rl_options;
-
-// A run as seen by this process (opaque): its own lane in the run's shared
-// memory plus the control link to the service. Made by `rl_init` (the
-// owner) or `rl_attach` (another process); ended by `rl_finish` or
-// `rl_run_free`.
-//
-// **Threads.** A handle may move between threads but must not be used by
-// two threads at once (its lane has a single producer). For concurrent
-// logging give each thread its own handle with `rl_attach(rl_run_id(run))`
-// (each gets its own lane), or guard one handle with a mutex.
-//
-// **fork().** A handle belongs to the process that made it. In a forked
-// child every call on an inherited handle returns `RL_ERR_FORKED` and writes
-// nothing; the child calls `rl_attach` for a handle of its own, and may
-// `rl_run_free` the inherited one (which then only releases memory: it
-// neither finishes nor detaches the parent's run).
-typedef struct rl_run rl_run;
-
-// What `rl_finish` reports.
-//
-// For the owner (the process that called `rl_init`) the counts cover the
-// whole run as the service wrote it; for an attached process (state
-// `RL_RUN_DETACHED`) they cover that process's own lane.
-typedef struct {
-    // Exit code recorded.
-    int32_t exit_code;
-    // How it ended.
-    rl_run_state state;
-    // Records written (key definitions included).
-    uint64_t records;
-    // Payload bytes written.
-    uint64_t bytes;
-    // Records dropped by `RL_POLICY_DROP`.
-    uint64_t drops;
-    // Records refused after an `RL_POLICY_BLOCK` timeout.
-    uint64_t timeouts;
-    // Frames the service rejected as invalid.
-    uint64_t invalid_frames;
-    // Lanes whose producer process died without detaching.
-    uint32_t abandoned_lanes;
-    // Wall time from init (or attach) to finish, in milliseconds.
-    uint64_t runtime_ms;
-} rl_finish_report;
-
-// Counters of this handle's lane (`rl_run_stats`), as its producer last
-// published them.
-typedef struct {
-    // Records committed to the lane (key definitions included).
-    uint64_t records;
-    // Payload bytes committed.
-    uint64_t bytes;
-    // Records dropped by `RL_POLICY_DROP`.
-    uint64_t drops;
-    // Records refused after an `RL_POLICY_BLOCK` timeout.
-    uint64_t timeouts;
-    // This handle's lane id within the run (the `_lane` column of exports).
-    uint32_t lane;
-} rl_stats;
-
-// An interned key, valid only on the handle whose `rl_key` returned it.
-typedef uint32_t rl_key_id;
+/**
+ * The version of ringlog this header belongs to (0.1.0), for compile-time checks;
+ * rl_version() gives the version of the library actually loaded.
+ */
+#define RINGLOG_VERSION_MAJOR 0
+#define RINGLOG_VERSION_MINOR 1
+#define RINGLOG_VERSION_PATCH 0
 
 #ifdef __cplusplus
 extern "C" {
-#endif // __cplusplus
+#endif
 
-// A static description of `status` (any `rl_status` value; other values
-// give "unknown status").
-//
-// For the specific cause of the last failure on this thread use
-// `rl_last_error_message()` instead.
-//
-// # Safety
-// - Always safe to call; the result is a static NUL-terminated string that
-//   must not be freed or written.
-// - Thread safety: callable from any thread at any time.
+/**
+ * Most float values a step keeps on the allocation-free fast path.
+ */
+#define RL_STEP_FAST_CAPACITY 64
+
+/**
+ * Most values an `rl_step_buf` holds (the allocation-free capacity,
+ * `RL_STEP_FAST_CAPACITY`).
+ */
+#define RL_STEP_BUF_CAPACITY RL_STEP_FAST_CAPACITY
+
+/**
+ * The result of a fallible call: `RL_OK` (0) or the kind of failure.
+ *
+ * The failing call's full message, with its cause chain and what to do about
+ * it, is in `rl_last_error_message()` on the same thread. Codes are stable:
+ * new ones are only ever appended.
+ */
+typedef enum {
+    /**
+     * Success.
+     */
+    RL_OK = 0,
+    /**
+     * A required pointer argument was NULL.
+     */
+    RL_ERR_NULL_POINTER = 1,
+    /**
+     * A string argument was not valid UTF-8.
+     */
+    RL_ERR_INVALID_UTF8 = 2,
+    /**
+     * An argument or option was out of range: an empty or over-long key
+     * name, a key id this handle never returned, an unknown enum value, a
+     * ring size that is not a power of two, malformed JSON, ...
+     */
+    RL_ERR_INVALID_ARGUMENT = 3,
+    /**
+     * No service answers and none could be started (or `RINGLOG_AUTOSTART=0`),
+     * or the control channel to it broke.
+     */
+    RL_ERR_NO_SERVICE = 4,
+    /**
+     * The service knows no run with that id.
+     */
+    RL_ERR_UNKNOWN_RUN = 5,
+    /**
+     * The service refused the request or answered nonsense.
+     */
+    RL_ERR_SERVICE = 6,
+    /**
+     * The system refused: the runtime directory, `/dev/shm` or the run's
+     * shared-memory segment.
+     */
+    RL_ERR_SYSTEM = 7,
+    /**
+     * The lane is full and the run's policy is `RL_POLICY_ERROR`; nothing was written.
+     */
+    RL_ERR_FULL = 8,
+    /**
+     * The lane stayed full for the `RL_POLICY_BLOCK` timeout; nothing was
+     * written (counted in `rl_stats.timeouts`).
+     */
+    RL_ERR_TIMEOUT = 9,
+    /**
+     * The record can never fit in this run's lane (a quarter of the ring).
+     */
+    RL_ERR_TOO_LARGE = 10,
+    /**
+     * The service closed this lane; attach again for a new one.
+     */
+    RL_ERR_LANE_CLOSED = 11,
+    /**
+     * The handle was created in the parent before `fork()`: a child must
+     * `rl_attach` for a handle of its own.
+     */
+    RL_ERR_FORKED = 12,
+    /**
+     * Step builder misuse: a value or commit with no open step, or a second
+     * `rl_step_begin` before `rl_step_commit`.
+     */
+    RL_ERR_STEP_STATE = 13,
+    /**
+     * A bug in ringlog: a Rust panic was caught at the C boundary. Only
+     * `rl_run_free` is meaningful on the handle afterwards.
+     */
+    RL_ERR_PANIC = 14,
+    /**
+     * The finish could not make every committed record durable (a full or
+     * failing disk): the run is marked incomplete; the last error message
+     * and the run's run.json give the lost count per lane.
+     */
+    RL_ERR_INCOMPLETE = 15
+} rl_status;
+
+/**
+ * How a run (or this process's part of it) ended (`rl_finish_report.state`).
+ */
+typedef enum {
+    /**
+     * A state this library version does not know.
+     */
+    RL_RUN_UNKNOWN = 0,
+    /**
+     * The owner finished the run; everything is on disk.
+     */
+    RL_RUN_FINISHED = 1,
+    /**
+     * The run was closed as crashed.
+     */
+    RL_RUN_CRASHED = 2,
+    /**
+     * A non-owner detached its lane; the run goes on.
+     */
+    RL_RUN_DETACHED = 3,
+    /**
+     * The owner finished, but not every record could be made durable.
+     */
+    RL_RUN_INCOMPLETE = 4
+} rl_run_state;
+
+/**
+ * What a producer does when its lane is full (`rl_options_set_policy`).
+ */
+typedef enum {
+    /**
+     * Wait for space, at most the block timeout, then fail with
+     * `RL_ERR_TIMEOUT` (counted). The default, with a 10 s timeout.
+     */
+    RL_POLICY_BLOCK = 1,
+    /**
+     * Drop the record, count it in `rl_stats.drops`, and return `RL_OK`.
+     */
+    RL_POLICY_DROP = 2,
+    /**
+     * Fail at once with `RL_ERR_FULL`.
+     */
+    RL_POLICY_ERROR = 3
+} rl_full_policy;
+
+/**
+ * Which console stream an output line came from (`rl_output`).
+ */
+typedef enum {
+    /**
+     * Standard output.
+     */
+    RL_STDOUT = 0,
+    /**
+     * Standard error.
+     */
+    RL_STDERR = 1
+} rl_stream;
+
+/**
+ * Severity of an alert (`rl_alert`).
+ */
+typedef enum {
+    /**
+     * Informational.
+     */
+    RL_ALERT_INFO = 0,
+    /**
+     * Warning.
+     */
+    RL_ALERT_WARN = 1,
+    /**
+     * Error.
+     */
+    RL_ALERT_ERROR = 2
+} rl_alert_level;
+
+/**
+ * Options of `rl_init` (opaque). Create with `rl_options_new`, set what
+ * differs from the defaults, pass to `rl_init` (which copies them), free with
+ * `rl_options_free`.
+ *
+ * Defaults: project `"default"`, no name, no tags, empty config, run
+ * directory `$RINGLOG_DIR/<run id>` (`./ringlog/<run id>` without it), a
+ * fresh run id, `RINGLOG_LANE_BYTES` or 1 MiB per lane, `RL_POLICY_BLOCK`
+ * with a 10 s timeout, finish waiting up to 30 s for attached processes.
+ */
+typedef struct rl_options rl_options;
+
+/**
+ * A run as seen by this process (opaque): its own lane in the run's shared
+ * memory plus the control link to the service. Made by `rl_init` (the
+ * owner) or `rl_attach` (another process); ended by `rl_finish` or
+ * `rl_run_free`.
+ *
+ * **Threads.** A handle may move between threads but must not be used by
+ * two threads at once (its lane has a single producer). For concurrent
+ * logging give each thread its own handle with `rl_attach(rl_run_id(run))`
+ * (each gets its own lane), or guard one handle with a mutex.
+ *
+ * **fork().** A handle belongs to the process that made it. In a forked
+ * child every call on an inherited handle returns `RL_ERR_FORKED` and writes
+ * nothing; the child calls `rl_attach` for a handle of its own, and may
+ * `rl_run_free` the inherited one (which then only releases memory: it
+ * neither finishes nor detaches the parent's run).
+ */
+typedef struct rl_run rl_run;
+
+/**
+ * What `rl_finish` reports.
+ *
+ * For the owner (the process that called `rl_init`) the counts cover the
+ * whole run as the service wrote it; for an attached process (state
+ * `RL_RUN_DETACHED`) they cover that process's own lane.
+ */
+typedef struct {
+    /**
+     * Exit code recorded.
+     */
+    int32_t exit_code;
+    /**
+     * How it ended.
+     */
+    rl_run_state state;
+    /**
+     * Records written (key definitions included).
+     */
+    uint64_t records;
+    /**
+     * Payload bytes written.
+     */
+    uint64_t bytes;
+    /**
+     * Records dropped by `RL_POLICY_DROP`.
+     */
+    uint64_t drops;
+    /**
+     * Records refused after an `RL_POLICY_BLOCK` timeout.
+     */
+    uint64_t timeouts;
+    /**
+     * Frames the service rejected as invalid.
+     */
+    uint64_t invalid_frames;
+    /**
+     * Lanes whose producer process died without detaching.
+     */
+    uint32_t abandoned_lanes;
+    /**
+     * Wall time from init (or attach) to finish, in milliseconds.
+     */
+    uint64_t runtime_ms;
+} rl_finish_report;
+
+/**
+ * Counters of this handle's lane (`rl_run_stats`), as its producer last
+ * published them.
+ */
+typedef struct {
+    /**
+     * Records committed to the lane (key definitions included).
+     */
+    uint64_t records;
+    /**
+     * Payload bytes committed.
+     */
+    uint64_t bytes;
+    /**
+     * Records dropped by `RL_POLICY_DROP`.
+     */
+    uint64_t drops;
+    /**
+     * Records refused after an `RL_POLICY_BLOCK` timeout.
+     */
+    uint64_t timeouts;
+    /**
+     * This handle's lane id within the run (the `_lane` column of exports).
+     */
+    uint32_t lane;
+} rl_stats;
+
+/**
+ * An interned key, valid only on the handle whose `rl_key` returned it.
+ */
+typedef uint32_t rl_key_id;
+
+/**
+ * One value of an `rl_step_buf`: a float and its key.
+ *
+ * The field order (key, 4 spare bytes, then the value) is the layout
+ * the Rust client's `(KeyId, f64)` pairs have with today's compiler, so
+ * `rl_step_buf_commit` hands the caller's items to `Run::log` as they are,
+ * without copying them. The C layout is fixed by `#[repr(C)]`; whether the
+ * Rust pair still matches it is checked at compile time ([`ITEMS_ARE_PAIRS`]),
+ * and the commit copies the pairs instead if it ever stops matching.
+ */
+typedef struct {
+    /**
+     * The key id, from `rl_key` on the handle the step is committed to.
+     */
+    rl_key_id key;
+    /**
+     * Unused (padding); `rl_step_buf_f64` leaves it unwritten and nothing reads it.
+     */
+    uint32_t reserved;
+    /**
+     * The value.
+     */
+    double value;
+} rl_metric;
+
+/**
+ * A step of up to `RL_STEP_BUF_CAPACITY` floats, filled in the caller's
+ * memory by the inline `rl_step_buf_begin` and `rl_step_buf_f64` and written
+ * as one record by `rl_step_buf_commit`. Declare one (on the stack, 1040
+ * bytes) and reuse it for every step; it holds no library resource, so it
+ * needs no free.
+ *
+ * ```c
+ * rl_step_buf b;
+ * rl_step_buf_begin(&b, step);
+ * rl_step_buf_f64(&b, loss, l);
+ * rl_step_buf_f64(&b, acc, a);
+ * if (rl_step_buf_commit(run, &b) != RL_OK) { ... }
+ * ```
+ */
+typedef struct {
+    /**
+     * The step number, set by `rl_step_buf_begin`.
+     */
+    int64_t step;
+    /**
+     * How many values are set: `items[0..len]`.
+     */
+    uint32_t len;
+    /**
+     * Nonzero once `rl_step_buf_f64` found the buffer full; the commit then
+     * refuses the step (`RL_ERR_INVALID_ARGUMENT`) instead of writing part of it.
+     */
+    uint32_t overflow;
+    /**
+     * The values, in the order they were added.
+     */
+    rl_metric items[RL_STEP_BUF_CAPACITY];
+} rl_step_buf;
+
+/**
+ * A static description of `status` (any `rl_status` value; other values
+ * give "unknown status").
+ *
+ * For the specific cause of the last failure on this thread use
+ * `rl_last_error_message()` instead.
+ *
+ * # Safety
+ * - Always safe to call; the result is a static NUL-terminated string that
+ *   must not be freed or written.
+ * - Thread safety: callable from any thread at any time.
+ */
 const char *rl_error_string(int32_t status);
 
-// The full message of the last failed `rl_` call on this thread: what went
-// wrong, its cause chain, and what to do about it. An empty string if no
-// call has failed on this thread yet.
-//
-// # Safety
-// - Always safe to call. The returned NUL-terminated UTF-8 string belongs to
-//   the library: do not free or write it. It stays valid until the next
-//   failing `rl_` call on the same thread or the thread's exit; copy it to
-//   keep it longer.
-// - Thread safety: each thread has its own message.
+/**
+ * The full message of the last failed `rl_` call on this thread: what went
+ * wrong, its cause chain, and what to do about it. An empty string if no
+ * call has failed on this thread yet.
+ *
+ * # Safety
+ * - Always safe to call. The returned NUL-terminated UTF-8 string belongs to
+ *   the library: do not free or write it. It stays valid until the next
+ *   failing `rl_` call on the same thread or the thread's exit; copy it to
+ *   keep it longer.
+ * - Thread safety: each thread has its own message.
+ */
 const char *rl_last_error_message(void);
 
-// This library's version as a NUL-terminated string, e.g. `"0.1.0"`.
-//
-// # Safety
-// - Always safe to call; the result is static: never free or write it.
-// - Thread safety: callable from any thread at any time.
+/**
+ * This library's version as a NUL-terminated string, e.g. `"0.1.0"`.
+ *
+ * # Safety
+ * - Always safe to call; the result is static: never free or write it.
+ * - Thread safety: callable from any thread at any time.
+ */
 const char *rl_version(void);
 
-// Creates options with the defaults and stores the handle in `*out_options`.
-//
-// # Safety
-// - `out_options` must be non-NULL and valid for writing one pointer.
-// - Free the result with `rl_options_free`.
-// - Thread safety: callable from any thread.
+/**
+ * Creates options with the defaults and stores the handle in `*out_options`.
+ *
+ * # Safety
+ * - `out_options` must be non-NULL and valid for writing one pointer.
+ * - Free the result with `rl_options_free`.
+ * - Thread safety: callable from any thread.
+ */
 rl_status rl_options_new(rl_options **out_options);
 
-// Frees options made by `rl_options_new`. NULL is ignored.
-//
-// # Safety
-// - `options` must be NULL or a handle from `rl_options_new` not yet freed;
-//   it is invalid afterwards.
-// - Thread safety: no other thread may use `options` concurrently.
+/**
+ * Frees options made by `rl_options_new`. NULL is ignored.
+ *
+ * # Safety
+ * - `options` must be NULL or a handle from `rl_options_new` not yet freed;
+ *   it is invalid afterwards.
+ * - Thread safety: no other thread may use `options` concurrently.
+ */
 void rl_options_free(rl_options *options);
 
-// Sets the project name (default `"default"`).
-//
-// # Safety
-// - `options` must be a live handle from `rl_options_new`.
-// - `project` must be a NUL-terminated UTF-8 string; it is copied.
-// - Thread safety: no other thread may use `options` concurrently.
+/**
+ * Copies `options` into a new handle and stores it in `*out_options`: to
+ * start several runs from one set of options, or for a wrapper's copy
+ * constructor (`ringlog::Options` in `ringlog.hpp`). Free the copy with
+ * `rl_options_free`; the two are independent afterwards.
+ *
+ * # Safety
+ * - `options` must be a live handle from `rl_options_new` or `rl_options_clone`.
+ * - `out_options` must be non-NULL and valid for writing one pointer.
+ * - Thread safety: no other thread may write `options` during the call.
+ */
+rl_status rl_options_clone(const rl_options *options, rl_options **out_options);
+
+/**
+ * Sets the project name (default `"default"`).
+ *
+ * # Safety
+ * - `options` must be a live handle from `rl_options_new`.
+ * - `project` must be a NUL-terminated UTF-8 string; it is copied.
+ * - Thread safety: no other thread may use `options` concurrently.
+ */
 rl_status rl_options_set_project(rl_options *options, const char *project);
 
-// Sets the run's display name.
-//
-// # Safety
-// - `options` must be a live handle from `rl_options_new`.
-// - `name` must be a NUL-terminated UTF-8 string; it is copied.
-// - Thread safety: no other thread may use `options` concurrently.
+/**
+ * Sets the run's display name.
+ *
+ * # Safety
+ * - `options` must be a live handle from `rl_options_new`.
+ * - `name` must be a NUL-terminated UTF-8 string; it is copied.
+ * - Thread safety: no other thread may use `options` concurrently.
+ */
 rl_status rl_options_set_name(rl_options *options, const char *name);
 
-// Adds a tag.
-//
-// # Safety
-// - `options` must be a live handle from `rl_options_new`.
-// - `tag` must be a NUL-terminated UTF-8 string; it is copied.
-// - Thread safety: no other thread may use `options` concurrently.
+/**
+ * Adds a tag.
+ *
+ * # Safety
+ * - `options` must be a live handle from `rl_options_new`.
+ * - `tag` must be a NUL-terminated UTF-8 string; it is copied.
+ * - Thread safety: no other thread may use `options` concurrently.
+ */
 rl_status rl_options_add_tag(rl_options *options, const char *tag);
 
-// Sets the run id (default: a fresh random one). An id already in use is
-// refused by `rl_init`.
-//
-// # Safety
-// - `options` must be a live handle from `rl_options_new`.
-// - `run_id` must be a NUL-terminated UTF-8 string; it is copied.
-// - Thread safety: no other thread may use `options` concurrently.
+/**
+ * Sets the run id (default: a fresh random one). An id already in use is
+ * refused by `rl_init`.
+ *
+ * # Safety
+ * - `options` must be a live handle from `rl_options_new`.
+ * - `run_id` must be a NUL-terminated UTF-8 string; it is copied.
+ * - Thread safety: no other thread may use `options` concurrently.
+ */
 rl_status rl_options_set_run_id(rl_options *options, const char *run_id);
 
-// Sets the run directory (default `$RINGLOG_DIR/<run id>`). A relative path
-// is made absolute against the current directory at `rl_init`.
-//
-// # Safety
-// - `options` must be a live handle from `rl_options_new`.
-// - `run_dir` must be a NUL-terminated UTF-8 string; it is copied.
-// - Thread safety: no other thread may use `options` concurrently.
+/**
+ * Sets the run directory (default `$RINGLOG_DIR/<run id>`). A relative path
+ * is made absolute against the current directory at `rl_init`.
+ *
+ * # Safety
+ * - `options` must be a live handle from `rl_options_new`.
+ * - `run_dir` must be a NUL-terminated UTF-8 string; it is copied.
+ * - Thread safety: no other thread may use `options` concurrently.
+ */
 rl_status rl_options_set_run_dir(rl_options *options, const char *run_dir);
 
-// Sets the ring size of each lane in bytes: a power of two from 4096 to
-// 1 GiB; 0 restores the default (`RINGLOG_LANE_BYTES` or 1 MiB). The largest
-// record a lane takes is a quarter of it. Checked by `rl_init`.
-//
-// # Safety
-// - `options` must be a live handle from `rl_options_new`.
-// - Thread safety: no other thread may use `options` concurrently.
+/**
+ * Sets the ring size of each lane in bytes: a power of two from 4096 to
+ * 1 GiB; 0 restores the default (`RINGLOG_LANE_BYTES` or 1 MiB). The largest
+ * record a lane takes is a quarter of it. Checked by `rl_init`.
+ *
+ * # Safety
+ * - `options` must be a live handle from `rl_options_new`.
+ * - Thread safety: no other thread may use `options` concurrently.
+ */
 rl_status rl_options_set_ring_bytes(rl_options *options, size_t bytes);
 
-// Sets the full-lane policy: an `rl_full_policy` value. `block_timeout_ms`
-// bounds the wait of `RL_POLICY_BLOCK` and is ignored by the others.
-//
-// # Safety
-// - `options` must be a live handle from `rl_options_new`.
-// - Thread safety: no other thread may use `options` concurrently.
+/**
+ * Sets the full-lane policy: an `rl_full_policy` value. `block_timeout_ms`
+ * bounds the wait of `RL_POLICY_BLOCK` and is ignored by the others.
+ *
+ * # Safety
+ * - `options` must be a live handle from `rl_options_new`.
+ * - Thread safety: no other thread may use `options` concurrently.
+ */
 rl_status rl_options_set_policy(rl_options *options, int32_t policy, uint32_t block_timeout_ms);
 
-// Sets how long the owner's `rl_finish` waits for attached processes to
-// detach or die (default 30000 ms).
-//
-// # Safety
-// - `options` must be a live handle from `rl_options_new`.
-// - Thread safety: no other thread may use `options` concurrently.
+/**
+ * Sets how long the owner's `rl_finish` waits for attached processes to
+ * detach or die (default 30000 ms).
+ *
+ * # Safety
+ * - `options` must be a live handle from `rl_options_new`.
+ * - Thread safety: no other thread may use `options` concurrently.
+ */
 rl_status rl_options_set_finish_wait_ms(rl_options *options, uint32_t wait_ms);
 
-// Sets config `key` to a float (recorded with the run at `rl_init`).
-// NaN and infinities are stored as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
-//
-// # Safety
-// - `options` must be a live handle from `rl_options_new`.
-// - `key` must be a NUL-terminated UTF-8 string; it is copied.
-// - Thread safety: no other thread may use `options` concurrently.
+/**
+ * Sets config `key` to a float (recorded with the run at `rl_init`).
+ * NaN and infinities are stored as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
+ *
+ * # Safety
+ * - `options` must be a live handle from `rl_options_new`.
+ * - `key` must be a NUL-terminated UTF-8 string; it is copied.
+ * - Thread safety: no other thread may use `options` concurrently.
+ */
 rl_status rl_options_config_f64(rl_options *options, const char *key, double value);
 
-// Sets config `key` to an integer (recorded with the run at `rl_init`).
-//
-// # Safety
-// - `options` must be a live handle from `rl_options_new`.
-// - `key` must be a NUL-terminated UTF-8 string; it is copied.
-// - Thread safety: no other thread may use `options` concurrently.
+/**
+ * Sets config `key` to an integer (recorded with the run at `rl_init`).
+ *
+ * # Safety
+ * - `options` must be a live handle from `rl_options_new`.
+ * - `key` must be a NUL-terminated UTF-8 string; it is copied.
+ * - Thread safety: no other thread may use `options` concurrently.
+ */
 rl_status rl_options_config_i64(rl_options *options, const char *key, int64_t value);
 
-// Sets config `key` to a boolean (recorded with the run at `rl_init`).
-//
-// # Safety
-// - `options` must be a live handle from `rl_options_new`.
-// - `key` must be a NUL-terminated UTF-8 string; it is copied.
-// - Thread safety: no other thread may use `options` concurrently.
+/**
+ * Sets config `key` to a boolean (recorded with the run at `rl_init`).
+ *
+ * # Safety
+ * - `options` must be a live handle from `rl_options_new`.
+ * - `key` must be a NUL-terminated UTF-8 string; it is copied.
+ * - Thread safety: no other thread may use `options` concurrently.
+ */
 rl_status rl_options_config_bool(rl_options *options, const char *key, bool value);
 
-// Sets config `key` to a string (recorded with the run at `rl_init`).
-//
-// # Safety
-// - `options` must be a live handle from `rl_options_new`.
-// - `key` and `value` must be NUL-terminated UTF-8 strings; both are copied.
-// - Thread safety: no other thread may use `options` concurrently.
+/**
+ * Sets config `key` to a string (recorded with the run at `rl_init`).
+ *
+ * # Safety
+ * - `options` must be a live handle from `rl_options_new`.
+ * - `key` and `value` must be NUL-terminated UTF-8 strings; both are copied.
+ * - Thread safety: no other thread may use `options` concurrently.
+ */
 rl_status rl_options_config_str(rl_options *options, const char *key, const char *value);
 
-// Sets config `key` to a JSON document given as text (an object, array,
-// number, ...). Malformed JSON is refused with `RL_ERR_INVALID_ARGUMENT`.
-//
-// # Safety
-// - `options` must be a live handle from `rl_options_new`.
-// - `key` and `json` must be NUL-terminated UTF-8 strings; both are copied.
-// - Thread safety: no other thread may use `options` concurrently.
+/**
+ * Sets config `key` to a JSON document given as text (an object, array,
+ * number, ...). Malformed JSON is refused with `RL_ERR_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * - `options` must be a live handle from `rl_options_new`.
+ * - `key` and `json` must be NUL-terminated UTF-8 strings; both are copied.
+ * - Thread safety: no other thread may use `options` concurrently.
+ */
 rl_status rl_options_config_json(rl_options *options, const char *key, const char *json);
 
-// Starts a run owned by this process and stores its handle in `*out_run`
-// (NULL on failure). `options` may be NULL for the defaults; it is copied,
-// so it can be freed right after.
-//
-// Connects to the service at `RINGLOG_SOCKET` (or the per-user default),
-// starting `ringlog serve` when none answers, unless `RINGLOG_AUTOSTART=0`.
-// The service executable is found through `RINGLOG_BIN`, then `ringlog` on
-// `PATH`, then `$CARGO_HOME/bin/ringlog`, then a `ringlog` beside the running
-// executable. Blocks for the control round
-// trips (milliseconds; bounded).
-//
-// Errors: `RL_ERR_NO_SERVICE`, `RL_ERR_INVALID_ARGUMENT` (options the
-// service refuses, e.g. a ring size that is not a power of two),
-// `RL_ERR_SYSTEM` (runtime directory, `/dev/shm`), `RL_ERR_SERVICE`.
-//
-// # Safety
-// - `options` must be NULL or a live handle from `rl_options_new`.
-// - `out_run` must be non-NULL and valid for writing one pointer.
-// - The handle must be ended with `rl_finish` (or `rl_run_free`).
-// - Thread safety: callable from any thread; the new handle is then used by
-//   one thread at a time. Reads the environment (`RINGLOG_*`): do not
-//   `setenv` concurrently.
+/**
+ * Starts a run owned by this process and stores its handle in `*out_run`
+ * (NULL on failure). `options` may be NULL for the defaults; it is copied,
+ * so it can be freed right after.
+ *
+ * Connects to the service at `RINGLOG_SOCKET` (or the per-user default),
+ * starting `ringlog serve` when none answers, unless `RINGLOG_AUTOSTART=0`.
+ * The service executable is found through `RINGLOG_BIN`, then `bin/ringlog`
+ * in this library's install prefix (`<dir of libringlog.so>/../bin/ringlog`,
+ * found with `dladdr`; the executable's directory for `libringlog.a`), then
+ * a `ringlog` beside the library, then `ringlog` on `PATH`, then
+ * `$CARGO_HOME/bin/ringlog`, then a `ringlog` beside the running executable.
+ * So an unpacked release tarball (`ffi/dist.sh`) and a build tree
+ * (`target/release/`) each start their own service with no variable set.
+ * Blocks for the control round trips (milliseconds; bounded).
+ *
+ * Errors: `RL_ERR_NO_SERVICE`, `RL_ERR_INVALID_ARGUMENT` (options the
+ * service refuses, e.g. a ring size that is not a power of two),
+ * `RL_ERR_SYSTEM` (runtime directory, `/dev/shm`), `RL_ERR_SERVICE`.
+ *
+ * # Safety
+ * - `options` must be NULL or a live handle from `rl_options_new`.
+ * - `out_run` must be non-NULL and valid for writing one pointer.
+ * - The handle must be ended with `rl_finish` (or `rl_run_free`).
+ * - Thread safety: callable from any thread; the new handle is then used by
+ *   one thread at a time. Reads the environment (`RINGLOG_*`): do not
+ *   `setenv` concurrently.
+ */
 rl_status rl_init(const rl_options *options, rl_run **out_run);
 
-// Joins the existing run `run_id` from this process (another DDP rank, a
-// worker, a forked child) with a lane of its own, and stores the handle in
-// `*out_run` (NULL on failure). Its `rl_finish` detaches; the run goes on
-// until its owner finishes it.
-//
-// Errors: `RL_ERR_UNKNOWN_RUN`, `RL_ERR_NO_SERVICE`, `RL_ERR_SYSTEM`,
-// `RL_ERR_SERVICE`.
-//
-// # Safety
-// - `run_id` must be a NUL-terminated UTF-8 string.
-// - `out_run` must be non-NULL and valid for writing one pointer.
-// - The handle must be ended with `rl_finish` (or `rl_run_free`).
-// - Thread safety: callable from any thread; the new handle is then used by
-//   one thread at a time.
+/**
+ * Joins the existing run `run_id` from this process (another DDP rank, a
+ * worker, a forked child) with a lane of its own, and stores the handle in
+ * `*out_run` (NULL on failure). Its `rl_finish` detaches; the run goes on
+ * until its owner finishes it.
+ *
+ * Errors: `RL_ERR_UNKNOWN_RUN`, `RL_ERR_NO_SERVICE`, `RL_ERR_SYSTEM`,
+ * `RL_ERR_SERVICE`.
+ *
+ * # Safety
+ * - `run_id` must be a NUL-terminated UTF-8 string.
+ * - `out_run` must be non-NULL and valid for writing one pointer.
+ * - The handle must be ended with `rl_finish` (or `rl_run_free`).
+ * - Thread safety: callable from any thread; the new handle is then used by
+ *   one thread at a time.
+ */
 rl_status rl_attach(const char *run_id, rl_run **out_run);
 
-// Waits (at most 10 s) until the service has taken every record this
-// process wrote out of its lane and appended it to the run log. Records are
-// visible to the service as soon as the call that wrote them returns; this
-// only waits for the drain. Durability on disk comes with `rl_finish` (the
-// service fsyncs). `RL_ERR_TIMEOUT` if the service did not drain in time,
-// `RL_ERR_FORKED` on a handle inherited across `fork()`, `RL_ERR_STEP_STATE`
-// if a step is still open (commit or cancel it).
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Waits (at most 10 s) until the service has taken every record this
+ * process wrote out of its lane and appended it to the run log. Records are
+ * visible to the service as soon as the call that wrote them returns; this
+ * only waits for the drain. Durability on disk comes with `rl_finish` (the
+ * service fsyncs). `RL_ERR_TIMEOUT` if the service did not drain in time,
+ * `RL_ERR_FORKED` on a handle inherited across `fork()`, `RL_ERR_STEP_STATE`
+ * if a step is still open (commit or cancel it).
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_flush(rl_run *run);
 
-// Ends this process's part of the run and frees the handle, which is
-// invalid afterwards whatever the result.
-//
-// The owner (the `rl_init` process) finishes the run: the service waits,
-// bounded, for attached processes to detach or die, drains every lane,
-// writes and fsyncs, and reports the run's counts. An attached process
-// detaches and reports its own lane's counts. A step still open is discarded.
-// `out_report` may be NULL; when given it is filled on `RL_OK`.
-//
-// Blocks until the service answers (bounded by the finish wait plus 90 s).
-// `RL_ERR_FORKED` on a handle inherited across `fork()` (the memory is still
-// freed and the parent's run is untouched).
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`, not used again.
-// - `out_report` must be NULL or valid for writing one `rl_finish_report`.
-// - Thread safety: no other thread may use `run` concurrently.
+/**
+ * Ends this process's part of the run and frees the handle, which is
+ * invalid afterwards whatever the result.
+ *
+ * The owner (the `rl_init` process) finishes the run: the service waits,
+ * bounded, for attached processes to detach or die, drains every lane,
+ * writes and fsyncs, and reports the run's counts. An attached process
+ * detaches and reports its own lane's counts. A step still open is discarded.
+ * `out_report` may be NULL; when given it is filled on `RL_OK`.
+ *
+ * Blocks until the service answers (bounded by the finish wait plus 90 s).
+ * `RL_ERR_FORKED` on a handle inherited across `fork()` (the memory is still
+ * freed and the parent's run is untouched).
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`, not used again.
+ * - `out_report` must be NULL or valid for writing one `rl_finish_report`.
+ * - Thread safety: no other thread may use `run` concurrently.
+ */
 rl_status rl_finish(rl_run *run, int32_t exit_code, rl_finish_report *out_report);
 
-// Frees a handle without an explicit finish. NULL is ignored.
-//
-// For the owner this finishes the run with exit code -1 (as a crash-free
-// but unfinished exit); for an attached process it detaches; for a handle
-// inherited across `fork()` it only releases memory.
-//
-// # Safety
-// - `run` must be NULL or a live handle from `rl_init` / `rl_attach`; it is
-//   invalid afterwards.
-// - Thread safety: no other thread may use `run` concurrently.
+/**
+ * Frees a handle without an explicit finish. NULL is ignored.
+ *
+ * For the owner this finishes the run with exit code -1 (as a crash-free
+ * but unfinished exit); for an attached process it detaches; for a handle
+ * inherited across `fork()` it only releases memory.
+ *
+ * # Safety
+ * - `run` must be NULL or a live handle from `rl_init` / `rl_attach`; it is
+ *   invalid afterwards.
+ * - Thread safety: no other thread may use `run` concurrently.
+ */
 void rl_run_free(rl_run *run);
 
-// The run id, NUL-terminated (NULL if `run` is NULL).
-//
-// # Safety
-// - `run` must be NULL or a live handle from `rl_init` / `rl_attach`.
-// - The string belongs to the handle: do not free it; it is valid until
-//   `rl_finish` or `rl_run_free` on `run`.
-// - Thread safety: as any call on `run` (one thread at a time).
+/**
+ * The run id, NUL-terminated (NULL if `run` is NULL).
+ *
+ * # Safety
+ * - `run` must be NULL or a live handle from `rl_init` / `rl_attach`.
+ * - The string belongs to the handle: do not free it; it is valid until
+ *   `rl_finish` or `rl_run_free` on `run`.
+ * - Thread safety: as any call on `run` (one thread at a time).
+ */
 const char *rl_run_id(const rl_run *run);
 
-// The run directory (absolute), NUL-terminated (NULL if `run` is NULL).
-//
-// # Safety
-// - `run` must be NULL or a live handle from `rl_init` / `rl_attach`.
-// - The string belongs to the handle: do not free it; it is valid until
-//   `rl_finish` or `rl_run_free` on `run`.
-// - Thread safety: as any call on `run` (one thread at a time).
+/**
+ * The run directory (absolute), NUL-terminated (NULL if `run` is NULL).
+ *
+ * # Safety
+ * - `run` must be NULL or a live handle from `rl_init` / `rl_attach`.
+ * - The string belongs to the handle: do not free it; it is valid until
+ *   `rl_finish` or `rl_run_free` on `run`.
+ * - Thread safety: as any call on `run` (one thread at a time).
+ */
 const char *rl_run_dir(const rl_run *run);
 
-// Fills `*out_stats` with this handle's lane counters: records, bytes,
-// drops, timeouts and the lane id.
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - `out_stats` must be non-NULL and valid for writing one `rl_stats`.
-// - Thread safety: as any call on `run` (one thread at a time).
+/**
+ * Fills `*out_stats` with this handle's lane counters: records, bytes,
+ * drops, timeouts and the lane id.
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `out_stats` must be non-NULL and valid for writing one `rl_stats`.
+ * - Thread safety: as any call on `run` (one thread at a time).
+ */
 rl_status rl_run_stats(const rl_run *run, rl_stats *out_stats);
 
-// Interns key `name` (`"train/loss"`: `/` nests) on this handle and stores
-// its id in `*out_key`. The first call for a name writes its definition into
-// the lane; later calls return the same id without writing. Do it once per
-// key, outside the training loop.
-//
-// Errors: `RL_ERR_INVALID_ARGUMENT` for an empty name, one over 256 bytes or
-// too many keys; full-lane errors as for `rl_log_f64`.
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - `name` must be a NUL-terminated UTF-8 string; it is copied.
-// - `out_key` must be non-NULL and valid for writing one `rl_key_id`.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Interns key `name` (`"train/loss"`: `/` nests) on this handle and stores
+ * its id in `*out_key`. The first call for a name writes its definition into
+ * the lane; later calls return the same id without writing. Do it once per
+ * key, outside the training loop.
+ *
+ * Errors: `RL_ERR_INVALID_ARGUMENT` for an empty name, one over 256 bytes or
+ * too many keys; full-lane errors as for `rl_log_f64`.
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `name` must be a NUL-terminated UTF-8 string; it is copied.
+ * - `out_key` must be non-NULL and valid for writing one `rl_key_id`.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_key(rl_run *run, const char *name, rl_key_id *out_key);
 
-// Logs one float for `key` at `step`: the fastest path (one fixed-layout
-// 48-byte frame written in place, no allocation, no system call).
-//
-// Returns `RL_OK` also when `RL_POLICY_DROP` dropped the record (counted in
-// `rl_stats.drops`); `RL_ERR_FULL` or `RL_ERR_TIMEOUT` when the lane is full
-// under the error or block policy (nothing written); `RL_ERR_INVALID_ARGUMENT`
-// for a key id `rl_key` did not return on this handle; `RL_ERR_FORKED` in a
-// forked child. Independent of an open step builder.
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Logs one float for `key` at `step`: the fastest path (one fixed-layout
+ * 48-byte frame written in place, no allocation, no system call).
+ *
+ * Returns `RL_OK` also when `RL_POLICY_DROP` dropped the record (counted in
+ * `rl_stats.drops`); `RL_ERR_FULL` or `RL_ERR_TIMEOUT` when the lane is full
+ * under the error or block policy (nothing written); `RL_ERR_INVALID_ARGUMENT`
+ * for a key id `rl_key` did not return on this handle; `RL_ERR_FORKED` in a
+ * forked child. Independent of an open step builder.
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_log_f64(rl_run *run, int64_t step, rl_key_id key, double value);
 
-// Logs `count` floats at `step` as one record: `values[i]` for `keys[i]`.
-// The array form of the step builder's fast path, in one call: no
-// allocation for up to `RL_STEP_FAST_CAPACITY` values (more are copied to
-// the heap first). `count == 0` writes nothing; `keys` and `values` may be
-// NULL only then.
-//
-// Errors as for `rl_log_f64`; nothing is written if any key id is invalid.
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - `keys` and `values` must each point to `count` readable, initialized elements.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Logs `count` floats at `step` as one record: `values[i]` for `keys[i]`.
+ * The array form of the step builder's fast path, in one call: no
+ * allocation for up to `RL_STEP_FAST_CAPACITY` values (more are copied to
+ * the heap first). `count == 0` writes nothing; `keys` and `values` may be
+ * NULL only then.
+ *
+ * Errors as for `rl_log_f64`; nothing is written if any key id is invalid.
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `keys` and `values` must each point to `count` readable, initialized elements.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_log_f64s(rl_run *run,
                       int64_t step,
                       const rl_key_id *keys,
                       const double *values,
                       size_t count);
 
-// Opens step `step` on this handle. Add values with `rl_step_f64` and its
-// siblings, then write them all as one record with `rl_step_commit`.
-//
-// Each value is one out-of-line call (several ns each); for a hot step of
-// floats only, `rl_log_f64s` writes the same record in one call.
-//
-// `RL_ERR_STEP_STATE` if a step is already open.
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - Thread safety: one thread at a time per `run` (the open step lives in the handle).
+/**
+ * Opens step `step` on this handle. Add values with `rl_step_f64` and its
+ * siblings, then write them all as one record with `rl_step_commit`.
+ *
+ * Each value is one out-of-line call (several ns each); for a hot step of
+ * floats only, `rl_step_buf` (inline, one `rl_step_buf_commit` per step) or
+ * `rl_log_f64s` writes the same record in one call.
+ *
+ * `RL_ERR_STEP_STATE` if a step is already open.
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - Thread safety: one thread at a time per `run` (the open step lives in the handle).
+ */
 rl_status rl_step_begin(rl_run *run, int64_t step);
 
-// Adds a float to the open step. Allocation-free while the step holds only
-// floats, up to `RL_STEP_FAST_CAPACITY` of them.
-//
-// `RL_ERR_STEP_STATE` with no open step; `RL_ERR_INVALID_ARGUMENT` for a key
-// id `rl_key` did not return on this handle.
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Adds a float to the open step. Allocation-free while the step holds only
+ * floats, up to `RL_STEP_FAST_CAPACITY` of them.
+ *
+ * `RL_ERR_STEP_STATE` with no open step; `RL_ERR_INVALID_ARGUMENT` for a key
+ * id `rl_key` did not return on this handle.
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_step_f64(rl_run *run, rl_key_id key, double value);
 
-// Adds an integer to the open step (the step then takes the general path,
-// which allocates).
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Adds an integer to the open step (the step then takes the general path,
+ * which allocates).
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_step_i64(rl_run *run, rl_key_id key, int64_t value);
 
-// Adds a boolean to the open step (the step then takes the general path,
-// which allocates).
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Adds a boolean to the open step (the step then takes the general path,
+ * which allocates).
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_step_bool(rl_run *run, rl_key_id key, bool value);
 
-// Adds a string to the open step (copied; the step then takes the general
-// path, which allocates).
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - `value` must be a NUL-terminated UTF-8 string; it is copied.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Adds a string to the open step (copied; the step then takes the general
+ * path, which allocates).
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `value` must be a NUL-terminated UTF-8 string; it is copied.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_step_str(rl_run *run, rl_key_id key, const char *value);
 
-// Adds an array of `len` floats (a tensor or histogram) to the open step
-// (copied; the step then takes the general path, which allocates).
-// `values` may be NULL only when `len` is 0.
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - `values` must point to `len` readable, initialized `float`s (or be NULL with `len == 0`).
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Adds an array of `len` floats (a tensor or histogram) to the open step
+ * (copied; the step then takes the general path, which allocates).
+ * `values` may be NULL only when `len` is 0.
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `values` must point to `len` readable, initialized `float`s (or be NULL with `len == 0`).
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_step_f32_array(rl_run *run, rl_key_id key, const float *values, size_t len);
 
-// Writes the open step as one record and closes it. A step with no values
-// writes nothing.
-//
-// The step is closed whatever the result: on an error (`RL_ERR_FULL`,
-// `RL_ERR_TIMEOUT`, `RL_ERR_TOO_LARGE`, `RL_ERR_FORKED`, ...) nothing was
-// written and the values are discarded. `RL_OK` also when `RL_POLICY_DROP`
-// dropped the record (counted in `rl_stats.drops`).
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Writes the open step as one record and closes it. A step with no values
+ * writes nothing.
+ *
+ * The step is closed whatever the result: on an error (`RL_ERR_FULL`,
+ * `RL_ERR_TIMEOUT`, `RL_ERR_TOO_LARGE`, `RL_ERR_FORKED`, ...) nothing was
+ * written and the values are discarded. `RL_OK` also when `RL_POLICY_DROP`
+ * dropped the record (counted in `rl_stats.drops`).
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_step_commit(rl_run *run);
 
-// Discards the open step without writing it. `RL_ERR_STEP_STATE` with no open step.
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Discards the open step without writing it. `RL_ERR_STEP_STATE` with no open step.
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_step_cancel(rl_run *run);
 
-// Sets summary `key` to a float (the run's summary keeps the last value of each key).
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - `key` must be a NUL-terminated UTF-8 string.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Writes the step in `buf` as one record (the values `rl_step_buf_f64`
+ * added, in order) on `run`. The buffer is only read; begin it again for
+ * the next step. A buffer with no values writes nothing.
+ *
+ * No allocation, no system call, and no copy of the values on the library's
+ * side: one boundary crossing, one handle check, one key check per value,
+ * then the frame is written.
+ * Errors as for `rl_log_f64`, and `RL_ERR_INVALID_ARGUMENT` (nothing written)
+ * when a key id was not returned by `rl_key` on this handle, or the buffer
+ * overflowed (more than `RL_STEP_BUF_CAPACITY` values: use the `rl_step_*`
+ * builder or `rl_log_f64s` for wider steps).
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `buf` must be non-NULL and point to an `rl_step_buf` that
+ *   `rl_step_buf_begin` initialized, with values added only by
+ *   `rl_step_buf_f64` (the first `len` items' keys and values are set; the
+ *   rest may be uninitialized); it is only read, during the call.
+ * - Thread safety: one thread at a time per `run`; `buf` must not be written
+ *   by another thread during the call.
+ */
+rl_status rl_step_buf_commit(rl_run *run, const rl_step_buf *buf);
+
+/**
+ * Sets summary `key` to a float (the run's summary keeps the last value of each key).
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `key` must be a NUL-terminated UTF-8 string.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_summary_f64(rl_run *run, const char *key, double value);
 
-// Sets summary `key` to an integer.
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - `key` must be a NUL-terminated UTF-8 string.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Sets summary `key` to an integer.
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `key` must be a NUL-terminated UTF-8 string.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_summary_i64(rl_run *run, const char *key, int64_t value);
 
-// Sets summary `key` to a boolean.
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - `key` must be a NUL-terminated UTF-8 string.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Sets summary `key` to a boolean.
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `key` must be a NUL-terminated UTF-8 string.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_summary_bool(rl_run *run, const char *key, bool value);
 
-// Sets summary `key` to a string (copied).
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - `key` and `value` must be NUL-terminated UTF-8 strings.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Sets summary `key` to a string (copied).
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `key` and `value` must be NUL-terminated UTF-8 strings.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_summary_str(rl_run *run, const char *key, const char *value);
 
-// Records config `key` = a float during the run (for config known at start
-// prefer `rl_options_config_f64`).
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - `key` must be a NUL-terminated UTF-8 string.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Records config `key` = a float during the run (for config known at start
+ * prefer `rl_options_config_f64`).
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `key` must be a NUL-terminated UTF-8 string.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_config_f64(rl_run *run, const char *key, double value);
 
-// Records config `key` = an integer.
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - `key` must be a NUL-terminated UTF-8 string.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Records config `key` = an integer.
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `key` must be a NUL-terminated UTF-8 string.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_config_i64(rl_run *run, const char *key, int64_t value);
 
-// Records config `key` = a boolean.
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - `key` must be a NUL-terminated UTF-8 string.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Records config `key` = a boolean.
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `key` must be a NUL-terminated UTF-8 string.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_config_bool(rl_run *run, const char *key, bool value);
 
-// Records config `key` = a string (copied).
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - `key` and `value` must be NUL-terminated UTF-8 strings.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Records config `key` = a string (copied).
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `key` and `value` must be NUL-terminated UTF-8 strings.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_config_str(rl_run *run, const char *key, const char *value);
 
-// Records config `key` = a JSON document given as text. Malformed JSON is
-// refused with `RL_ERR_INVALID_ARGUMENT`.
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - `key` and `json` must be NUL-terminated UTF-8 strings.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Records config `key` = a JSON document given as text. Malformed JSON is
+ * refused with `RL_ERR_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `key` and `json` must be NUL-terminated UTF-8 strings.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_config_json(rl_run *run, const char *key, const char *json);
 
-// Records one line of console output; `stream` is an `rl_stream` value.
-// Pass the line without its trailing newline.
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - `line` must be a NUL-terminated UTF-8 string; it is copied.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Records one line of console output; `stream` is an `rl_stream` value.
+ * Pass the line without its trailing newline.
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `line` must be a NUL-terminated UTF-8 string; it is copied.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_output(rl_run *run, int32_t stream, const char *line);
 
-// Raises an alert; `level` is an `rl_alert_level` value.
-//
-// # Safety
-// - `run` must be a live handle from `rl_init` / `rl_attach`.
-// - `title` and `text` must be NUL-terminated UTF-8 strings; they are copied.
-// - Thread safety: one thread at a time per `run`.
+/**
+ * Raises an alert; `level` is an `rl_alert_level` value.
+ *
+ * # Safety
+ * - `run` must be a live handle from `rl_init` / `rl_attach`.
+ * - `title` and `text` must be NUL-terminated UTF-8 strings; they are copied.
+ * - Thread safety: one thread at a time per `run`.
+ */
 rl_status rl_alert(rl_run *run, int32_t level, const char *title, const char *text);
 
-#ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+/*
+ * The inline half of the rl_step_buf step builder. ffi/tests/header.rs
+ * copies this file verbatim into include/ringlog.h, after the declarations
+ * cbindgen generates (rl_step_buf, rl_step_buf_commit). It must stay valid
+ * C89 (block comments only, declarations first) and C++.
+ */
 
-#endif  /* RINGLOG_H */
+/**
+ * How the header's inline functions are declared: `static inline` in C99 and
+ * C++, GCC's `static __inline__` in C89 mode, plain `static` otherwise.
+ */
+#if defined(__cplusplus) || (defined(__STDC_VERSION__) && __STDC_VERSION__ >= 199901L)
+#define RL_INLINE static inline
+#elif defined(__GNUC__)
+#define RL_INLINE static __inline__
+#else
+#define RL_INLINE static
+#endif
+
+/**
+ * Starts step `step` in `buf`, dropping what it held. Inline: no call into
+ * the library.
+ */
+RL_INLINE void rl_step_buf_begin(rl_step_buf *buf, int64_t step) {
+    buf->step = step;
+    buf->len = 0;
+    buf->overflow = 0;
+}
+
+/**
+ * Adds the float `value` for `key` (from rl_key) to the step in `buf`.
+ * Inline: two stores, no call into the library. Past RL_STEP_BUF_CAPACITY
+ * values the buffer is marked overflowed and rl_step_buf_commit refuses the
+ * step (RL_ERR_INVALID_ARGUMENT, nothing written).
+ */
+RL_INLINE void rl_step_buf_f64(rl_step_buf *buf, rl_key_id key, double value) {
+    uint32_t n = buf->len;
+    if (n < RL_STEP_BUF_CAPACITY) {
+        buf->items[n].key = key;
+        buf->items[n].value = value;
+        buf->len = n + 1;
+    } else {
+        buf->overflow = 1;
+    }
+}
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* RINGLOG_H */
 
 /* end of ringlog.h (generated) */

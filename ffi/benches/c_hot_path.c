@@ -4,6 +4,7 @@
  *   scalar1: rl_log_f64 (one float per record)
  *   scalar8: rl_step_begin + 8 x rl_step_f64 + rl_step_commit (one record of 8 floats)
  *   scalar8-array: rl_log_f64s with 8 keys and values (the same record, one call)
+ *   scalar8-buf: rl_step_buf_begin + 8 x rl_step_buf_f64 (inline) + rl_step_buf_commit
  *
  *   c_hot_path [RECORDS [ROUNDS [RING_MIB]]]    (defaults 500000 5 64)
  *
@@ -14,7 +15,7 @@
  * producer's hot path, not the service's drain rate.
  *
  * Prints one line per round and case: `c scalar1 <ns per record>`,
- * `c scalar8 <ns>`, `c scalar8-array <ns>`. ffi/examples/rust_hot_path.rs measures
+ * `c scalar8 <ns>`, `c scalar8-array <ns>`, `c scalar8-buf <ns>`. ffi/examples/rust_hot_path.rs measures
  * Run::log the same way; ffi/benches/run_bench.sh runs both side by side.
  * Before printing anything it checks the run's finish report: every record
  * was written, none dropped.
@@ -62,8 +63,8 @@ int main(int argc, char **argv) {
         check(rl_key(run, name, &k[i]), "rl_key");
     }
     double *s1 = calloc((size_t)rounds, sizeof *s1), *s8 = calloc((size_t)rounds, sizeof *s8);
-    double *s8a = calloc((size_t)rounds, sizeof *s8a);
-    if (s1 == NULL || s8 == NULL || s8a == NULL) {
+    double *s8a = calloc((size_t)rounds, sizeof *s8a), *s8b = calloc((size_t)rounds, sizeof *s8b);
+    if (s1 == NULL || s8 == NULL || s8a == NULL || s8b == NULL) {
         return 1;
     }
     long long written = 8, step = 0;
@@ -108,7 +109,22 @@ int main(int argc, char **argv) {
         }
         t1 = now_ns();
         s8a[r] = (t1 - t0) / (double)steps8;
-        written += records + 2 * steps8;
+        pause_200ms();
+        t0 = now_ns();
+        rl_step_buf buf;
+        for (long i = 0; i < steps8; i++, step++) {
+            double v = (double)i;
+            rl_step_buf_begin(&buf, step);
+            for (int j = 0; j < 8; j++) {
+                rl_step_buf_f64(&buf, k[j], v + j);
+            }
+            if (rl_step_buf_commit(run, &buf) != RL_OK) {
+                check(RL_ERR_PANIC, "rl_step_buf_commit");
+            }
+        }
+        t1 = now_ns();
+        s8b[r] = (t1 - t0) / (double)steps8;
+        written += records + 3 * steps8;
     }
     rl_finish_report report;
     check(rl_finish(run, 0, &report), "rl_finish");
@@ -119,10 +135,12 @@ int main(int argc, char **argv) {
         return 1;
     }
     for (int r = 0; r < rounds; r++) {
-        printf("c scalar1 %.2f\nc scalar8 %.2f\nc scalar8-array %.2f\n", s1[r], s8[r], s8a[r]);
+        printf("c scalar1 %.2f\nc scalar8 %.2f\nc scalar8-array %.2f\nc scalar8-buf %.2f\n", s1[r], s8[r], s8a[r],
+               s8b[r]);
     }
     free(s1);
     free(s8);
     free(s8a);
+    free(s8b);
     return 0;
 }

@@ -26,7 +26,8 @@ ring_mib="${5:-64}"
 cargo="${CARGO:-cargo}"
 work="$(mktemp -d /tmp/rlb.XXXXXX)"
 rel="$target/release"
-export RINGLOG_SOCKET="$work/rt/ringlog.sock" RINGLOG_DIR="$work/runs" RINGLOG_BIN="$rel/ringlog" RINGLOG_LOG=warn
+export RINGLOG_SOCKET="$work/rt/ringlog.sock" RINGLOG_DIR="$work/runs" RINGLOG_BIN="$rel/ringlog" RINGLOG_LOG=warn \
+    XDG_STATE_HOME="$work/state"
 cleanup() {
     RINGLOG_AUTOSTART=0 timeout 30 "$rel/ringlog" shutdown >/dev/null 2>&1 || true
     if [[ -n "${RINGLOG_BENCH_RAW:-}" ]]; then cp "$work/results" "$RINGLOG_BENCH_RAW"; fi
@@ -34,7 +35,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$cargo" build --quiet --release -p ringlog -p ringlog-ffi --lib --bin ringlog --example rust_hot_path --target-dir "$target"
+"$cargo" build --quiet --release -p ringlog -p ringlog-ffi -p ringlog-service --lib --bin ringlog --example rust_hot_path --target-dir "$target"
 gcc -std=c11 -O2 -I"$root/include" "$root/ffi/benches/c_hot_path.c" "$rel/libringlog.a" \
     -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc -o "$work/c-static"
 gcc -std=c11 -O2 -I"$root/include" "$root/ffi/benches/c_hot_path.c" -L"$rel" -lringlog -Wl,-rpath,"$rel" \
@@ -73,15 +74,16 @@ def samples(who, case):
     return [float(v) for w, c, v in rows if w == who and c == case]
 print(f"records per round {sys.argv[2]}, rounds {sys.argv[3]}, repeats {sys.argv[4]}; ns per record")
 print("median (min): the minimum is the least disturbed sample, the steadier figure on a shared machine")
-print(f"{'case (C call)':38} {'rust':>15} {'c-static':>15} {'c-dynamic':>15} {'static/rust':>13} {'dynamic/rust':>13}")
+print(f"{'case (C call)':40} {'rust':>15} {'c-static':>15} {'c-dynamic':>15} {'static/rust':>13} {'dynamic/rust':>13}")
 # The Rust side of every scalar8 row is Run::log with 8 items.
 for label, c_case, rust_case in (
     ("scalar1 (rl_log_f64)", "scalar1", "scalar1"),
     ("scalar8 (step_begin + 8 f64 + commit)", "scalar8", "scalar8"),
     ("scalar8 (rl_log_f64s)", "scalar8-array", "scalar8"),
+    ("scalar8 (rl_step_buf, inline + commit)", "scalar8-buf", "scalar8"),
 ):
     r, s, d = samples("rust", rust_case), samples("c-static", c_case), samples("c-dynamic", c_case)
     fmt = lambda x: f"{statistics.median(x):6.1f} ({min(x):5.1f})"
     ratio = lambda x: f"{statistics.median(x) / statistics.median(r):4.2f} ({min(x) / min(r):4.2f})"
-    print(f"{label:38} {fmt(r):>15} {fmt(s):>15} {fmt(d):>15} {ratio(s):>13} {ratio(d):>13}")
+    print(f"{label:40} {fmt(r):>15} {fmt(s):>15} {fmt(d):>15} {ratio(s):>13} {ratio(d):>13}")
 PY

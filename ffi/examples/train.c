@@ -4,16 +4,18 @@
  *   train [STEPS]
  *
  * Each step logs loss, accuracy, learning rate and gradient norm as one
- * record through the step builder (all floats: the allocation-free fast
- * path); every 100 steps it records an output line; at the end it sets
- * summary values and finishes the run.
+ * record through the inline step buffer (rl_step_buf: filled in this
+ * function's memory, written by one call; all floats, so no allocation);
+ * every 100 steps it records an output line; at the end it sets summary
+ * values and finishes the run.
  *
- * The service is found or auto-started as usual: RINGLOG_SOCKET, RINGLOG_DIR
- * and RINGLOG_BIN (or `ringlog` on PATH) apply. Build (see ffi/README.md):
+ * The service is found or auto-started as usual: RINGLOG_SOCKET and
+ * RINGLOG_DIR apply, and with no RINGLOG_BIN the library starts the
+ * `ringlog` of its own install (see ffi/README.md). Build:
  *
- *   cargo build --release -p ringlog-ffi
+ *   cargo build --release -p ringlog-ffi -p ringlog-service
  *   cc -std=c11 -Iinclude ffi/examples/train.c -Ltarget/release -lringlog \
- *      -Wl,-rpath,$PWD/target/release -o train
+ *      -Wl,-rpath,$PWD/target/release -lm -o train
  */
 #include <math.h>
 #include <stdio.h>
@@ -57,6 +59,7 @@ int main(int argc, char **argv) {
     check(rl_key(run, "train/grad_norm", &gnorm_k), "key train/grad_norm");
 
     double loss = 2.3, acc = 0.1;
+    rl_step_buf buf;
     for (long step = 0; step < steps; step++) {
         double progress = (double)step / (double)steps;
         double lr = base_lr * 0.5 * (1.0 + cos(3.141592653589793 * progress)); /* cosine decay */
@@ -64,12 +67,12 @@ int main(int argc, char **argv) {
         acc = acc + (1.0 - acc) * 0.004;
         double grad_norm = 1.0 / sqrt((double)step + 1.0);
 
-        check(rl_step_begin(run, step), "rl_step_begin");
-        check(rl_step_f64(run, loss_k, loss), "rl_step_f64 loss");
-        check(rl_step_f64(run, acc_k, acc), "rl_step_f64 accuracy");
-        check(rl_step_f64(run, lr_k, lr), "rl_step_f64 lr");
-        check(rl_step_f64(run, gnorm_k, grad_norm), "rl_step_f64 grad_norm");
-        check(rl_step_commit(run), "rl_step_commit");
+        rl_step_buf_begin(&buf, step);
+        rl_step_buf_f64(&buf, loss_k, loss);
+        rl_step_buf_f64(&buf, acc_k, acc);
+        rl_step_buf_f64(&buf, lr_k, lr);
+        rl_step_buf_f64(&buf, gnorm_k, grad_norm);
+        check(rl_step_buf_commit(run, &buf), "rl_step_buf_commit");
 
         if ((step + 1) % 100 == 0) {
             char line[128];

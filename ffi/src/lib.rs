@@ -23,7 +23,7 @@
 
 // The C API, in the order the generated header presents it (cbindgen
 // follows these declarations): errors, version, types, options, lifecycle,
-// the run handle, the hot path, the step builder, the rest.
+// the run handle, the hot path, the step builders, the rest.
 mod status;
 
 mod last_error;
@@ -44,6 +44,8 @@ mod scalar_log;
 
 mod step_builder;
 
+mod step_buf;
+
 mod run_metadata;
 
 // Internal: the boundary machinery.
@@ -58,10 +60,10 @@ pub use c_enums::{rl_alert_level, rl_full_policy, rl_run_state, rl_stream};
 pub use last_error::rl_last_error_message;
 pub use lifecycle::{rl_attach, rl_finish, rl_flush, rl_init, rl_run_free};
 pub use options::{
-    rl_options, rl_options_add_tag, rl_options_config_bool, rl_options_config_f64, rl_options_config_i64,
-    rl_options_config_json, rl_options_config_str, rl_options_free, rl_options_new, rl_options_set_finish_wait_ms,
-    rl_options_set_name, rl_options_set_policy, rl_options_set_project, rl_options_set_ring_bytes,
-    rl_options_set_run_dir, rl_options_set_run_id,
+    rl_options, rl_options_add_tag, rl_options_clone, rl_options_config_bool, rl_options_config_f64,
+    rl_options_config_i64, rl_options_config_json, rl_options_config_str, rl_options_free, rl_options_new,
+    rl_options_set_finish_wait_ms, rl_options_set_name, rl_options_set_policy, rl_options_set_project,
+    rl_options_set_ring_bytes, rl_options_set_run_dir, rl_options_set_run_id,
 };
 pub use report::{rl_finish_report, rl_stats};
 pub use run_handle::{rl_run, rl_run_dir, rl_run_id, rl_run_stats};
@@ -71,6 +73,7 @@ pub use run_metadata::{
 };
 pub use scalar_log::{rl_key, rl_key_id, rl_log_f64, rl_log_f64s};
 pub use status::{rl_error_string, rl_status};
+pub use step_buf::{RL_STEP_BUF_CAPACITY, rl_metric, rl_step_buf, rl_step_buf_commit};
 pub use step_builder::{
     RL_STEP_FAST_CAPACITY, rl_step_begin, rl_step_bool, rl_step_cancel, rl_step_commit, rl_step_f32_array, rl_step_f64,
     rl_step_i64, rl_step_str,

@@ -39,10 +39,14 @@ unsafe fn hand_out(out: OutPtr<*mut rl_run>, made: Result<ringlog_core::Run, Ffi
 ///
 /// Connects to the service at `RINGLOG_SOCKET` (or the per-user default),
 /// starting `ringlog serve` when none answers, unless `RINGLOG_AUTOSTART=0`.
-/// The service executable is found through `RINGLOG_BIN`, then `ringlog` on
-/// `PATH`, then `$CARGO_HOME/bin/ringlog`, then a `ringlog` beside the running
-/// executable. Blocks for the control round
-/// trips (milliseconds; bounded).
+/// The service executable is found through `RINGLOG_BIN`, then `bin/ringlog`
+/// in this library's install prefix (`<dir of libringlog.so>/../bin/ringlog`,
+/// found with `dladdr`; the executable's directory for `libringlog.a`), then
+/// a `ringlog` beside the library, then `ringlog` on `PATH`, then
+/// `$CARGO_HOME/bin/ringlog`, then a `ringlog` beside the running executable.
+/// So an unpacked release tarball (`ffi/dist.sh`) and a build tree
+/// (`target/release/`) each start their own service with no variable set.
+/// Blocks for the control round trips (milliseconds; bounded).
 ///
 /// Errors: `RL_ERR_NO_SERVICE`, `RL_ERR_INVALID_ARGUMENT` (options the
 /// service refuses, e.g. a ring size that is not a power of two),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ringlog_core::InitOptions;
 use serde_json::Value as Json;
 
-use crate::boundary::{OutPtr, as_mut, guard};
+use crate::boundary::{OutPtr, as_mut, as_ref, guard};
 use crate::c_enums;
 use crate::c_string::str_arg;
 use crate::ffi_error::FfiError;
@@ -61,6 +61,28 @@ pub unsafe extern "C" fn rl_options_free(options: *mut rl_options) {
         // (made by `Box::into_raw`), freed exactly once.
         drop(unsafe { Box::from_raw(options) });
     }));
+}
+
+/// Copies `options` into a new handle and stores it in `*out_options`: to
+/// start several runs from one set of options, or for a wrapper's copy
+/// constructor (`ringlog::Options` in `ringlog.hpp`). Free the copy with
+/// `rl_options_free`; the two are independent afterwards.
+///
+/// # Safety
+/// - `options` must be a live handle from `rl_options_new` or `rl_options_clone`.
+/// - `out_options` must be non-NULL and valid for writing one pointer.
+/// - Thread safety: no other thread may write `options` during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rl_options_clone(options: *const rl_options, out_options: *mut *mut rl_options) -> rl_status {
+    guard(|| {
+        // SAFETY: the caller guarantees NULL or a live handle nobody writes during the call.
+        let from = unsafe { as_ref(options, "options") }?;
+        let out = OutPtr::new(out_options, "out_options")?;
+        let copy = Box::into_raw(Box::new(rl_options { inner: from.inner.clone() }));
+        // SAFETY: the caller guarantees `out_options` is valid for a write.
+        unsafe { out.write(copy) };
+        Ok(())
+    })
 }
 
 /// The options behind `options`, or `RL_ERR_NULL_POINTER`.

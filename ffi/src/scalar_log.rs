@@ -106,22 +106,35 @@ pub unsafe extern "C" fn rl_log_f64s(
         // byte lengths fit isize as `from_raw_parts` requires.
         let (keys, values) =
             unsafe { (std::slice::from_raw_parts(keys, count), std::slice::from_raw_parts(values, count)) };
-        // Check every key before copying anything: a loop of loads only, which
-        // the CPU overlaps (checking inside the copy loop serializes each
-        // check behind the previous store).
-        if let Some(&bad) = keys.iter().find(|&&k| !h.keys.contains(k)) {
-            return Err(unknown_key(bad));
-        }
-        if count <= RL_STEP_FAST_CAPACITY {
-            // The handle's scratch array: no allocation and no per-call zeroing.
-            for (item, (&k, &v)) in h.scratch.iter_mut().zip(keys.iter().zip(values)) {
-                *item = (KeyId(k), v);
-            }
-            let _ = h.run.log(step, &h.scratch[..count])?;
-        } else {
-            let items: Vec<(KeyId, f64)> = keys.iter().zip(values).map(|(&k, &v)| (KeyId(k), v)).collect();
-            let _ = h.run.log(step, &items)?;
-        }
-        Ok(())
+        log_pairs(h, step, keys, values)
     })
+}
+
+/// Logs `values[i]` for `keys[i]` at `step` as one record, after checking
+/// every key id: the body of `rl_log_f64s` and `rl_step_buf_commit`.
+/// `keys` and `values` have the same length; an empty step writes nothing.
+#[inline(always)]
+pub(crate) fn log_pairs(h: &mut rl_run, step: i64, keys: &[rl_key_id], values: &[f64]) -> Result<(), FfiError> {
+    debug_assert_eq!(keys.len(), values.len());
+    let count = keys.len().min(values.len());
+    if count == 0 {
+        return Ok(());
+    }
+    // Check every key before copying anything: a loop of loads only, which
+    // the CPU overlaps (checking inside the copy loop serializes each
+    // check behind the previous store).
+    if let Some(&bad) = keys.iter().find(|&&k| !h.keys.contains(k)) {
+        return Err(unknown_key(bad));
+    }
+    if count <= RL_STEP_FAST_CAPACITY {
+        // The handle's scratch array: no allocation and no per-call zeroing.
+        for (item, (&k, &v)) in h.scratch.iter_mut().zip(keys.iter().zip(values)) {
+            *item = (KeyId(k), v);
+        }
+        let _ = h.run.log(step, &h.scratch[..count])?;
+    } else {
+        let items: Vec<(KeyId, f64)> = keys.iter().zip(values).map(|(&k, &v)| (KeyId(k), v)).collect();
+        let _ = h.run.log(step, &items)?;
+    }
+    Ok(())
 }

@@ -10,7 +10,9 @@
 //!
 //! Each value costs one out-of-line call whose state lives in the handle, so
 //! a builder step of 8 floats costs noticeably more than `Run::log` from Rust
-//! (see ffi/README.md); `rl_log_f64s` is the one-call form for hot steps.
+//! (see ffi/README.md); for hot steps of floats, `rl_step_buf` (filled by
+//! inline header functions, one call per step) and `rl_log_f64s` are the
+//! one-call forms.
 
 use std::ffi::c_char;
 
@@ -152,7 +154,8 @@ impl StepBuilder {
 /// siblings, then write them all as one record with `rl_step_commit`.
 ///
 /// Each value is one out-of-line call (several ns each); for a hot step of
-/// floats only, `rl_log_f64s` writes the same record in one call.
+/// floats only, `rl_step_buf` (inline, one `rl_step_buf_commit` per step) or
+/// `rl_log_f64s` writes the same record in one call.
 ///
 /// `RL_ERR_STEP_STATE` if a step is already open.
 ///

@@ -74,6 +74,44 @@ fn options_check_utf8_and_ranges() {
 }
 
 #[test]
+fn options_clone_is_an_independent_copy() {
+    let mut opts: *mut rl_options = std::ptr::null_mut();
+    let mut copy: *mut rl_options = std::ptr::null_mut();
+    // SAFETY: valid out pointers; both handles are used on this thread and freed once.
+    unsafe {
+        assert_eq!(rl_options_new(&mut opts), rl_status::RL_OK);
+        assert_eq!(rl_options_set_project(opts, c"first".as_ptr()), rl_status::RL_OK);
+        assert_eq!(rl_options_clone(opts, &mut copy), rl_status::RL_OK);
+        assert_eq!(rl_options_set_project(opts, c"changed".as_ptr()), rl_status::RL_OK);
+        assert_eq!((*copy).inner.project, "first");
+        assert_eq!(rl_options_clone(std::ptr::null(), &mut copy), rl_status::RL_ERR_NULL_POINTER);
+        assert_eq!(rl_options_clone(opts, std::ptr::null_mut()), rl_status::RL_ERR_NULL_POINTER);
+        rl_options_free(copy);
+        rl_options_free(opts);
+    }
+}
+
+#[test]
+fn step_buf_commit_checks_its_pointers() {
+    let item = rl_metric { key: 0, reserved: 0, value: 0.0 };
+    let buf = rl_step_buf { step: 0, len: 0, overflow: 0, items: [item; RL_STEP_BUF_CAPACITY] };
+    // SAFETY: NULL is allowed for both pointer arguments.
+    unsafe {
+        assert_eq!(rl_step_buf_commit(std::ptr::null_mut(), &buf), rl_status::RL_ERR_NULL_POINTER);
+        assert!(last_error().contains("`run`"), "{}", last_error());
+    }
+}
+
+/// `rl_step_buf_commit` passes the caller's items to `Run::log` without a
+/// copy only while `rl_metric` has the layout of `(KeyId, f64)`. If a compiler
+/// changes the tuple's layout the commit still works (it copies), but this
+/// fails so that someone looks.
+#[test]
+fn step_buf_items_are_the_clients_pairs() {
+    assert!(crate::step_buf::ITEMS_ARE_PAIRS, "rl_metric no longer matches (KeyId, f64): the commit copies each value");
+}
+
+#[test]
 fn panics_stop_at_the_boundary() {
     let status = guard(|| panic!("boom"));
     assert_eq!(status, rl_status::RL_ERR_PANIC);

@@ -92,6 +92,21 @@ int main(void) {
     }
     CHECK_OK(rl_log_f64s(run, STEPS + 4, wide, many_values, WIDE)); /* beyond the fast capacity */
 
+    /* The inline step builder: filled in our memory, written by one call. */
+    rl_step_buf sb;
+    rl_step_buf_begin(&sb, STEPS + 5);
+    rl_step_buf_f64(&sb, wide[3], 3.5);
+    rl_step_buf_f64(&sb, wide[4], 4.5);
+    CHECK(sb.step == STEPS + 5 && sb.len == 2 && sb.overflow == 0);
+    CHECK_OK(rl_step_buf_commit(run, &sb));
+    rl_step_buf_begin(&sb, STEPS + 6);
+    CHECK_OK(rl_step_buf_commit(run, &sb)); /* empty: writes nothing */
+    rl_step_buf_begin(&sb, STEPS + 7); /* a full buffer is still one record */
+    for (int i = 0; i < RL_STEP_BUF_CAPACITY; i++) {
+        rl_step_buf_f64(&sb, wide[i], 100.0 + i);
+    }
+    CHECK_OK(rl_step_buf_commit(run, &sb));
+
     /* General path: mixed types. */
     float h[4] = {1.0f, 2.5f, -1.0f, 0.0f};
     CHECK_OK(rl_step_begin(run, STEPS));
@@ -180,11 +195,18 @@ int main(void) {
             if (step == STEPS + 4) {
                 CHECK(strstr(line, "\"wide/69\":-69.0") != NULL);
             }
-            CHECK(step != 9999 && step != 9998 && step != STEPS + 3);
+            if (step == STEPS + 5) {
+                CHECK(strstr(line, "\"wide/03\":3.5,\"wide/04\":4.5}") != NULL);
+            }
+            if (step == STEPS + 7) {
+                CHECK(strstr(line, "\"wide/00\":100.0,") != NULL);
+                CHECK(strstr(line, "\"wide/63\":163.0}") != NULL);
+            }
+            CHECK(step != 9999 && step != 9998 && step != STEPS + 3 && step != STEPS + 6);
         }
         CHECK(fast_rows == STEPS);
         CHECK(gnorm_rows == STEPS);
-        CHECK(rows == 2 * STEPS + 4);
+        CHECK(rows == 2 * STEPS + 6);
         free(jsonl);
     }
     snprintf(args, sizeof args, "export '%s' --format summary", run_dir);

@@ -48,6 +48,11 @@ static void null_pointers(rl_run *run) {
     check_message_mentions("keys");
     CHECK_STATUS(rl_log_f64s(run, 0, &k, NULL, 1), RL_ERR_NULL_POINTER);
     check_message_mentions("values");
+    rl_step_buf sb;
+    rl_step_buf_begin(&sb, 0);
+    CHECK_STATUS(rl_step_buf_commit(NULL, &sb), RL_ERR_NULL_POINTER);
+    CHECK_STATUS(rl_step_buf_commit(run, NULL), RL_ERR_NULL_POINTER);
+    check_message_mentions("buf");
     CHECK_STATUS(rl_step_begin(NULL, 0), RL_ERR_NULL_POINTER);
     CHECK_STATUS(rl_step_f64(NULL, 0, 1.0), RL_ERR_NULL_POINTER);
     CHECK_STATUS(rl_step_i64(NULL, 0, 1), RL_ERR_NULL_POINTER);
@@ -104,6 +109,26 @@ static void invalid_arguments(rl_run *run) {
     CHECK_OK(rl_run_stats(run, &before));
     CHECK_STATUS(rl_log_f64s(run, 0, mixed_keys, (double[2]){1.0, 2.0}, 2), RL_ERR_INVALID_ARGUMENT);
     check_message_mentions("7777");
+    CHECK_OK(rl_run_stats(run, &after));
+    CHECK(after.records == before.records); /* nothing written */
+
+    /* rl_step_buf: an unknown key id, and one value too many, refuse the whole step. */
+    rl_step_buf sb;
+    rl_step_buf_begin(&sb, 1);
+    rl_step_buf_f64(&sb, k, 1.0);
+    rl_step_buf_f64(&sb, 6666, 2.0);
+    CHECK_STATUS(rl_step_buf_commit(run, &sb), RL_ERR_INVALID_ARGUMENT);
+    check_message_mentions("6666");
+    rl_step_buf_begin(&sb, 2);
+    for (int i = 0; i <= RL_STEP_BUF_CAPACITY; i++) {
+        rl_step_buf_f64(&sb, k, (double)i);
+    }
+    CHECK(sb.len == RL_STEP_BUF_CAPACITY && sb.overflow != 0);
+    CHECK_STATUS(rl_step_buf_commit(run, &sb), RL_ERR_INVALID_ARGUMENT);
+    check_message_mentions("RL_STEP_BUF_CAPACITY");
+    sb.overflow = 0;
+    sb.len = RL_STEP_BUF_CAPACITY + 1; /* a corrupted length is bounded, not trusted */
+    CHECK_STATUS(rl_step_buf_commit(run, &sb), RL_ERR_INVALID_ARGUMENT);
     CHECK_OK(rl_run_stats(run, &after));
     CHECK(after.records == before.records); /* nothing written */
     CHECK_STATUS(rl_output(run, 7, "line"), RL_ERR_INVALID_ARGUMENT);
