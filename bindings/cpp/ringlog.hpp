@@ -25,10 +25,20 @@
 #include <cstdint>
 #include <exception>
 #include <initializer_list>
+#include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
+
+// std::span overloads when the standard library has it (C++20).
+#if defined(__has_include)
+#if __has_include(<span>) && __cplusplus >= 202002L
+#include <span>
+#define RINGLOG_HAS_SPAN 1
+#endif
+#endif
 
 #include "ringlog.h"
 
@@ -53,6 +63,22 @@ inline void check(rl_status status, const char *call) {
         throw Error(status, std::string(call) + ": " + rl_error_string(status) + ": " + rl_last_error_message());
     }
 }
+
+/// Enables an overload for every integer type but bool (int, long, std::size_t,
+/// std::uint32_t, std::int64_t, ...): one template that matches each of them
+/// exactly, so no call is ambiguous between int64_t, double and bool overloads.
+template <typename T>
+using if_integer = typename std::enable_if<std::is_integral<T>::value && !std::is_same<T, bool>::value, int>::type;
+
+/// `v` as the C API's int64_t; Error(RL_ERR_INVALID_ARGUMENT) for an unsigned value above INT64_MAX.
+template <typename T>
+std::int64_t to_i64(T v) {
+    if (std::is_unsigned<T>::value &&
+        static_cast<std::uint64_t>(v) > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        throw Error(RL_ERR_INVALID_ARGUMENT, "ringlog: integer " + std::to_string(v) + " does not fit int64_t");
+    }
+    return static_cast<std::int64_t>(v);
+}
 } // namespace detail
 
 /// An interned key, valid on the Run whose key() returned it.
@@ -60,18 +86,34 @@ struct Key {
     rl_key_id id;
 };
 
+/// One float for one key: the element of Run::log's list and span forms,
+/// `{key, value}`.
+using Metric = std::pair<Key, double>;
+
 /// What Run::finish reports (see rl_finish_report in ringlog.h).
 using FinishReport = rl_finish_report;
 /// This process's lane counters (see rl_stats in ringlog.h).
 using Stats = rl_stats;
 
 /// Options of Run::init, set fluently: Options().project("p").name("n").
+/// A value type: copies are independent (rl_options_clone), moves are cheap,
+/// so `auto o = ringlog::Options().project("p");` keeps a copy.
 class Options {
 public:
     Options() { detail::check(rl_options_new(&opts_), "rl_options_new"); }
     ~Options() { rl_options_free(opts_); }
-    Options(const Options &) = delete;
-    Options &operator=(const Options &) = delete;
+    Options(const Options &other) {
+        // A moved-from Options holds no handle; its copy starts from the defaults.
+        detail::check(other.opts_ != nullptr ? rl_options_clone(other.opts_, &opts_) : rl_options_new(&opts_),
+                      "rl_options_clone");
+    }
+    Options &operator=(const Options &other) {
+        if (this != &other) {
+            Options copy(other);
+            std::swap(opts_, copy.opts_);
+        }
+        return *this;
+    }
     Options(Options &&other) noexcept : opts_(std::exchange(other.opts_, nullptr)) {}
     Options &operator=(Options &&other) noexcept {
         if (this != &other) {
@@ -95,10 +137,11 @@ public:
     Options &config(const std::string &key, double v) {
         return set(rl_options_config_f64(opts_, key.c_str(), v), "config");
     }
-    Options &config(const std::string &key, std::int64_t v) {
-        return set(rl_options_config_i64(opts_, key.c_str(), v), "config");
+    /// Any integer type (int, std::size_t, std::uint32_t, std::int64_t, ...), stored as int64.
+    template <typename T, detail::if_integer<T> = 0>
+    Options &config(const std::string &key, T v) {
+        return set(rl_options_config_i64(opts_, key.c_str(), detail::to_i64(v)), "config");
     }
-    Options &config(const std::string &key, int v) { return config(key, static_cast<std::int64_t>(v)); }
     Options &config(const std::string &key, bool v) {
         return set(rl_options_config_bool(opts_, key.c_str(), v), "config");
     }
@@ -111,7 +154,8 @@ public:
         return set(rl_options_config_json(opts_, key.c_str(), json.c_str()), "config_json");
     }
 
-    /// The C handle (owned by this object).
+    /// The C handle (owned by this object; NULL after a move, which rl_init
+    /// takes as the defaults).
     const rl_options *get() const noexcept { return opts_; }
 
 private:
@@ -215,29 +259,19 @@ public:
         detail::check(rl_log_f64(live(), step, k.id, value), "rl_log_f64");
     }
 
-    /// Logs several floats at one step as one record, in one call (rl_log_f64s):
-    /// run.log(step, {{loss, 0.5}, {acc, 0.9}}).
-    void log(std::int64_t step, std::initializer_list<std::pair<Key, double>> items) {
-        if (items.size() > RL_STEP_FAST_CAPACITY) {
-            std::vector<rl_key_id> keys;
-            std::vector<double> values;
-            for (const auto &item : items) {
-                keys.push_back(item.first.id);
-                values.push_back(item.second);
-            }
-            detail::check(rl_log_f64s(live(), step, keys.data(), values.data(), keys.size()), "rl_log_f64s");
-            return;
-        }
-        rl_key_id keys[RL_STEP_FAST_CAPACITY];
-        double values[RL_STEP_FAST_CAPACITY];
-        std::size_t n = 0;
-        for (const auto &item : items) {
-            keys[n] = item.first.id;
-            values[n] = item.second;
-            ++n;
-        }
-        detail::check(rl_log_f64s(live(), step, keys, values, n), "rl_log_f64s");
-    }
+    /// Logs several floats at one step as one record, in one call:
+    /// run.log(step, {{loss, 0.5}, {acc, 0.9}}). Up to RL_STEP_BUF_CAPACITY
+    /// values go through an rl_step_buf filled here and rl_step_buf_commit
+    /// (no allocation); more through rl_log_f64s.
+    void log(std::int64_t step, std::initializer_list<Metric> items) { log_metrics(step, items.begin(), items.size()); }
+
+    /// The same for an array or vector of metrics.
+    void log(std::int64_t step, const std::vector<Metric> &items) { log_metrics(step, items.data(), items.size()); }
+
+#ifdef RINGLOG_HAS_SPAN
+    /// The same for any contiguous range of metrics (C++20).
+    void log(std::int64_t step, std::span<const Metric> items) { log_metrics(step, items.data(), items.size()); }
+#endif
 
     /// Opens a step; add values to it, then commit().
     Step step(std::int64_t step) {
@@ -248,8 +282,10 @@ public:
     void summary(const std::string &key, double v) {
         detail::check(rl_summary_f64(live(), key.c_str(), v), "rl_summary_f64");
     }
-    void summary(const std::string &key, std::int64_t v) {
-        detail::check(rl_summary_i64(live(), key.c_str(), v), "rl_summary_i64");
+    /// Any integer type (int, std::size_t, std::uint32_t, std::int64_t, ...), stored as int64.
+    template <typename T, detail::if_integer<T> = 0>
+    void summary(const std::string &key, T v) {
+        detail::check(rl_summary_i64(live(), key.c_str(), detail::to_i64(v)), "rl_summary_i64");
     }
     void summary(const std::string &key, bool v) {
         detail::check(rl_summary_bool(live(), key.c_str(), v), "rl_summary_bool");
@@ -257,14 +293,15 @@ public:
     void summary(const std::string &key, const std::string &v) {
         detail::check(rl_summary_str(live(), key.c_str(), v.c_str()), "rl_summary_str");
     }
-    // Without these, an int literal would be ambiguous and a string literal would pick bool.
-    void summary(const std::string &key, int v) { summary(key, static_cast<std::int64_t>(v)); }
+    // Without this, a string literal would pick bool.
     void summary(const std::string &key, const char *v) { summary(key, std::string(v)); }
     void config(const std::string &key, double v) {
         detail::check(rl_config_f64(live(), key.c_str(), v), "rl_config_f64");
     }
-    void config(const std::string &key, std::int64_t v) {
-        detail::check(rl_config_i64(live(), key.c_str(), v), "rl_config_i64");
+    /// Any integer type (int, std::size_t, std::uint32_t, std::int64_t, ...), stored as int64.
+    template <typename T, detail::if_integer<T> = 0>
+    void config(const std::string &key, T v) {
+        detail::check(rl_config_i64(live(), key.c_str(), detail::to_i64(v)), "rl_config_i64");
     }
     void config(const std::string &key, bool v) {
         detail::check(rl_config_bool(live(), key.c_str(), v), "rl_config_bool");
@@ -272,7 +309,6 @@ public:
     void config(const std::string &key, const std::string &v) {
         detail::check(rl_config_str(live(), key.c_str(), v.c_str()), "rl_config_str");
     }
-    void config(const std::string &key, int v) { config(key, static_cast<std::int64_t>(v)); }
     void config(const std::string &key, const char *v) { config(key, std::string(v)); }
     void config_json(const std::string &key, const std::string &json) {
         detail::check(rl_config_json(live(), key.c_str(), json.c_str()), "rl_config_json");
@@ -319,6 +355,27 @@ private:
             throw Error(RL_ERR_NULL_POINTER, "ringlog::Run used after finish() or a move");
         }
         return run_;
+    }
+    void log_metrics(std::int64_t step, const Metric *items, std::size_t n) {
+        rl_run *run = live();
+        if (n <= RL_STEP_BUF_CAPACITY) {
+            rl_step_buf buf;
+            rl_step_buf_begin(&buf, step);
+            for (std::size_t i = 0; i < n; ++i) {
+                rl_step_buf_f64(&buf, items[i].first.id, items[i].second);
+            }
+            detail::check(rl_step_buf_commit(run, &buf), "rl_step_buf_commit");
+            return;
+        }
+        std::vector<rl_key_id> keys;
+        std::vector<double> values;
+        keys.reserve(n);
+        values.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            keys.push_back(items[i].first.id);
+            values.push_back(items[i].second);
+        }
+        detail::check(rl_log_f64s(run, step, keys.data(), values.data(), n), "rl_log_f64s");
     }
     void close() noexcept {
         if (run_ != nullptr) {
