@@ -111,10 +111,10 @@ pub unsafe extern "C" fn rl_log_f64s(
 }
 
 /// Logs `values[i]` for `keys[i]` at `step` as one record, after checking
-/// every key id: the body of `rl_log_f64s` and `rl_step_buf_commit`.
-/// `keys` and `values` have the same length; an empty step writes nothing.
+/// every key id: the body of `rl_log_f64s`. `keys` and `values` have the same
+/// length; an empty step writes nothing.
 #[inline(always)]
-pub(crate) fn log_pairs(h: &mut rl_run, step: i64, keys: &[rl_key_id], values: &[f64]) -> Result<(), FfiError> {
+fn log_pairs(h: &mut rl_run, step: i64, keys: &[rl_key_id], values: &[f64]) -> Result<(), FfiError> {
     debug_assert_eq!(keys.len(), values.len());
     let count = keys.len().min(values.len());
     if count == 0 {
