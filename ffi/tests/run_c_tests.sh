@@ -26,7 +26,8 @@
 #    installed with apt-get when missing and running as root; otherwise this
 #    part is skipped with a message.
 # 5. Builds the C++ example with bindings/cpp/CMakeLists.txt when cmake is
-#    available (installed like valgrind when missing; skipped otherwise).
+#    available (installed like valgrind when missing; skipped otherwise),
+#    finding the dist tree with find_package(ringlog CONFIG).
 #
 # Ends with "N passed, M failed" and exits non-zero if anything failed.
 # RINGLOG_C_TESTS_KEEP=1 keeps the temp dir (logs, runs) for inspection.
@@ -135,6 +136,9 @@ build_program test_multiprocess gcc "$root/ffi/tests/c/test_multiprocess.c"
 build_program train gcc "$root/ffi/examples/train.c" -lm
 build_program test_wrapper g++ "$root/bindings/cpp/tests/test_wrapper.cpp"
 build_program train_cpp g++ "$root/bindings/cpp/examples/train.cpp"
+# The wrapper's C++20 overloads (std::span), dynamic only.
+g++ -std=c++20 -Wall -Wextra -Werror -g -I"$root/bindings/cpp" -O1 "${dyn_cflags[@]}" \
+    "$root/bindings/cpp/tests/test_wrapper.cpp" "${dyn_libs[@]}" -Wl,-rpath,"$dist/lib" -o "$work/bin/test_wrapper-cxx20"
 
 # name, command...: runs the command against a private service, then stops it.
 run_case() {
@@ -144,7 +148,7 @@ run_case() {
     local dir="$work/s$case_no"
     mkdir -p "$dir/runs"
     local start=$SECONDS rc=0
-    RINGLOG_SOCKET="$dir/rt/ringlog.sock" RINGLOG_DIR="$dir/runs" RINGLOG_BIN="$bin" RINGLOG_LOG=warn \
+    RINGLOG_SOCKET="$dir/rt/ringlog.sock" RINGLOG_DIR="$dir/runs" RINGLOG_BIN="$bin" RINGLOG_LOG=warn XDG_STATE_HOME="$dir/state" \
         ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0 \
         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         timeout 300 "$@" >"$dir/out.log" 2>&1 || rc=$?
@@ -181,9 +185,11 @@ for prog in test_api test_errors test_multiprocess train test_wrapper train_cpp;
     fi
 done
 
+run_case "test_wrapper (C++20, dynamic)" "$work/bin/test_wrapper-cxx20"
+
 if ensure_tool cmake cmake; then
     case_no=$((case_no + 1))
-    if cmake -S "$root/bindings/cpp" -B "$work/cmake" >"$work/cmake.log" 2>&1 &&
+    if cmake -S "$root/bindings/cpp" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$dist" >"$work/cmake.log" 2>&1 &&
         cmake --build "$work/cmake" >>"$work/cmake.log" 2>&1; then
         run_case "train_cpp (CMake build)" "$work/cmake/train_cpp" 200
     else
