@@ -401,6 +401,7 @@ fn init_run_without_the_wandb_field_still_parses() {
         policy: "drop".into(),
         run_id: None,
         wandb: false,
+        system_stats_s: None,
     };
     let mut old = serde_json::to_value(Request::InitRun(init.clone())).expect("json");
     assert_eq!(old["wandb"], false);
@@ -578,4 +579,66 @@ fn live_wandb_run_survives_a_service_sigkill_mid_run() {
     let s = summary(&bin, &home, &live);
     assert_eq!((&s["state"], &s["exit_code"]), (&Value::from("finished"), &Value::from(0)), "{s}");
     assert_eq!(s["summary"]["best/acc"], 0.5, "{s}");
+}
+
+#[test]
+fn system_stats_reach_the_run_log_and_the_live_wandb_run() {
+    let Some(bin) = wandb_bin() else { return };
+    let env = TestEnv::new("wbx-stats");
+    // Samples every 0.2 s while the run is held open for about 1.5 s.
+    let mut child = env
+        .command(client_bin())
+        .env("RINGLOG_WANDB", "1")
+        .env("RINGLOG_SYSTEM_STATS", "0.2")
+        .args(["init-log-hold", "200"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("first line");
+    let first: Value = serde_json::from_str(&line).expect("json");
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(child.stdin.take());
+    assert!(wait_bounded(&mut child, Duration::from_secs(60), "client").success());
+    let run_dir = PathBuf::from(first["run_dir"].as_str().expect("run dir"));
+
+    // In the run log: stats records on the service's lane, with W&B's key names.
+    let mut keys = KeyTable::new();
+    let mut stats = Vec::new();
+    for rec in RunLog::open(run_dir.join("run.rlog")).expect("log") {
+        let rec = rec.expect("record");
+        keys.observe(rec.lane(), &rec.record());
+        if let ringlog_ring::RecordRef::Stats(s) = rec.record() {
+            assert_eq!(rec.lane(), 1024, "the service's lane");
+            let names: Vec<String> =
+                s.items.iter().map(|i| keys.resolve(rec.lane(), i.key.to_native()).into_owned()).collect();
+            stats.push(names);
+        }
+    }
+    assert!(stats.len() >= 4, "{} samples in 1.5 s at 0.2 s", stats.len());
+    let last = stats.last().expect("a sample");
+    for want in
+        ["cpu", "memory_percent", "proc.memory.rssMB", "proc.cpu.threads", "lane.0.rssMB", "disk.out", "network.sent"]
+    {
+        assert!(last.iter().any(|n| n == want), "{want} not in {last:?}");
+    }
+
+    // In the live W&B run, as stats records W&B's reader shows.
+    let home = scratch(&env, "home");
+    let records = inspect(&bin, &home, &run_dir.join("wandb/latest-run"));
+    let wb: Vec<&Value> = records.iter().filter(|r| r["type"] == "stats").collect();
+    assert_eq!(wb.len(), stats.len(), "one W&B stats record per sample");
+    let rss = wb.last().expect("stats")["stats"]["item"]["proc.memory.rssMB"].as_f64().expect("rssMB");
+    assert!(rss > 0.5, "the trainer's RSS in MB: {rss}");
+
+    // 0 turns sampling off.
+    let off = env.command(client_bin()).env("RINGLOG_SYSTEM_STATS", "0").args(["init", "50"]).output().expect("run");
+    assert!(off.status.success());
+    let v: Value =
+        serde_json::from_str(String::from_utf8_lossy(&off.stdout).lines().next().expect("line")).expect("json");
+    let dir = env.run_dir(v["run_id"].as_str().expect("id"));
+    let any_stats =
+        RunLog::open(dir.join("run.rlog")).expect("log").any(|r| r.is_ok_and(|r| r.kind() == RecordKind::Stats));
+    assert!(!any_stats, "RINGLOG_SYSTEM_STATS=0 logs no samples");
 }

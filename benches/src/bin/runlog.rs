@@ -1,6 +1,7 @@
 //! Run log speed, stage by stage, on one core: the service's append path
 //! (validated batch -> encoded blocks -> file), reading back, and exports
-//! (Parquet and JSONL, each to a sink, so only the export's own work counts).
+//! (Parquet and JSONL, each to a sink, so only the export's own work counts; the W&B
+//! offline run to files beside the log, removed after each run).
 //!
 //! ```text
 //! cargo run --release -p ringlog-benches --bin runlog -- [--steps N] [--repeat R] [--dir DIR]
@@ -126,15 +127,17 @@ fn main() {
     std::fs::create_dir_all(&run_dir).expect("create the run directory");
     let path = run_dir.join(ringlog_service::RUN_LOG_FILE);
     println!(
-        "{:<26} {:>14} {:>14} {:>12} {:>18} {:>16}",
-        "data", "append M rec/s", "read M rec/s", "bytes/step", "parquet M rows/s", "jsonl M rows/s"
+        "{:<26} {:>14} {:>14} {:>12} {:>18} {:>16} {:>16}",
+        "data", "append M rec/s", "read M rec/s", "bytes/step", "parquet M rows/s", "jsonl M rows/s", "wandb M rows/s"
     );
+    let wandb_out = args.dir.join(format!("ringlog-runlog-bench-wandb-{}", std::process::id()));
     let sampling = Sampling::default();
     for data in [Data::BenchScalar8, Data::DemoScalar8, Data::BenchScalar1] {
         let mut appends = Vec::new();
         let mut reads = Vec::new();
         let mut parquet = Vec::new();
         let mut jsonl = Vec::new();
+        let mut wandb = Vec::new();
         let mut bytes = 0;
         for _ in 0..args.repeat {
             let (secs, b) = append(&path, args.steps, data);
@@ -153,15 +156,23 @@ fn main() {
                     ringlog_service::export_jsonl_with(&run_dir, &mut std::io::sink(), &sampling, false).expect("jsonl")
                 }) / 1e6,
             );
+            let _ = std::fs::remove_dir_all(&wandb_out);
+            wandb.push(
+                export_rate(args.steps, || {
+                    ringlog_service::export_wandb(&run_dir, &wandb_out, &sampling, false).expect("wandb").stats
+                }) / 1e6,
+            );
+            let _ = std::fs::remove_dir_all(&wandb_out);
         }
         println!(
-            "{:<26} {:>14.2} {:>14.2} {:>12.2} {:>18.2} {:>16.2}",
+            "{:<26} {:>14.2} {:>14.2} {:>12.2} {:>18.2} {:>16.2} {:>16.2}",
             data.name(),
             median(appends),
             median(reads),
             (bytes - 64) as f64 / args.steps as f64,
             median(parquet),
-            median(jsonl)
+            median(jsonl),
+            median(wandb)
         );
     }
     let _ = std::fs::remove_dir_all(&run_dir);

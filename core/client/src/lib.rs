@@ -22,7 +22,9 @@
 mod client;
 
 pub use client::autostart::AutostartError;
-pub use client::run::{ClientError, DEFAULT_FINISH_WAIT, InitOptions, Run, attach, attach_with, init};
+pub use client::run::{
+    ClientError, DEFAULT_FINISH_WAIT, DEFAULT_SYSTEM_STATS, InitOptions, Run, attach, attach_with, init,
+};
 pub use ringlog_ring::protocol::control_message::{ErrorCode, FinishReport, FrameIoError, RunEnd};
 pub use ringlog_ring::{
     AlertLevel, FullPolicy, KeyId, LaneCounters, Logged, MAX_BLOCK_TIMEOUT, ProduceError, RuntimeDir, Stream, Value,

@@ -139,6 +139,7 @@ fn write_seed_corpus() {
         policy: "block:10000".into(),
         run_id: Some("abc123".into()),
         wandb: true,
+        system_stats_s: None,
     });
     let requests = [
         hello.clone(),

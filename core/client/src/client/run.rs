@@ -36,6 +36,9 @@ fn lanes_text(lost: &[ringlog_ring::protocol::control_message::LaneLoss]) -> Str
 
 /// Default bound on how long the owner's finish waits for other lanes.
 pub const DEFAULT_FINISH_WAIT: Duration = Duration::from_secs(30);
+/// Default period of the service's system stats samples.
+pub const DEFAULT_SYSTEM_STATS: Duration = Duration::from_secs(10);
+
 /// Bound on an ordinary control call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -227,6 +230,10 @@ pub struct InitOptions {
     /// `<run dir>/wandb/offline-run-*/` (`wandb sync` uploads it, `wandb leet` shows it while
     /// it runs). Default: whether the environment variable `RINGLOG_WANDB` is `1`.
     pub wandb: bool,
+    /// How often the service samples the run's processes (CPU %, RSS, threads) and the host
+    /// (CPU, memory, disk and network I/O) into system stats records (W&B's system charts);
+    /// zero turns it off. Default: `RINGLOG_SYSTEM_STATS` seconds, else 10 s.
+    pub system_stats: Duration,
     /// Control socket (default from the environment).
     pub socket: Option<PathBuf>,
 }
@@ -277,6 +284,11 @@ impl Default for InitOptions {
             policy: FullPolicy::default(),
             finish_wait: DEFAULT_FINISH_WAIT,
             wandb: std::env::var_os("RINGLOG_WANDB").is_some_and(|v| v == "1"),
+            system_stats: std::env::var("RINGLOG_SYSTEM_STATS")
+                .ok()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map_or(DEFAULT_SYSTEM_STATS, Duration::from_secs_f64),
             socket: None,
         }
     }
@@ -396,6 +408,7 @@ pub fn init(opts: InitOptions) -> Result<Run, ClientError> {
         policy,
         run_id: opts.run_id.clone(),
         wandb: opts.wandb,
+        system_stats_s: Some(opts.system_stats.as_secs_f64()),
     });
     let mut conn = Connection::open(&dirs)?;
     let ready = match conn.call(&req, "init", CALL_TIMEOUT)? {

@@ -89,6 +89,10 @@ pub struct InitRun {
     /// Absent in messages from older clients, which means `false`.
     #[serde(default)]
     pub wandb: bool,
+    /// Seconds between the service's samples of the run's processes and the host
+    /// (system stats records); 0 turns them off. Absent (older clients): 10.
+    #[serde(default)]
+    pub system_stats_s: Option<f64>,
 }
 
 /// The service's answer.

@@ -99,10 +99,78 @@ impl Batch {
         before - self.entries.len()
     }
 
-    pub(crate) fn clear(&mut self) {
+    /// Empties the batch for reuse (the buffer is kept).
+    ///
+    /// # Examples
+    /// ```
+    /// let mut batch = ringlog_ring::Batch::new(1 << 12);
+    /// batch.push_record(7, 0, &ringlog_ring::KeyDef { id: 0, name: "cpu".into() })?;
+    /// batch.clear();
+    /// assert!(batch.is_empty());
+    /// # Ok::<(), ringlog_ring::FrameError>(())
+    /// ```
+    pub fn clear(&mut self) {
         self.len = 0;
         self.entries.clear();
         self.errors.clear();
+    }
+
+    /// Appends `record` as a committed frame of lane `lane` with sequence
+    /// number `seq`, serialized in this process (the service's own records,
+    /// such as system stats), and validates it as a frame read from a ring.
+    ///
+    /// # Errors
+    /// [`FrameError::Invalid`] if the record cannot be serialized or fails
+    /// validation.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlog_ring::{Batch, KeyDef};
+    /// let mut batch = Batch::new(1 << 12);
+    /// batch.push_record(1024, 5, &KeyDef { id: 0, name: "cpu".into() })?;
+    /// let f = batch.frames().next().unwrap();
+    /// assert_eq!((f.lane(), f.seq()), (1024, 5));
+    /// # Ok::<(), ringlog_ring::FrameError>(())
+    /// ```
+    pub fn push_record<R>(&mut self, lane: u16, seq: u64, record: &R) -> Result<(), FrameError>
+    where
+        R: schema::Record
+            + for<'a> rkyv::Serialize<
+                rkyv::api::high::HighSerializer<
+                    rkyv::util::AlignedVec,
+                    rkyv::ser::allocator::ArenaHandle<'a>,
+                    rkyv::rancor::Error,
+                >,
+            >,
+    {
+        let invalid = |len| FrameError::Invalid { lane, seq, kind: R::KIND, len };
+        let payload = rkyv::to_bytes::<rkyv::rancor::Error>(record).map_err(|_| invalid(0))?;
+        let payload_len = u32::try_from(payload.len()).map_err(|_| invalid(payload.len()))?;
+        let len = crate::ring::frame::frame_len(payload.len());
+        self.reserve(len);
+        let at = self.len;
+        let header = FrameHeader::new(
+            crate::ring::frame::FrameState::Committed,
+            payload_len,
+            R::KIND as u8,
+            schema::RECORD_FORMAT_VERSION,
+            lane,
+            seq,
+        );
+        let buf = self.buf.as_mut_ptr().cast::<u8>();
+        // SAFETY: `reserve` made room for `len` bytes at `at` (header, payload and
+        // zero padding up to the 16-byte frame size), inside this private buffer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(header.to_bytes().as_ptr(), buf.add(at), FRAME_HEADER_LEN);
+            std::ptr::copy_nonoverlapping(payload.as_ptr(), buf.add(at + FRAME_HEADER_LEN), payload.len());
+            std::ptr::write_bytes(
+                buf.add(at + FRAME_HEADER_LEN + payload.len()),
+                0,
+                len - FRAME_HEADER_LEN - payload.len(),
+            );
+        }
+        self.len += len;
+        self.admit(at, header)
     }
 
     pub(crate) fn room(&self) -> usize {

@@ -15,6 +15,8 @@
 //! handler may run on any thread at any time and may take no lock. A mapping is
 //! unregistered before it is unmapped (the guard is dropped first).
 
+// Process-local, never in shared memory: the table is this process's list of its
+// own mappings, read by a signal handler, outside what loom models.
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// Ranges the table can hold: a service with more live lanes than this maps the

@@ -71,6 +71,10 @@ pub struct RunMeta {
     /// it drains (`InitOptions::wandb`). Absent in older files: `false`.
     #[serde(default)]
     pub wandb: bool,
+    /// Seconds between system stats samples (`InitOptions::system_stats`); 0: off. Absent
+    /// in older files: the default.
+    #[serde(default)]
+    pub system_stats_s: Option<f64>,
 }
 
 /// File name of the run log inside a run directory.

@@ -8,3 +8,4 @@ pub mod run_worker;
 pub mod serve;
 pub mod stale_segments;
 pub mod summary_state;
+pub mod system_stats;

@@ -169,6 +169,8 @@ struct Drain {
     truncated: Option<String>,
     /// When the segment's size was last checked.
     truncation_checked: Instant,
+    /// The run's system stats sampler (`None`: off).
+    stats: Option<crate::service::system_stats::Sampler>,
 }
 
 /// How often the drain loop checks the segment's size (one `fstat`).
@@ -197,10 +199,15 @@ pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl F
         disk_failing: None,
         truncated: None,
         truncation_checked: Instant::now(),
+        stats: None,
     };
     d.rebuild_from_log();
     let mut folded = d.folded.take().expect("set above");
     let adopted = d.writer.counters().frames > 0;
+    let every = d.shared.meta.lock().unwrap_or_else(PoisonError::into_inner).system_stats_s;
+    d.stats = crate::service::system_stats::Sampler::new(
+        every.map_or(ringlog::DEFAULT_SYSTEM_STATS, |s| Duration::from_secs_f64(s.clamp(0.0, 86_400.0))),
+    );
     folded.wandb = start_live_wandb(&d.shared.meta.lock().unwrap_or_else(PoisonError::into_inner), adopted);
     d.keys = folded.keys.clone();
     let summary_path =
@@ -227,6 +234,7 @@ pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl F
         }
         d.drain_once();
         d.apply_liveness();
+        d.log_system_stats();
 
         let now = Instant::now();
         if now - rate_mark.0 >= Duration::from_secs(1) {
@@ -416,6 +424,55 @@ impl Drain {
                     LaneState::Abandoned => self.consumer.abandon_lane(l.lane),
                     _ => self.consumer.detach_lane(l.lane),
                 };
+            }
+        }
+    }
+
+    /// Appends a system stats sample when one is due (see `system_stats`): a
+    /// small batch of the service's own records, written and folded like a
+    /// drained one. A sample the disk refuses is dropped (it is not the
+    /// trainer's data), with a rate-limited warning.
+    fn log_system_stats(&mut self) {
+        use crate::service::system_stats::SERVICE_LANE;
+        let Some(sampler) = self.stats.as_mut() else { return };
+        if !sampler.due() {
+            return;
+        }
+        let lanes: Vec<(u16, u32)> = self
+            .shared
+            .lanes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|l| l.closing.is_none())
+            .map(|l| (l.lane, l.pid))
+            .collect();
+        let mut batch = std::mem::replace(&mut self.batch, Batch::new(0));
+        batch.clear();
+        let seq = self.writer.last_seq(SERVICE_LANE).map_or(0, |s| s + 1);
+        let sampled = sampler.sample_into(&lanes, &mut batch, seq, ringlog_ring::clock::now_unix_ns());
+        if sampled.is_err() || batch.is_empty() {
+            batch.clear();
+            self.batch = batch;
+            return;
+        }
+        match self.writer.append_batch(&batch) {
+            Ok(appended) => {
+                let mut live = self.shared.live.lock().unwrap_or_else(PoisonError::into_inner);
+                live.records += appended.frames as u64;
+                live.bytes += appended.bytes as u64;
+                drop(live);
+                self.batch = match self.folder.as_mut() {
+                    Some(folder) => folder.fold(batch, self.writer.counters().bytes),
+                    None => batch,
+                };
+            }
+            Err(e) => {
+                if let Some(suppressed) = self.warnings.allow() {
+                    tracing::warn!(run = %self.shared.run_id, error = %e, suppressed, "system stats sample not written");
+                }
+                batch.clear();
+                self.batch = batch;
             }
         }
     }

@@ -409,6 +409,7 @@ fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
         segment: segment.name().to_owned(),
         owner_pid: pid,
         wandb: init.wandb,
+        system_stats_s: init.system_stats_s.filter(|s| s.is_finite() && *s >= 0.0),
         ..RunMeta::default()
     };
     let registry_entry = state.registry.join(format!("{run_id}.json"));
