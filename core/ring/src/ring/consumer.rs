@@ -425,14 +425,17 @@ impl Consumer {
                             FrameError::SeqGap { lane: l.lane, expected: l.next_seq, found: header.seq },
                         );
                     }
+                    // Wrapping: these counters start from values adoption took from
+                    // shared memory (the frame at head names its own sequence, which a
+                    // buggy producer can set to u64::MAX); they must not panic on them.
                     match batch.admit(at, header) {
-                        Ok(()) => l.consumed += 1,
+                        Ok(()) => l.consumed = l.consumed.wrapping_add(1),
                         Err(e) => {
-                            l.invalid += 1;
+                            l.invalid = l.invalid.wrapping_add(1);
                             batch.reject(e);
                         }
                     }
-                    l.next_seq += 1;
+                    l.next_seq = l.next_seq.wrapping_add(1);
                     l.read_pos += flen as u64;
                 }
                 None => {
@@ -448,7 +451,7 @@ impl Consumer {
 
     #[cold]
     fn corrupt(l: &mut ConsumerLane, batch: &mut Batch, err: FrameError) {
-        l.invalid += 1;
+        l.invalid = l.invalid.wrapping_add(1);
         l.reading = Reading::Closed;
         // Relaxed: advisory state for the producer's slow path and for status.
         l.mem.state_word().store(LaneState::Corrupt as u32, Ordering::Relaxed);
