@@ -114,10 +114,16 @@ int main(int argc, char **argv) {
         rl_step_buf buf;
         for (long i = 0; i < steps8; i++, step++) {
             double v = (double)i;
+            /* Eight explicit adds, as the Rust side builds its 8 pairs. */
             rl_step_buf_begin(&buf, step);
-            for (int j = 0; j < 8; j++) {
-                rl_step_buf_f64(&buf, k[j], v + j);
-            }
+            rl_step_buf_f64(&buf, k[0], v);
+            rl_step_buf_f64(&buf, k[1], v + 1);
+            rl_step_buf_f64(&buf, k[2], v + 2);
+            rl_step_buf_f64(&buf, k[3], v + 3);
+            rl_step_buf_f64(&buf, k[4], v + 4);
+            rl_step_buf_f64(&buf, k[5], v + 5);
+            rl_step_buf_f64(&buf, k[6], v + 6);
+            rl_step_buf_f64(&buf, k[7], v + 7);
             if (rl_step_buf_commit(run, &buf) != RL_OK) {
                 check(RL_ERR_PANIC, "rl_step_buf_commit");
             }
