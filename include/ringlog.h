@@ -528,6 +528,28 @@ rl_status rl_options_set_policy(rl_options *options, int32_t policy, uint32_t bl
 rl_status rl_options_set_finish_wait_ms(rl_options *options, uint32_t wait_ms);
 
 /**
+ * Makes the run also a live W&B offline run (`wandb` non-zero) or not (zero): the
+ * service writes a W&B run directory under `<run dir>/wandb/` as batches drain, which `wandb leet`
+ * follows and `wandb sync` uploads. Default: whether `RINGLOG_WANDB` is `1`.
+ *
+ * # Safety
+ * - `options` must be a live handle from `rl_options_new`.
+ * - Thread safety: no other thread may use `options` concurrently.
+ */
+rl_status rl_options_set_wandb(rl_options *options, int32_t wandb);
+
+/**
+ * Sets how often the service samples the run's processes and the host into system
+ * stats records, in milliseconds; 0 turns sampling off. Default: `RINGLOG_SYSTEM_STATS`
+ * seconds, else 10000 ms.
+ *
+ * # Safety
+ * - `options` must be a live handle from `rl_options_new`.
+ * - Thread safety: no other thread may use `options` concurrently.
+ */
+rl_status rl_options_set_system_stats_ms(rl_options *options, uint32_t every_ms);
+
+/**
  * Sets config `key` to a float (recorded with the run at `rl_init`).
  * NaN and infinities are stored as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`.
  *

@@ -134,6 +134,10 @@ public:
         return set(rl_options_set_policy(opts_, policy, block_timeout_ms), "policy");
     }
     Options &finish_wait_ms(std::uint32_t ms) { return set(rl_options_set_finish_wait_ms(opts_, ms), "finish_wait"); }
+    /** Also a live W&B offline run in `<run dir>/wandb/` (default: RINGLOG_WANDB=1). */
+    Options &wandb(bool on = true) { return set(rl_options_set_wandb(opts_, on ? 1 : 0), "wandb"); }
+    /** System stats every `ms` milliseconds; 0 turns them off (default 10000). */
+    Options &system_stats_ms(std::uint32_t ms) { return set(rl_options_set_system_stats_ms(opts_, ms), "system_stats"); }
     Options &config(const std::string &key, double v) {
         return set(rl_options_config_f64(opts_, key.c_str(), v), "config");
     }

@@ -247,6 +247,40 @@ pub unsafe extern "C" fn rl_options_set_finish_wait_ms(options: *mut rl_options,
     })
 }
 
+/// Makes the run also a live W&B offline run (`wandb` non-zero) or not (zero): the
+/// service writes a W&B run directory under `<run dir>/wandb/` as batches drain, which `wandb leet`
+/// follows and `wandb sync` uploads. Default: whether `RINGLOG_WANDB` is `1`.
+///
+/// # Safety
+/// - `options` must be a live handle from `rl_options_new`.
+/// - Thread safety: no other thread may use `options` concurrently.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rl_options_set_wandb(options: *mut rl_options, wandb: i32) -> rl_status {
+    guard(|| {
+        // SAFETY: the caller guarantees a live handle used by this thread only.
+        let o = unsafe { options_mut(options) }?;
+        o.wandb = wandb != 0;
+        Ok(())
+    })
+}
+
+/// Sets how often the service samples the run's processes and the host into system
+/// stats records, in milliseconds; 0 turns sampling off. Default: `RINGLOG_SYSTEM_STATS`
+/// seconds, else 10000 ms.
+///
+/// # Safety
+/// - `options` must be a live handle from `rl_options_new`.
+/// - Thread safety: no other thread may use `options` concurrently.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rl_options_set_system_stats_ms(options: *mut rl_options, every_ms: u32) -> rl_status {
+    guard(|| {
+        // SAFETY: the caller guarantees a live handle used by this thread only.
+        let o = unsafe { options_mut(options) }?;
+        o.system_stats = Duration::from_millis(u64::from(every_ms));
+        Ok(())
+    })
+}
+
 /// Sets config `key` to `value` in the options' config object.
 fn insert_config(o: &mut InitOptions, key: &str, value: Json) -> Result<(), FfiError> {
     if key.is_empty() {

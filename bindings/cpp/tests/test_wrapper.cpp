@@ -100,7 +100,7 @@ std::string read_file(const std::string &path) {
 // reach config and summary without a cast; metric lists of every form are one
 // record each.
 void options_overloads_and_metric_lists() {
-    auto o = ringlog::Options().project("opts-copy");
+    auto o = ringlog::Options().project("opts-copy").wandb(false).system_stats_ms(0);
     ringlog::Options copy = o;
     copy.project("changed-after-copy"); // does not touch `o`
     ringlog::Options assigned;

@@ -2,10 +2,13 @@
  * The C API's happy paths, checked end to end: options, init, keys, the
  * one-call scalar path, the step builder on its fast path (all floats), its
  * general path (mixed types, and more floats than the fast capacity),
- * summary/config/output/alert, stats, flush, finish; then the run's JSONL
+ * summary/config/output/alert, stats, flush, finish (with the live W&B run
+ * of rl_options_set_wandb); then the run's JSONL
  * and summary exports, read back through the `ringlog` CLI.
  */
 #include "harness.h"
+
+#include <sys/stat.h>
 
 #define STEPS 200
 #define WIDE 70 /* more floats than RL_STEP_FAST_CAPACITY */
@@ -39,6 +42,8 @@ int main(void) {
     CHECK_OK(rl_options_set_ring_bytes(opts, 1 << 16));
     CHECK_OK(rl_options_set_policy(opts, RL_POLICY_BLOCK, 5000));
     CHECK_OK(rl_options_set_finish_wait_ms(opts, 5000));
+    CHECK_OK(rl_options_set_wandb(opts, 1));
+    CHECK_OK(rl_options_set_system_stats_ms(opts, 0));
     CHECK_OK(rl_options_config_f64(opts, "lr", 0.001));
     CHECK_OK(rl_options_config_i64(opts, "batch", 64));
     CHECK_OK(rl_options_config_bool(opts, "amp", true));
@@ -159,6 +164,12 @@ int main(void) {
     CHECK(report.records >= stats.records);
     CHECK(report.drops == 0 && report.timeouts == 0 && report.invalid_frames == 0);
     CHECK(report.abandoned_lanes == 0);
+
+    /* rl_options_set_wandb: the service wrote the run as a live W&B offline run. */
+    char wandb_link[1100];
+    snprintf(wandb_link, sizeof wandb_link, "%s/wandb/latest-run", run_dir);
+    struct stat st;
+    CHECK(stat(wandb_link, &st) == 0 && S_ISDIR(st.st_mode));
 
     /* Read the run back. */
     char args[2048];
