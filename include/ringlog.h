@@ -211,7 +211,7 @@ typedef enum {
  * `rl_options_free`.
  *
  * Defaults: project `"default"`, no name, no tags, empty config, run
- * directory `$RINGLOG_DIR/<run id>` (`./ringlog/<run id>` without it), a
+ * directory `$RINGLOG_DIR/run-YYYYMMDD_HHMMSS-<run id>` (under `./ringlog` without it), a
  * fresh run id, `RINGLOG_LANE_BYTES` or 1 MiB per lane, `RL_POLICY_BLOCK`
  * with a 10 s timeout, finish waiting up to 30 s for attached processes.
  */
@@ -486,7 +486,7 @@ rl_status rl_options_add_tag(rl_options *options, const char *tag);
 rl_status rl_options_set_run_id(rl_options *options, const char *run_id);
 
 /**
- * Sets the run directory (default `$RINGLOG_DIR/<run id>`). A relative path
+ * Sets the run directory (default `$RINGLOG_DIR/run-YYYYMMDD_HHMMSS-<run id>`). A relative path
  * is made absolute against the current directory at `rl_init`.
  *
  * # Safety

@@ -19,7 +19,7 @@ use crate::status::rl_status;
 /// `rl_options_free`.
 ///
 /// Defaults: project `"default"`, no name, no tags, empty config, run
-/// directory `$RINGLOG_DIR/<run id>` (`./ringlog/<run id>` without it), a
+/// directory `$RINGLOG_DIR/run-YYYYMMDD_HHMMSS-<run id>` (under `./ringlog` without it), a
 /// fresh run id, `RINGLOG_LANE_BYTES` or 1 MiB per lane, `RL_POLICY_BLOCK`
 /// with a 10 s timeout, finish waiting up to 30 s for attached processes.
 #[allow(non_camel_case_types)]
@@ -172,7 +172,7 @@ pub unsafe extern "C" fn rl_options_set_run_id(options: *mut rl_options, run_id:
     })
 }
 
-/// Sets the run directory (default `$RINGLOG_DIR/<run id>`). A relative path
+/// Sets the run directory (default `$RINGLOG_DIR/run-YYYYMMDD_HHMMSS-<run id>`). A relative path
 /// is made absolute against the current directory at `rl_init`.
 ///
 /// # Safety
