@@ -583,7 +583,8 @@ fn live_wandb_run_survives_a_service_sigkill_mid_run() {
 
 #[test]
 fn system_stats_reach_the_run_log_and_the_live_wandb_run() {
-    let Some(bin) = wandb_bin() else { return };
+    // The run-log checks need no wandb; the W&B part runs where wandb is installed.
+    let bin = wandb_bin();
     let env = TestEnv::new("wbx-stats");
     // Samples every 0.2 s while the run is held open for about 1.5 s.
     let mut child = env
@@ -625,12 +626,14 @@ fn system_stats_reach_the_run_log_and_the_live_wandb_run() {
     }
 
     // In the live W&B run, as stats records W&B's reader shows.
-    let home = scratch(&env, "home");
-    let records = inspect(&bin, &home, &run_dir.join("wandb/latest-run"));
-    let wb: Vec<&Value> = records.iter().filter(|r| r["type"] == "stats").collect();
-    assert_eq!(wb.len(), stats.len(), "one W&B stats record per sample");
-    let rss = wb.last().expect("stats")["stats"]["item"]["proc.memory.rssMB"].as_f64().expect("rssMB");
-    assert!(rss > 0.5, "the trainer's RSS in MB: {rss}");
+    if let Some(bin) = &bin {
+        let home = scratch(&env, "home");
+        let records = inspect(bin, &home, &run_dir.join("wandb/latest-run"));
+        let wb: Vec<&Value> = records.iter().filter(|r| r["type"] == "stats").collect();
+        assert_eq!(wb.len(), stats.len(), "one W&B stats record per sample");
+        let rss = wb.last().expect("stats")["stats"]["item"]["proc.memory.rssMB"].as_f64().expect("rssMB");
+        assert!(rss > 0.5, "the trainer's RSS in MB: {rss}");
+    }
 
     // 0 turns sampling off.
     let off = env.command(client_bin()).env("RINGLOG_SYSTEM_STATS", "0").args(["init", "50"]).output().expect("run");

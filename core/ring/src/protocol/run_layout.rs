@@ -175,7 +175,8 @@ impl RunList {
 
     /// Appends `entry` (one line, one `write` on an `O_APPEND` file), creating
     /// the directory (0700) and file (0600) if needed; compacts the file first
-    /// when it has grown past [`RUN_LIST_COMPACT_BYTES`].
+    /// when it has grown past [`RUN_LIST_COMPACT_BYTES`]. Holds `runs.lock`
+    /// (`flock`) meanwhile, so concurrent appenders lose nothing.
     ///
     /// # Errors
     /// The I/O error of creating or writing the file.
@@ -187,6 +188,11 @@ impl RunList {
         if let Some(dir) = self.path.parent() {
             std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
         }
+        // Services of other runtime directories may share the list: appends and
+        // compactions take turns (a lock file, since compaction replaces the list).
+        let lock =
+            std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(self.path.with_extension("lock"))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).map_err(std::io::Error::from)?;
         if std::fs::metadata(&self.path).is_ok_and(|m| m.len() > RUN_LIST_COMPACT_BYTES) {
             self.compact()?;
         }

@@ -79,7 +79,7 @@ pub enum SegmentError {
     },
     /// File shorter than its header says.
     #[error(
-        "segment {name} is {actual} bytes but needs {expected}: it was truncated by another process; the run cannot continue"
+        "segment {name} is {actual} bytes but needs {expected}: it was truncated by another process (or its creator died while sizing it); the run cannot continue"
     )]
     Truncated {
         /// Segment name.

@@ -124,6 +124,8 @@ struct Mapping {
     /// The header mapping's SIGBUS guard (service only); declared before
     /// `header` so it is dropped, and unregistered, before the unmap.
     _header_guard: truncation_guard::Guarded,
+    /// Guard slots of the lanes mapped from this mapping (service only).
+    lane_guard_slots: Mutex<Vec<usize>>,
     /// Header and lane table: read-write for the service, read-only for producers.
     header: MmapRaw,
     geometry: Geometry,
@@ -199,6 +201,9 @@ impl Mapping {
         // ring starts inside it; page aligned.
         let ring = unsafe { NonNull::new_unchecked(base.add(LANE_CONTROL_PAGE)) };
         let guard = truncation_guard::guard(map.as_ptr(), g.lane_stride());
+        if let Some(slot) = guard.slot() {
+            self.lane_guard_slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(slot);
+        }
         let keep: Arc<dyn Send + Sync> = Arc::new((Arc::clone(self), LaneMapping(guard, map)));
         // SAFETY: desc points into the header mapping, control and
         // ring into the lane mapping, both kept alive by `keep`; lane_bytes was
@@ -240,8 +245,8 @@ impl Mapping {
         let size = st.st_size as u64;
         let file = File::from(fd);
         if size < PAGE as u64 {
-            // Shorter than any segment's header: cut by someone (a creator that died
-            // before sizing it never published it under its name).
+            // Shorter than any segment's header: cut by another process, or its
+            // creator died between creating the name and sizing the file.
             return Err(SegmentError::Truncated { name: name.to_owned(), expected: PAGE as u64, actual: size });
         }
         let probe = MmapOptions::new().len(PAGE).map_raw_read_only(&file).map_err(|e| SegmentError::Io {
@@ -249,6 +254,9 @@ impl Mapping {
             op: "mmap",
             source: e,
         })?;
+        // Guarded (in the service) like every other mapping: the file may be cut
+        // between the fstat above and the read below. Dropped before the probe.
+        let probe_guard = truncation_guard::guard(probe.as_ptr(), PAGE);
         let p = probe.as_ptr().cast::<SegmentHeader>();
         // SAFETY: the mapping holds one page, more than the header, page
         // aligned; only the magic atomic is referenced.
@@ -307,6 +315,7 @@ impl Mapping {
                 actual: size,
             });
         }
+        drop(probe_guard);
         drop(probe);
         let opts = {
             let mut o = MmapOptions::new();
@@ -316,7 +325,7 @@ impl Mapping {
         let header = if writable { opts.map_raw(&file) } else { opts.map_raw_read_only(&file) }
             .map_err(|e| SegmentError::Io { name: name.to_owned(), op: "mmap", source: e })?;
         let _header_guard = truncation_guard::guard(header.as_ptr(), geometry.data_offset);
-        Ok(Self { name: name.to_owned(), file, _header_guard, header, geometry })
+        Ok(Self { name: name.to_owned(), file, _header_guard, lane_guard_slots: Mutex::default(), header, geometry })
     }
 
     fn info(&self) -> SegmentInfo {
@@ -580,7 +589,14 @@ impl SegmentOwner {
             (&raw mut (*h).run_id).write(run_id);
         }
         let _header_guard = truncation_guard::guard(header.as_ptr(), geometry.data_offset);
-        let map = Arc::new(Mapping { name: name.to_owned(), file, _header_guard, header, geometry });
+        let map = Arc::new(Mapping {
+            name: name.to_owned(),
+            file,
+            _header_guard,
+            lane_guard_slots: Mutex::default(),
+            header,
+            geometry,
+        });
         // Relaxed: published by the magic store below.
         header_atomic!(map, run_state).store(RunState::Running as u32, Ordering::Relaxed);
         header_atomic!(map, service_pid).store(std::process::id(), Ordering::Relaxed);
@@ -698,6 +714,22 @@ impl SegmentOwner {
     /// # Ok::<(), ringlog_ring::SegmentError>(())
     /// ```
     pub fn truncated(&self) -> Option<SegmentError> {
+        let map = &self.shared.map;
+        let patched = map._header_guard.patched()
+            || map
+                .lane_guard_slots
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .any(|&slot| truncation_guard::slot_patched(slot));
+        if patched {
+            // The mapping shows zeros where the file was cut, even if it grew back since.
+            return Some(SegmentError::Truncated {
+                name: map.name.clone(),
+                expected: self.shared.map.geometry.lane_offset(self.lane_count()) as u64,
+                actual: map.file_size().unwrap_or(0),
+            });
+        }
         let g = self.shared.map.geometry;
         let need = g.lane_offset(self.lane_count()) as u64;
         match self.shared.map.file_size() {

@@ -27,12 +27,21 @@ struct Slot {
     used: AtomicBool,
     start: AtomicUsize,
     len: AtomicUsize,
+    /// Set by the handler when it patched a page of this range.
+    hit: AtomicBool,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
-const EMPTY: Slot = Slot { used: AtomicBool::new(false), start: AtomicUsize::new(0), len: AtomicUsize::new(0) };
+const EMPTY: Slot = Slot {
+    used: AtomicBool::new(false),
+    start: AtomicUsize::new(0),
+    len: AtomicUsize::new(0),
+    hit: AtomicBool::new(false),
+};
 static TABLE: [Slot; SLOTS] = [EMPTY; SLOTS];
 static INSTALLED: AtomicBool = AtomicBool::new(false);
+/// Serialises `install` (two racing installs would save our own handler as the previous one).
+static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Faulting pages replaced with zero pages since the guard was installed.
 static PATCHED: AtomicU64 = AtomicU64::new(0);
 /// The page size, read at install (sysconf is not async-signal-safe).
@@ -45,6 +54,25 @@ static mut PREVIOUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUni
 #[derive(Debug)]
 pub(crate) struct Guarded {
     slot: Option<usize>,
+}
+
+impl Guarded {
+    /// Whether the handler replaced a page of this range with zeros: the
+    /// mapping no longer shows the file, even if the file has grown back.
+    pub(crate) fn patched(&self) -> bool {
+        self.slot.is_some_and(slot_patched)
+    }
+
+    /// The table slot, for a holder that tracks several ranges by index.
+    pub(crate) fn slot(&self) -> Option<usize> {
+        self.slot
+    }
+}
+
+/// Whether the range registered in `slot` had a page patched (see [`Guarded::patched`]).
+pub(crate) fn slot_patched(slot: usize) -> bool {
+    // Relaxed: a flag the handler sets once; the caller only decides to close the run.
+    TABLE.get(slot).is_some_and(|s| s.hit.load(Ordering::Relaxed))
 }
 
 impl Drop for Guarded {
@@ -71,6 +99,7 @@ pub(crate) fn guard(start: *const u8, len: usize) -> Guarded {
     for (i, s) in TABLE.iter().enumerate() {
         // Acquire: pairs with the Release in `Guarded::drop` of the slot's last user.
         if !s.used.load(Ordering::Relaxed) && !s.used.swap(true, Ordering::Acquire) {
+            s.hit.store(false, Ordering::Relaxed);
             s.start.store(start as usize, Ordering::Relaxed);
             // Release: pairs with the handler's Acquire load of `len`: it sees `start` set.
             s.len.store(len, Ordering::Release);
@@ -102,6 +131,7 @@ pub fn patched_pages() -> u64 {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn install() -> std::io::Result<()> {
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if INSTALLED.load(Ordering::Acquire) {
         return Ok(());
     }
@@ -133,14 +163,20 @@ pub fn install() -> std::io::Result<()> {
 /// (plain system calls on Linux), no allocation, no lock.
 extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for an SA_SIGINFO handler.
-    let addr = unsafe { (*info).si_addr() } as usize;
-    let ours = TABLE.iter().any(|s| {
-        // Acquire: pairs with the Release store of `len` in `guard`.
-        let len = s.len.load(Ordering::Acquire);
-        let start = s.start.load(Ordering::Relaxed);
-        len != 0 && addr >= start && addr - start < len
+    let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+    // Only a fault the kernel raised has a faulting address: a SIGBUS another
+    // process sent (`kill -BUS`, si_code <= 0) goes to the previous handler.
+    let ours = (code > 0).then(|| {
+        TABLE.iter().find(|s| {
+            // Acquire: pairs with the Release store of `len` in `guard`. The length
+            // is read again after the start: a slot being reused between the two
+            // loads could otherwise pair an old length with a new start.
+            let len = s.len.load(Ordering::Acquire);
+            let start = s.start.load(Ordering::Acquire);
+            len != 0 && s.len.load(Ordering::Acquire) == len && addr >= start && addr - start < len
+        })
     });
-    if ours {
+    if let Some(slot) = ours.flatten() {
         // Relaxed: set once in `install`, before the handler was installed.
         let page = PAGE.load(Ordering::Relaxed);
         let at = addr & !(page - 1);
@@ -159,15 +195,22 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut
             )
         };
         if p != libc::MAP_FAILED {
+            // Relaxed: read by the run worker, which then checks the segment.
+            slot.hit.store(true, Ordering::Relaxed);
             PATCHED.fetch_add(1, Ordering::Relaxed);
             return;
         }
     }
-    // Not ours (or the patch failed): the previous handler takes it. Returning
-    // re-runs the faulting instruction, which faults again into that handler.
-    // SAFETY: PREVIOUS was filled by `install` before this handler could run.
+    // Not ours (or the patch failed): the previous handler takes it. A fault
+    // re-runs its instruction and faults again into that handler; a sent
+    // signal is raised again.
+    // SAFETY: PREVIOUS was filled by `install` before this handler could run;
+    // sigaction and raise are async-signal-safe.
     unsafe {
         let prev = &raw const PREVIOUS;
         libc::sigaction(sig, (*prev).as_ptr(), std::ptr::null_mut());
+        if code <= 0 {
+            libc::raise(sig);
+        }
     }
 }

@@ -404,6 +404,7 @@ fn gc(yes: bool, json: bool) -> Result<()> {
                 format!("awaiting adoption (service pid {service_pid} is gone; `ringlog serve` adopts it)")
             }
             Verdict::Stale { reason, .. } => format!("stale: {reason}"),
+            Verdict::Unknown { reason } => format!("left alone: {reason}"),
         };
         println!("{:<26} {:>10}  {:<10} {what}", c.name, human::bytes(c.bytes), c.run_id.as_deref().unwrap_or("-"));
     }

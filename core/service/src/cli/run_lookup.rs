@@ -134,11 +134,9 @@ pub(super) fn list(dir: Option<PathBuf>) -> Result<(Vec<RunListing>, Option<Stri
     Ok(runs)
 }
 
-/// The newest run: what `watch` shows without a `RUN`.
+/// The newest run: what `watch` shows without a `RUN` (the same run `latest`
+/// names in `tail`, `export` and `plot`).
 pub(super) fn latest(dir: Option<PathBuf>) -> Result<PathBuf> {
-    let (runs, _) = list(dir)?;
-    runs.into_iter()
-        .next()
-        .map(|r| r.run_dir)
-        .ok_or_else(|| "no runs yet: start one (e.g. `ringlog demo`), or pass --dir DIR".into())
+    resolve("latest", dir)
+        .map_err(|e| format!("no latest run ({e}): start one (e.g. `ringlog demo`), or pass --dir DIR").into())
 }

@@ -67,6 +67,9 @@ pub(crate) struct RunShared {
     /// Set (Release) by a connection thread after it posts a finish or a
     /// detach, before it wakes the worker; the worker's wait re-checks it.
     pub control: AtomicU32,
+    /// Whether a restarted service adopted the run (its live W&B run is then
+    /// rewritten from the log), as opposed to a run it started.
+    pub adopted: bool,
 }
 
 impl RunShared {
@@ -203,7 +206,7 @@ pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl F
     };
     d.rebuild_from_log();
     let mut folded = d.folded.take().expect("set above");
-    let adopted = d.writer.counters().frames > 0;
+    let adopted = d.shared.adopted;
     let every = d.shared.meta.lock().unwrap_or_else(PoisonError::into_inner).system_stats_s;
     d.stats = crate::service::system_stats::Sampler::new(
         every.map_or(ringlog::DEFAULT_SYSTEM_STATS, |s| Duration::from_secs_f64(s.clamp(0.0, 86_400.0))),
@@ -313,7 +316,16 @@ impl Drain {
     /// One batch: read, append (one write), release. On a write error nothing
     /// is released and the batch will be read again. Returns valid frames read.
     fn drain_once(&mut self) -> usize {
+        let patched_before = ringlog_ring::truncation_guard::patched_pages();
         let n = self.consumer.read_batch(&mut self.batch);
+        if ringlog_ring::truncation_guard::patched_pages() != patched_before {
+            // A page of some segment was cut under this read: what it copied may be
+            // zeros, not frames. Nothing is appended; the truncation check decides.
+            self.consumer.unread();
+            self.batch.clear();
+            self.truncation_checked = Instant::now() - TRUNCATION_CHECK;
+            return 0;
+        }
         for e in self.batch.errors() {
             // One line per rejected frame would let a scribbling producer
             // fill service.log: rate-limited, the rest counted.
@@ -471,6 +483,8 @@ impl Drain {
                 if let Some(suppressed) = self.warnings.allow() {
                     tracing::warn!(run = %self.shared.run_id, error = %e, suppressed, "system stats sample not written");
                 }
+                // Its key definitions were not written either: define them again next time.
+                sampler.forget_keys();
                 batch.clear();
                 self.batch = batch;
             }
@@ -491,6 +505,12 @@ impl Drain {
     /// segment was truncated is not drained (its lanes are gone): it is closed
     /// as crashed with the reason, and what its lanes held is reported lost.
     fn finalize(&mut self, exit_code: Option<i32>) -> FinishReport {
+        if self.truncated.is_none()
+            && let Some(e) = self.shared.segment.truncated()
+        {
+            tracing::error!(run = %self.shared.run_id, error = %e, "segment truncated: the finish closes the run as crashed");
+            self.truncated = Some(e.to_string());
+        }
         // A truncated segment's lanes are gone: nothing is read from them.
         let lanes_readable = self.truncated.is_none();
         let owner = self.shared.meta.lock().unwrap_or_else(PoisonError::into_inner).owner_pid;

@@ -435,6 +435,7 @@ fn init_run(state: &Arc<State>, init: &InitRun, pid: u32) -> Response {
         started: Instant::now(),
         registry_entry,
         control: AtomicU32::new(0),
+        adopted: false,
     });
     start_worker(state, Arc::clone(&shared), writer);
     tracing::info!(run = %run_id, pid, "run started");
@@ -672,6 +673,7 @@ fn adopt(state: &Arc<State>, meta: &RunMeta, entry: &Path) -> Result<(), String>
             ),
         registry_entry: entry.to_path_buf(),
         control: AtomicU32::new(0),
+        adopted: true,
     });
     start_worker(state, shared, writer);
     Ok(())

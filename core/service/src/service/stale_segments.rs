@@ -19,7 +19,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use ringlog_ring::{RunState, SegmentOwner};
+use ringlog_ring::{RunState, SegmentError, SegmentOwner};
 
 /// A damaged segment younger than this may be one being created right now.
 const DAMAGED_GRACE: Duration = Duration::from_secs(60);
@@ -32,6 +32,12 @@ pub enum Verdict {
     Live {
         /// The service's pid.
         service_pid: u32,
+    },
+    /// Not readable by this version (another layout or record format) or not
+    /// openable now: left alone.
+    Unknown {
+        /// Why.
+        reason: String,
     },
     /// Its service is gone; the next service started with this runtime directory adopts it.
     AwaitingAdoption {
@@ -75,12 +81,16 @@ pub fn check_all(registry_dir: &Path) -> Result<Vec<SegmentCheck>, ringlog_ring:
         let bytes = meta.as_ref().map_or(0, |m| m.len());
         let age = meta.and_then(|m| m.modified().ok()).and_then(|t| SystemTime::now().duration_since(t).ok());
         let (run_id, verdict) = match listing.info {
-            Err(e) => {
+            // Only a segment positively cut short or without ringlog's magic is
+            // damaged; another version's layout, or an error opening it (out of
+            // file descriptors, say), says nothing about whether a run needs it.
+            Err(e @ (SegmentError::Truncated { .. } | SegmentError::BadMagic { .. })) => {
                 if age.is_none_or(|a| a < DAMAGED_GRACE) {
                     continue;
                 }
                 (None, Verdict::Stale { reason: format!("damaged: {e}"), unusable: true })
             }
+            Err(e) => (None, Verdict::Unknown { reason: e.to_string() }),
             Ok(info) => {
                 let verdict = match info.run_state {
                     Some(RunState::Finished | RunState::Crashed) => {
@@ -106,9 +116,21 @@ pub fn check_all(registry_dir: &Path) -> Result<Vec<SegmentCheck>, ringlog_ring:
     Ok(out)
 }
 
-/// Whether `pid` is a running ringlog service (a process named `ringlog`).
+/// Whether `pid` is a running ringlog service: a process named `ringlog` (the
+/// binary, or the Python package's `ringlog` script), or one whose command line
+/// runs `ringlog ... serve` (`python -m ringlog serve`, a renamed binary given
+/// `serve`). A pid reused by an unrelated process that matches neither reads as
+/// dead; one that happens to match reads as alive (the segment is kept).
 fn service_alive(pid: u32) -> bool {
-    pid != 0 && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == "ringlog")
+    if pid == 0 {
+        return false;
+    }
+    if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == "ringlog") {
+        return true;
+    }
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    args.iter().any(|a| a.ends_with(b"ringlog")) && args.iter().any(|a| *a == b"serve")
 }
 
 /// Unlinks the stale segments `keep_orphans` allows: the unusable ones always,

@@ -4,10 +4,14 @@
 //! Every `InitOptions::system_stats` (default 10 s; 0: off) the drain thread
 //! reads `/proc` (a few small files, no process is stopped or traced) and
 //! appends one [`SystemStats`] record to the run log on [`SERVICE_LANE`], a lane
-//! number no producer can have (lanes are below `MAX_LANES`). Keys are W&B's
-//! names for its system metrics (`cpu`, `memory_percent`, `proc.memory.rssMB`,
-//! `disk.in`, `network.sent`, ...), plus `lane.N.cpu` and `lane.N.rssMB` for each
-//! live producer process. Rates (CPU %, disk and network MB) are over the
+//! number no producer can have (lanes are below `MAX_LANES`). Keys follow W&B's
+//! system metrics: `cpu` (the run's processes' CPU %, over all cores),
+//! `proc.cpu.threads`, `proc.memory.rssMB`, `proc.memory.percent`,
+//! `memory_percent` (the host's), `disk.in` and `disk.out` (MB read and written
+//! by the host's disks since the first sample), `network.recv` and
+//! `network.sent` (bytes since the first sample); plus `host.cpu_percent`,
+//! `proc.cpu.percent` (not divided by the core count), and `lane.N.cpu` and
+//! `lane.N.rssMB` for each live producer process. CPU percentages are over the
 //! interval since the previous sample, so the first sample (one interval after
 //! the run starts) has none of them.
 //! GPU metrics (NVML) are not sampled yet.
@@ -39,8 +43,10 @@ pub(crate) struct Sampler {
     ids: HashMap<String, u32>,
     host_cpu: Option<(u64, u64)>,
     procs: HashMap<u32, ProcTimes>,
-    disk: Option<(u64, u64, Instant)>,
-    net: Option<(u64, u64, Instant)>,
+    /// The first sample's disk and network counters: the baselines.
+    disk: Option<(u64, u64)>,
+    net: Option<(u64, u64)>,
+    cpus: f64,
     ticks_per_s: f64,
     page_mb: f64,
     mem_total_kb: u64,
@@ -64,10 +70,17 @@ impl Sampler {
             procs: HashMap::new(),
             disk: None,
             net: None,
+            cpus: std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64),
             ticks_per_s: if tck > 0 { tck as f64 } else { 100.0 },
             page_mb: if page > 0 { page as f64 / MB } else { 4096.0 / MB },
             mem_total_kb: 0,
         })
+    }
+
+    /// Forgets which key names were defined: the next sample defines them again
+    /// (after a sample whose key definitions did not reach the log).
+    pub(crate) fn forget_keys(&mut self) {
+        self.ids.clear();
     }
 
     /// Whether a sample is due.
@@ -120,7 +133,7 @@ impl Sampler {
             if let Some((b0, t0)) = self.host_cpu
                 && total > t0
             {
-                out.push(("cpu".to_owned(), 100.0 * busy.saturating_sub(b0) as f64 / (total - t0) as f64));
+                out.push(("host.cpu_percent".to_owned(), 100.0 * busy.saturating_sub(b0) as f64 / (total - t0) as f64));
             }
             self.host_cpu = Some((busy, total));
         }
@@ -162,23 +175,20 @@ impl Sampler {
             }
             out.push(("proc.cpu.threads".to_owned(), threads));
             if let Some(c) = cpu {
+                out.push(("cpu".to_owned(), c / self.cpus));
                 out.push(("proc.cpu.percent".to_owned(), c));
             }
         }
-        // Disk and network: MB moved since the last sample.
+        // Disk (MB) and network (bytes) moved since the first sample, as W&B reports them.
         if let Some((read, written)) = disk_bytes() {
-            if let Some((r0, w0, _)) = self.disk {
-                out.push(("disk.in".to_owned(), read.saturating_sub(r0) as f64 / MB));
-                out.push(("disk.out".to_owned(), written.saturating_sub(w0) as f64 / MB));
-            }
-            self.disk = Some((read, written, now));
+            let (r0, w0) = *self.disk.get_or_insert((read, written));
+            out.push(("disk.in".to_owned(), read.saturating_sub(r0) as f64 / MB));
+            out.push(("disk.out".to_owned(), written.saturating_sub(w0) as f64 / MB));
         }
         if let Some((rx, tx)) = net_bytes() {
-            if let Some((rx0, tx0, _)) = self.net {
-                out.push(("network.recv".to_owned(), rx.saturating_sub(rx0) as f64));
-                out.push(("network.sent".to_owned(), tx.saturating_sub(tx0) as f64));
-            }
-            self.net = Some((rx, tx, now));
+            let (rx0, tx0) = *self.net.get_or_insert((rx, tx));
+            out.push(("network.recv".to_owned(), rx.saturating_sub(rx0) as f64));
+            out.push(("network.sent".to_owned(), tx.saturating_sub(tx0) as f64));
         }
         out
     }
@@ -268,7 +278,17 @@ mod tests {
         let next = s.sample_into(&[(0, me)], &mut batch, seq, 2).unwrap();
         assert!(next > seq);
         let names: Vec<String> = s.ids.keys().cloned().collect();
-        for want in ["cpu", "memory_percent", "proc.memory.rssMB", "proc.cpu.threads", "lane.0.cpu", "lane.0.rssMB"] {
+        for want in [
+            "cpu",
+            "host.cpu_percent",
+            "memory_percent",
+            "proc.memory.rssMB",
+            "proc.cpu.threads",
+            "lane.0.cpu",
+            "lane.0.rssMB",
+            "disk.in",
+            "network.sent",
+        ] {
             assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
         }
         assert!(batch.frames().all(|f| f.lane() == SERVICE_LANE));
