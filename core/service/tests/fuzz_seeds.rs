@@ -67,6 +67,11 @@ fn write_seed_corpus() {
         let _ = p.log_scalars(20, &[(k, 0.5), (k, 0.25)]).unwrap();
     };
     log("scalars-v2", 0, &scalars);
+    // A byte of the first block's body flipped: its checksum fails as written, and the
+    // entry's checksum repair hands the damaged body to the block decoder.
+    let mut flipped = std::fs::read(out.join("scalars-v2")).unwrap();
+    flipped[64 + 32 + 3] ^= 0x40;
+    std::fs::write(out.join("flipped-body-v2"), flipped).unwrap();
     log("torn-tail-v2", 5, &scalars);
     log("mixed-v2", 0, &|p, lane| {
         let k = p.key("phase").unwrap();
