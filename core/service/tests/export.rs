@@ -618,3 +618,42 @@ fn errors_say_what_to_do() {
     let err = ringlog_service::export_jsonl(&run.0, &mut Closed, false).unwrap_err();
     assert!(err.is_broken_pipe(), "{err}");
 }
+
+/// Lanes that do not step in lockstep (processes started apart, a rank the
+/// scheduler starved): lane 1's whole history lands in the log after lane 0's.
+/// The merged exports (W&B here) must still hold every step, with both lanes'
+/// values in each row, and drop nothing as late: the merge reads lane by lane in
+/// step order, not in log order through the bounded window (which would drop
+/// most of lane 1's rows: they fell behind more than a window of rows).
+#[test]
+fn merged_exports_keep_every_row_of_a_lane_far_behind_the_others() {
+    if cfg!(miri) {
+        return;
+    }
+    let steps: i64 = 150_000;
+    let dir = TempDir::new("far-behind");
+    let run = HeapRun::new(1 << 20, 2).unwrap();
+    let mut consumer = run.consumer().unwrap();
+    let mut batch = Batch::new(1 << 20);
+    let mut writer = RunLogWriter::create(dir.0.join("run.rlog"), &RunLogHeader::new("farbehind")).unwrap();
+    for lane in 0..2u16 {
+        let mut p = run.claim(lane, Default::default()).unwrap();
+        let keys: Vec<KeyId> = (0..8).map(|k| p.key(&format!("rank{lane}/m{k}")).unwrap()).collect();
+        let mut items: Vec<(KeyId, f64)> = keys.iter().map(|&k| (k, 0.0)).collect();
+        for chunk in 0..steps / 1000 {
+            for step in chunk * 1000..(chunk + 1) * 1000 {
+                for (i, item) in items.iter_mut().enumerate() {
+                    item.1 = step as f64 + i as f64 / 10.0;
+                }
+                let _ = p.log_scalars(step, &items).unwrap();
+            }
+            consumer.drain(&mut batch);
+            writer.append_batch(&batch).unwrap();
+        }
+    }
+    drop(writer);
+    let out = dir.0.join("wb");
+    let export = ringlog_service::export_wandb(&dir.0, &out, &Default::default(), false).unwrap();
+    assert_eq!(export.stats.late_rows, 0, "no row dropped as late");
+    assert_eq!(export.stats.rows, steps as u64, "one W&B row per step, both lanes merged");
+}

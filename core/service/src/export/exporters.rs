@@ -183,7 +183,7 @@ pub struct RunListing {
 pub const UNKNOWN_STATE: &str = "unknown";
 
 /// Damaged regions listed by byte range in [`ExportStats::damaged_ranges`].
-const MAX_LISTED_RANGES: usize = 16;
+pub(crate) const MAX_LISTED_RANGES: usize = 16;
 
 /// An export failed.
 ///
@@ -742,8 +742,9 @@ fn export_jsonl_merged(
         Ok(())
     };
     let mut merged = MergedHistory::new(downsample).with_selection(sampling);
-    let (mut stats, _) =
-        walk(log, len, &mut bar, None, |rec, keys| merged.observe(rec.lane(), &rec.record(), keys, &mut write))?;
+    let (mut stats, _) = crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, None, |rec, keys| {
+        merged.observe(rec.lane(), &rec.record(), keys, &mut write)
+    })?;
     stats.late_rows = merged.late_rows();
     merged.finish(&mut write)?;
     out.flush().map_err(write_err)?;
@@ -774,7 +775,9 @@ fn export_csv_merged(
     };
     let mut merged = MergedHistory::new(downsample).with_selection(sampling);
     let (mut stats, last_offset) =
-        walk(log, len, &mut bar, None, |rec, keys| merged.observe(rec.lane(), &rec.record(), keys, &mut collect))?;
+        crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, None, |rec, keys| {
+            merged.observe(rec.lane(), &rec.record(), keys, &mut collect)
+        })?;
     stats.late_rows = merged.late_rows();
     merged.finish(&mut collect)?;
     let names: Vec<String> = names.into_iter().collect();
@@ -812,7 +815,9 @@ fn export_csv_merged(
             Ok(())
         };
         let mut merged = MergedHistory::new(downsample).with_selection(sampling);
-        walk(log, len, &mut bar, Some(limit), |rec, keys| merged.observe(rec.lane(), &rec.record(), keys, &mut write))?;
+        crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, Some(limit), |rec, keys| {
+            merged.observe(rec.lane(), &rec.record(), keys, &mut write)
+        })?;
         merged.finish(&mut write)?;
     }
     out.flush().map_err(|e| ExportError::Write { format: "CSV", source: e })?;

@@ -14,8 +14,12 @@
 //!
 //! # Out-of-order steps
 //!
-//! Lanes drift apart by at most what a lane and a drain batch hold (about a MiB of records
-//! per lane), far less than the window. A row whose step is below a step already released
+//! Lanes that step in lockstep (DDP ranks) drift apart in the log by at most what a lane and
+//! a drain batch hold (about a MiB of records per lane), far less than the window; lanes that
+//! do not (processes started apart, a starved rank) can drift without bound, so the exports
+//! of a finished log feed this merger lane by lane in step order
+//! (`export::step_order_walk`), and only the live W&B run relies on the window. A row whose
+//! step is below a step already released
 //! (a lane that fell further behind than the window, or a trainer that went back to an
 //! earlier step, e.g. after restoring a checkpoint) cannot be placed any more: it is
 //! **dropped and counted** in [`MergedHistory::late_rows`]; the exporters report the count.

@@ -7,6 +7,7 @@ pub mod parquet_export;
 pub mod record_json;
 pub mod sampling;
 pub(crate) mod scalar_jsonl;
+pub(crate) mod step_order_walk;
 pub mod tail;
 pub mod wandb_export;
 pub(crate) mod wandb_sink;

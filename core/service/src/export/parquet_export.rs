@@ -234,7 +234,9 @@ fn export_parquet_merged(
     };
     let mut merged = MergedHistory::new(downsample).with_selection(sampling);
     let (mut stats, last_offset) =
-        walk(log, len, &mut bar, None, |rec, keys| merged.observe(rec.lane(), &rec.record(), keys, &mut collect))?;
+        crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, None, |rec, keys| {
+            merged.observe(rec.lane(), &rec.record(), keys, &mut collect)
+        })?;
     stats.late_rows = merged.late_rows();
     merged.finish(&mut collect)?;
     let columns: Vec<(String, ColumnType)> = found.into_iter().collect();
@@ -256,7 +258,9 @@ fn export_parquet_merged(
             out.end_row()
         };
         let mut merged = MergedHistory::new(downsample).with_selection(sampling);
-        walk(log, len, &mut bar, Some(limit), |rec, keys| merged.observe(rec.lane(), &rec.record(), keys, &mut write))?;
+        crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, Some(limit), |rec, keys| {
+            merged.observe(rec.lane(), &rec.record(), keys, &mut write)
+        })?;
         merged.finish(&mut write)?;
     }
     stats.rows = out.finish()?;

@@ -30,7 +30,7 @@ use std::path::Path;
 
 use ringlog_wandb::{Outcome, RunDir, RunInfo, WandbError, WandbValue};
 
-use crate::export::exporters::{ExportError, ExportStats, Progress, history_step_range, open_log, walk};
+use crate::export::exporters::{ExportError, ExportStats, Progress, history_step_range, open_log};
 use crate::export::merged_history::MergedHistory;
 use crate::export::sampling::Sampling;
 use crate::export::wandb_sink::{End, WandbSink};
@@ -109,7 +109,9 @@ pub fn export_wandb(
 
     let mut sink = WandbSink::create(out_dir.as_ref(), &info, MergedHistory::new(downsample))?;
     let mut bar = Progress::new(progress, len, "W&B");
-    let (mut stats, _) = walk(log, len, &mut bar, None, |rec, keys| sink.observe(rec.lane(), &rec.record(), keys))?;
+    let (mut stats, _) = crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, None, |rec, keys| {
+        sink.observe(rec.lane(), &rec.record(), keys)
+    })?;
     bar.finish();
     let runtime_ms = meta.as_ref().map(|m| m.runtime_ms).filter(|&ms| ms > 0);
     let end = sink.finish(End::FromLog { runtime_s: runtime_ms.map(|ms| ms as f64 / 1e3) })?;
