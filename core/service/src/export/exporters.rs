@@ -122,6 +122,31 @@ impl ExportStats {
     /// Adds the counts of a later read of the same log (`part`): records, damage,
     /// rejections and bytes read; its torn tail replaces this one's (the later read
     /// ended further on). The listed damaged ranges are left to the caller.
+    /// Counts a per-frame error of a read of the log (a damaged region, a rejected
+    /// record) when `count`, and returns any other error: the read cannot go on.
+    pub(crate) fn note_read_error(&mut self, e: RunLogError, count: bool) -> Result<(), ExportError> {
+        if !e.is_frame_error() {
+            return Err(e.into());
+        }
+        if count {
+            match e {
+                RunLogError::CorruptFrame { offset, len, path } => {
+                    tracing::warn!(path = %path.display(), offset, len, "run log: damaged region skipped");
+                    self.damaged_regions += 1;
+                    self.damaged_bytes += len;
+                    if self.damaged_ranges.len() < MAX_LISTED_RANGES {
+                        self.damaged_ranges.push((offset, offset + len));
+                    }
+                }
+                e => {
+                    tracing::warn!(error = %e, "run log: record skipped");
+                    self.rejected_records += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn add_read(&mut self, part: &ExportStats) {
         self.records += part.records;
         self.damaged_regions += part.damaged_regions;
@@ -183,7 +208,7 @@ pub struct RunListing {
 pub const UNKNOWN_STATE: &str = "unknown";
 
 /// Damaged regions listed by byte range in [`ExportStats::damaged_ranges`].
-pub(crate) const MAX_LISTED_RANGES: usize = 16;
+const MAX_LISTED_RANGES: usize = 16;
 
 /// An export failed.
 ///
@@ -967,19 +992,7 @@ pub(crate) fn walk_with(
                 visit(&rec, keys)?;
                 bar.at(rec.offset());
             }
-            Err(RunLogError::CorruptFrame { offset, len, path }) => {
-                tracing::warn!(path = %path.display(), offset, len, "run log: damaged region skipped");
-                stats.damaged_regions += 1;
-                stats.damaged_bytes += len;
-                if stats.damaged_ranges.len() < MAX_LISTED_RANGES {
-                    stats.damaged_ranges.push((offset, offset + len));
-                }
-            }
-            Err(e) if e.is_frame_error() => {
-                tracing::warn!(error = %e, "run log: record skipped");
-                stats.rejected_records += 1;
-            }
-            Err(e) => return Err(e.into()),
+            Err(e) => stats.note_read_error(e, true)?,
         }
     }
     if !stopped {

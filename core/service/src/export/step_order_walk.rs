@@ -21,9 +21,8 @@ use std::collections::BTreeSet;
 
 use ringlog_ring::record::schema::RecordRef;
 
-use crate::export::exporters::{ExportError, ExportStats, MAX_LISTED_RANGES, Progress, walk};
+use crate::export::exporters::{ExportError, ExportStats, Progress, walk};
 use crate::export::key_table::KeyTable;
-use crate::runlog::format::RunLogError;
 use crate::runlog::reader::{LogRecord, RunLog};
 
 /// One lane's reader and its next record.
@@ -122,23 +121,7 @@ fn advance(
                     return Ok(Some(rec));
                 }
             }
-            Err(RunLogError::CorruptFrame { offset, len, path }) => {
-                if counting {
-                    tracing::warn!(path = %path.display(), offset, len, "run log: damaged region skipped");
-                    stats.damaged_regions += 1;
-                    stats.damaged_bytes += len;
-                    if stats.damaged_ranges.len() < MAX_LISTED_RANGES {
-                        stats.damaged_ranges.push((offset, offset + len));
-                    }
-                }
-            }
-            Err(e) if e.is_frame_error() => {
-                if counting {
-                    tracing::warn!(error = %e, "run log: record skipped");
-                    stats.rejected_records += 1;
-                }
-            }
-            Err(e) => return Err(e.into()),
+            Err(e) => stats.note_read_error(e, counting)?,
         }
     }
     Ok(None)
