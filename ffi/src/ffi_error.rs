@@ -80,6 +80,7 @@ impl From<ClientError> for FfiError {
     fn from(e: ClientError) -> Self {
         let status = match &e {
             ClientError::NoService { .. }
+            | ClientError::LockHeld { .. }
             | ClientError::Autostart(_)
             | ClientError::Channel { .. }
             | ClientError::NotAnswering(_) => rl_status::RL_ERR_NO_SERVICE,

@@ -62,7 +62,6 @@ fn a_scribbling_producer_damages_only_its_own_lane() {
 
     // The service is still the same process, and still answers.
     assert_eq!(env.service_pid(), service_pid);
-    assert_eq!(report["state"], "finished", "{report}");
 
     // Every record of the owner and of the worker arrived exactly once.
     let run_dir = std::path::PathBuf::from(report["run_dir"].as_str().unwrap());
@@ -79,7 +78,7 @@ fn a_scribbling_producer_damages_only_its_own_lane() {
         let steps = &lanes[lane];
         assert!(steps.iter().enumerate().all(|(i, &s)| s == i as i64), "lane {lane} in order, once");
     }
-    assert_eq!(whole.len(), 2, "owner and worker complete, the scribbler not: {:?}", lanes.keys());
+    assert_eq!(whole.len(), 2, "seed {}: owner and worker complete: {:?}", scribbled["seed"], lanes.keys());
 
     // Rejected frames are logged rate-limited, not one line each.
     let log =
@@ -87,10 +86,28 @@ fn a_scribbling_producer_damages_only_its_own_lane() {
     let lines = log.lines().filter(|l| l.contains("invalid frame")).count();
     assert!(lines <= 10, "{lines} 'invalid frame' lines in service.log");
 
-    // The scribbler's lane was closed, with the reason counted.
+    // The scribble is caught and counted. Most seeds leave garbage where the
+    // service reads the lane's next frame, and the lane is closed as corrupt.
+    // About one in 16 leaves a commit word whose state bits read "empty": the
+    // service then sees nothing more on the lane. Either way the records the
+    // scribbler committed and the run log lacks are counted against its lane,
+    // from the count it sent with its detach, and the run is incomplete.
+    let seed = &scribbled["seed"];
+    let scribbler_lane = *lanes.keys().find(|l| !whole.contains(l)).unwrap_or(&u16::MAX);
+    let scribbler_steps = lanes.get(&scribbler_lane).map_or(0, Vec::len) as u64;
+    let lost = report["lost_by_lane"].as_array().unwrap();
+    assert_eq!(report["state"], "incomplete", "seed {seed}: {report}");
+    assert_eq!(lost.len(), 1, "seed {seed}: only the scribbler's lane lost records: {report}");
+    let lost_records = lost[0]["records"].as_u64().unwrap();
+    assert!(
+        lost_records > 0 && scribbler_steps + lost_records >= 1000,
+        "seed {seed}: the scribbler's 1000 records before the scribble are in the log or counted lost: \
+         {scribbler_steps} in the log, {report}"
+    );
+    assert!(report["loss_reason"].as_str().unwrap().contains("never reached the service"), "{report}");
     let invalid = report["invalid_frames"].as_u64().unwrap();
-    let abandoned = report["abandoned_lanes"].as_u64().unwrap();
-    assert!(invalid > 0 || abandoned > 0, "scribbled lane closed and counted: {report}");
+    let untrusted = report["untrusted_counter_lanes"].as_u64().unwrap();
+    eprintln!("seed {seed}: invalid {invalid}, untrusted {untrusted}, lost {lost_records}, {scribbler_steps} steps");
     // The report does not echo scribbled counters.
     let (drops, timeouts) = (report["drops"].as_u64().unwrap(), report["timeouts"].as_u64().unwrap());
     assert!(drops < 1 << 41 && timeouts < 1 << 41, "{report}");

@@ -24,7 +24,9 @@ create_exception!(
 pub fn client_error(e: ClientError) -> PyErr {
     let msg = e.to_string();
     match e {
-        ClientError::NoService { .. } | ClientError::Autostart(_) => ServiceUnavailableError::new_err(msg),
+        ClientError::NoService { .. } | ClientError::LockHeld { .. } | ClientError::Autostart(_) => {
+            ServiceUnavailableError::new_err(msg)
+        }
         ClientError::Produce(ProduceError::Timeout(_) | ProduceError::Full) => LaneFullError::new_err(msg),
         ClientError::Produce(ProduceError::InvalidKey(_)) => PyValueError::new_err(msg),
         _ => Error::new_err(msg),

@@ -151,8 +151,8 @@ fn write_seed_corpus() {
         init,
         Request::AttachRun { run_id: "abc123".into() },
         Request::RegisterLane { run_id: "abc123".into(), lane: Some(3) },
-        Request::FinishRun { run_id: "abc123".into(), exit_code: 0, wait_ms: 1000 },
-        Request::Detach { run_id: "abc123".into(), lane: 1 },
+        Request::FinishRun { run_id: "abc123".into(), exit_code: 0, wait_ms: 1000, committed: None },
+        Request::Detach { run_id: "abc123".into(), lane: 1, committed: Some(7) },
         Request::Status,
     ];
     write("control_message", "requests", &frames(&requests));

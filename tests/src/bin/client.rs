@@ -11,6 +11,10 @@
 //! - `init-log-hold RECORDS`: init, log RECORDS steps, flush, print the run id and dir, wait
 //!   for a line on stdin, finish (the live W&B test follows the run in between).
 //! - `init-crash`: init, log 1000 steps, SIGKILL itself (the run must close as crashed).
+//! - `init-slow RECORDS INTERVAL_MS`: init, print the run id and dir, log one step every
+//!   INTERVAL_MS (a slow logger whose lane never fills), finish.
+//! - `attach-hold RUN_ID RECORDS`: attach, log, print `ready`, wait for a line on stdin,
+//!   detach, and print the report or `{"error": ...}`.
 //! - `attach-stall RUN_ID RECORDS`: attach, log, print `ready`, wait for a line
 //!   on stdin (the test stops and resumes it around the owner's finish), log
 //!   one more record and print what happened.
@@ -27,7 +31,9 @@
 //! - `scribble RUN_ID RECORDS`: attach, log RECORDS steps, then write random
 //!   bytes over every mapping of a ringlog segment this process has writable
 //!   (found in `/proc/self/maps`), try to log RECORDS more, and report what
-//!   it found: a buggy C producer scribbling on everything it can reach.
+//!   it found: a buggy C producer scribbling on everything it can reach. The
+//!   bytes come from `RINGLOG_SCRIBBLE_SEED` when set (the report names the
+//!   seed used).
 
 use std::io::{BufRead, Write};
 use std::time::Duration;
@@ -172,8 +178,41 @@ fn main() {
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line).expect("stdin");
             log_steps(&mut run, records, false);
+            // An incomplete finish is an error that carries its report: print
+            // it like any other, the state says which.
+            let report = match run.finish(0) {
+                Ok(r) => r,
+                Err(ClientError::Incomplete(r)) => *r,
+                Err(e) => fail(e),
+            };
+            out(serde_json::to_value(&report).expect("json"));
+        }
+        "init-slow" => {
+            // A slow logger: one step every INTERVAL_MS, never filling its lane.
+            let records: i64 = arg(1).parse().unwrap_or_else(|e| fail(e));
+            let interval = Duration::from_millis(arg(2).parse().unwrap_or_else(|e| fail(e)));
+            let mut run = ringlog::init(InitOptions { project: "tests".into(), ..Default::default() })
+                .unwrap_or_else(|e| fail(e));
+            out(serde_json::json!({"run_id": run.run_id(), "run_dir": run.run_dir()}));
+            let k = run.key("loss").unwrap_or_else(|e| fail(e));
+            for step in 0..records {
+                let _ = run.log(step, &[(k, step as f64)]).unwrap_or_else(|e| fail(e));
+                std::thread::sleep(interval);
+            }
             let report = run.finish(0).unwrap_or_else(|e| fail(e));
             out(serde_json::to_value(&report).expect("json"));
+        }
+        "attach-hold" => {
+            let records: i64 = arg(2).parse().unwrap_or_else(|e| fail(e));
+            let mut run = ringlog::attach(arg(1)).unwrap_or_else(|e| fail(e));
+            log_steps(&mut run, records, false);
+            out(serde_json::json!({"ready": run.lane()}));
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).expect("stdin");
+            match run.finish(0) {
+                Ok(report) => out(serde_json::to_value(&report).expect("json")),
+                Err(e) => out(serde_json::json!({"error": e.to_string()})),
+            }
         }
         "attach-stall" => {
             let records: i64 = arg(2).parse().unwrap_or_else(|e| fail(e));
@@ -292,7 +331,15 @@ fn main() {
             let records: i64 = arg(2).parse().unwrap_or_else(|e| fail(e));
             let mut run = ringlog::attach(arg(1)).unwrap_or_else(|e| fail(e));
             log_steps(&mut run, records, false);
-            let (scribbled, readonly) = scribble_segments();
+            let seed = match std::env::var("RINGLOG_SCRIBBLE_SEED") {
+                Ok(s) => s.parse().unwrap_or_else(|e| fail(format!("RINGLOG_SCRIBBLE_SEED: {e}"))),
+                Err(_) => {
+                    let mut b = [0u8; 8];
+                    rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()).unwrap_or_else(|e| fail(e));
+                    u64::from_le_bytes(b)
+                }
+            };
+            let (scribbled, readonly) = scribble_segments(seed);
             let k = run.key("loss").unwrap_or_else(|e| fail(e));
             let mut errors = 0u64;
             for step in records..2 * records {
@@ -302,6 +349,7 @@ fn main() {
             }
             let finish = run.finish(0).map(|r| r.state.to_string()).unwrap_or_else(|e| e.to_string());
             out(serde_json::json!({
+                "seed": seed,
                 "scribbled_mappings": scribbled,
                 "readonly_mappings": readonly,
                 "log_errors_after": errors,
@@ -312,10 +360,25 @@ fn main() {
     }
 }
 
-/// Writes random bytes over every writable mapping of a ringlog segment in
-/// this process; returns the writable and read-only mappings found, as
-/// `/proc/self/maps` lines.
-fn scribble_segments() -> (Vec<String>, Vec<String>) {
+/// `len` pseudo-random bytes from `seed` (splitmix64): a failing scribble is
+/// replayed by passing its reported seed back in `RINGLOG_SCRIBBLE_SEED`.
+fn noise(mut seed: u64, len: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        bytes.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+/// Writes pseudo-random bytes (from `seed`) over every writable mapping of a
+/// ringlog segment in this process; returns the writable and read-only
+/// mappings found, as `/proc/self/maps` lines.
+fn scribble_segments(seed: u64) -> (Vec<String>, Vec<String>) {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_else(|e| fail(e));
     let (mut writable, mut readonly) = (Vec::new(), Vec::new());
     for line in maps.lines().filter(|l| l.contains("/dev/shm/ringlog-")) {
@@ -329,8 +392,7 @@ fn scribble_segments() -> (Vec<String>, Vec<String>) {
             readonly.push(line.to_owned());
             continue;
         }
-        let mut noise = vec![0u8; end - start];
-        rustix::rand::getrandom(&mut noise, rustix::rand::GetRandomFlags::empty()).unwrap_or_else(|e| fail(e));
+        let noise = noise(seed, end - start);
         // SAFETY: [start, end) is a writable mapping of this process (from
         // /proc/self/maps); no Rust reference covers it (the ring code
         // reaches it through raw pointers and atomics). Deliberate damage.

@@ -15,8 +15,8 @@ use std::time::Duration;
 use std::sync::Mutex;
 
 use ringlog_ring::protocol::control_message::{
-    ErrorCode, FinishReport, FrameIoError, InitRun, PROTOCOL_VERSION, Request, Response, RunEnd, RunReady, read_frame,
-    write_frame,
+    ErrorCode, FinishReport, FrameIoError, InitRun, LaneLoss, PROTOCOL_VERSION, Request, Response, RunEnd, RunReady,
+    read_frame, write_frame,
 };
 use ringlog_ring::protocol::peer;
 use ringlog_ring::protocol::runtime_dir::{RuntimeDir, RuntimeDirError};
@@ -65,6 +65,20 @@ pub enum ClientError {
     NoService {
         /// Socket tried.
         socket: String,
+    },
+    /// Another process holds the service lock, and no service answers.
+    #[error(
+        "a process holds the ringlog service lock {lock}, but no service answered at {socket} within {waited:?} \
+         (a service that is exiting, or one started with another socket): see `ringlog status`, and \
+         `fuser {lock}` for the holder"
+    )]
+    LockHeld {
+        /// Socket tried.
+        socket: String,
+        /// The lock file.
+        lock: String,
+        /// How long the client waited.
+        waited: Duration,
     },
     /// Starting the service failed.
     #[error(transparent)]
@@ -147,9 +161,7 @@ impl Connection {
             Err(_) if !autostart => return Err(ClientError::NoService { socket: socket.display().to_string() }),
             Err(_) => {
                 dirs.ensure()?;
-                let started = autostart::start_service(dirs)?;
-                connect_bounded(socket, if started { 1 } else { 200 })
-                    .ok_or_else(|| ClientError::NoService { socket: socket.display().to_string() })?
+                start_and_connect(dirs)?
             }
         };
         let mut conn = Self { stream, dirs: dirs.clone() };
@@ -174,6 +186,40 @@ impl Connection {
         match resp {
             Response::Error { code, message } => Err(ClientError::Service { what, code, message }),
             r => Ok(r),
+        }
+    }
+}
+
+/// How long a client waits for a service that holds the lock but does not
+/// accept connections (one that is exiting, e.g. SIGKILLed while it unmaps a
+/// large run) before it gives up.
+const LOCK_HOLDER_WAIT: Duration = Duration::from_secs(15);
+
+/// Auto-starts a service and connects to it. A started process that finds the
+/// lock held ("busy") defers to the holder: a racing client's new service,
+/// which binds within moments, or a dying one, whose lock is released when it
+/// exits, after which the next start takes over. Bounded by `LOCK_HOLDER_WAIT`.
+fn start_and_connect(dirs: &RuntimeDir) -> Result<UnixStream, ClientError> {
+    let socket = dirs.socket_path();
+    let deadline = std::time::Instant::now() + LOCK_HOLDER_WAIT;
+    loop {
+        let started = autostart::start_service(dirs)?;
+        if let Some(s) = connect_bounded(socket, if started { 1 } else { 50 }) {
+            return Ok(s);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(ClientError::LockHeld {
+                socket: socket.display().to_string(),
+                lock: dirs.lock_path().display().to_string(),
+                waited: LOCK_HOLDER_WAIT,
+            });
+        }
+        // The holder may be exiting: wait (bounded) for its lock, then start anew.
+        while service_alive(dirs) && std::time::Instant::now() < deadline {
+            if let Some(s) = connect_bounded(socket, 1) {
+                return Ok(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
@@ -619,12 +665,16 @@ impl Run {
         self.check_fork()?;
         self.finished = true;
         let _ = self.producer.log(&Exit { ts_ns: clock::now_unix_ns(), exit_code, reserved: 0 });
+        // Counted in this process's memory, after the exit record: the
+        // service checks the run log against it.
+        let committed = self.producer.counters().records;
         let mut link = self.link.lock().unwrap_or_else(|p| p.into_inner());
         if self.owner {
             let req = Request::FinishRun {
                 run_id: self.ready.run_id.clone(),
                 exit_code,
                 wait_ms: self.finish_wait.as_millis() as u64,
+                committed: Some(LaneLoss { lane: self.ready.lane, records: committed }),
             };
             match link.call(&req, "finish", self.finish_wait + Duration::from_secs(90))? {
                 Response::Finished(r) if r.state == RunEnd::Incomplete => Err(ClientError::Incomplete(Box::new(r))),
@@ -632,7 +682,11 @@ impl Run {
                 _ => Err(ClientError::Unexpected("finish")),
             }
         } else {
-            let req = Request::Detach { run_id: self.ready.run_id.clone(), lane: self.ready.lane };
+            let req = Request::Detach {
+                run_id: self.ready.run_id.clone(),
+                lane: self.ready.lane,
+                committed: Some(committed),
+            };
             link.call(&req, "detach", CALL_TIMEOUT)?;
             let c = self.producer.counters();
             Ok(FinishReport {

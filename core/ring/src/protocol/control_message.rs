@@ -52,6 +52,11 @@ pub enum Request {
         exit_code: i32,
         /// How long to wait for other lanes to detach, in ms.
         wait_ms: u64,
+        /// The owner's own lane and how many records it committed there,
+        /// counted in the owner's private memory: the service checks the run
+        /// log holds them all. Absent from older clients.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        committed: Option<LaneLoss>,
     },
     /// A non-owner leaves the run.
     Detach {
@@ -59,6 +64,11 @@ pub enum Request {
         run_id: String,
         /// Its lane.
         lane: u16,
+        /// Records it committed to the lane, counted in its private memory
+        /// (not in the lane, which it can scribble on): the service checks
+        /// the run log holds them all. Absent from older clients.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        committed: Option<u64>,
     },
     /// Live runs and their lanes.
     Status,
@@ -191,7 +201,8 @@ pub struct FinishReport {
 pub struct LaneLoss {
     /// Lane.
     pub lane: u16,
-    /// Records committed to the lane and not in the run log.
+    /// Records: in a report, committed to the lane and not in the run log; in
+    /// a finish request, committed to the lane.
     pub records: u64,
 }
 
@@ -256,7 +267,8 @@ pub struct RunStatus {
     pub run_id: String,
     /// Project.
     pub project: String,
-    /// Run state.
+    /// Run state: `running`, `finishing` (the owner's finish waits for the
+    /// other lanes), `finished` or `crashed`.
     pub state: String,
     /// Records written so far.
     pub records: u64,

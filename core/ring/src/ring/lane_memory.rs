@@ -42,6 +42,9 @@ pub(crate) struct LaneMemory {
     control: NonNull<LaneControl>,
     ring: NonNull<u8>,
     capacity: usize,
+    /// The service's heartbeat word in the segment header (mapped read-only
+    /// by producers); `None` where no service runs (a `HeapRun`).
+    heartbeat: Option<NonNull<AtomicU64>>,
     /// Keeps the memory behind the pointers alive.
     _keep: Arc<dyn Send + Sync>,
     /// Under loom the commit words are loom atomics kept beside the ring, one
@@ -88,6 +91,7 @@ impl LaneMemory {
             control,
             ring,
             capacity,
+            heartbeat: None,
             _keep: keep,
             #[cfg(loom)]
             commits: (0..capacity / crate::ring::frame::FRAME_ALIGN).map(|_| AtomicU32::new(0)).collect(),
@@ -114,6 +118,23 @@ impl LaneMemory {
     }
 
     // ---- the descriptor: written by the service, read-only for producers ----
+
+    /// Adds the service's heartbeat word.
+    ///
+    /// # Safety
+    /// `word` points to an aligned `AtomicU64` valid as long as the `keep`
+    /// given to `from_raw` lives (it may be mapped read-only: only loads).
+    pub(crate) unsafe fn with_heartbeat(mut self, word: NonNull<AtomicU64>) -> Self {
+        self.heartbeat = Some(word);
+        self
+    }
+
+    /// The service's heartbeat word, if this lane has a service.
+    pub(crate) fn heartbeat(&self) -> Option<&AtomicU64> {
+        // SAFETY: valid and aligned while `_keep` lives (`with_heartbeat`'s
+        // contract); only an atomic is referenced, and only loaded from.
+        self.heartbeat.map(|w| unsafe { &*w.as_ptr() })
+    }
 
     /// The lane state word.
     #[inline]

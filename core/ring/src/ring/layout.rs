@@ -145,7 +145,14 @@ pub struct SegmentHeader {
     /// last adopted it after a restart.
     pub service_pid: AtomicU32,
     /// Reserved, zero.
-    pub _reserved1: [u8; 28],
+    pub _pad1: u32,
+    /// The service's heartbeat: coarse Unix nanoseconds, stored (Relaxed) by
+    /// the run's drain thread a few times a second while it runs; 0 from a
+    /// service that predates it. A producer that finds it stale asks whether
+    /// the service is alive, and starts a new one if not (ADR 28).
+    pub service_heartbeat_ns: AtomicU64,
+    /// Reserved, zero.
+    pub _reserved1: [u8; 16],
     // ---- line 2: the consumer's wakeup word, alone on its line ----
     /// 1 while the consumer is parked (or about to park): the service's
     /// control events wake the consumer through it. Producers never touch it
@@ -274,6 +281,7 @@ const _: () = {
     assert!(size_of::<SegmentHeader>() == SEGMENT_HEADER_LEN);
     assert!(align_of::<SegmentHeader>() == CACHE_LINE);
     assert!(offset_of!(SegmentHeader, run_id) == CACHE_LINE);
+    assert!(offset_of!(SegmentHeader, service_heartbeat_ns) == CACHE_LINE + 40);
     assert!(offset_of!(SegmentHeader, consumer_parked) == 2 * CACHE_LINE);
     assert!(size_of::<LaneDescriptor>() == LANE_DESCRIPTOR_LEN);
     assert!(offset_of!(LaneDescriptor, head) == CACHE_LINE);

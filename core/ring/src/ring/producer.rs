@@ -35,6 +35,13 @@ pub const MAX_KEYS: u32 = 1 << 20;
 const SPINS_BEFORE_PARK: u32 = 256;
 /// How often a blocked producer runs its stall hook.
 const STALL_CHECK: Duration = Duration::from_millis(500);
+/// How often (by the records' own coarse timestamps) a producer reads the
+/// service's heartbeat: one compare per record, one load per second.
+const HEARTBEAT_CHECK_NS: u64 = 1_000_000_000;
+/// A heartbeat older than this makes the producer run its stall hook (which
+/// asks whether the service is alive). The drain thread beats every 250 ms
+/// or more often; a disk stall or a loaded machine stays well inside this.
+pub const HEARTBEAT_STALE_NS: u64 = 3_000_000_000;
 
 /// What happened to a record handed to the producer.
 ///
@@ -107,6 +114,8 @@ pub struct Producer {
     fork_generation: u64,
     keys: HashMap<Box<str>, KeyId>,
     stall_hook: Option<Box<dyn FnMut() + Send>>,
+    /// Coarse time of the last heartbeat check.
+    heartbeat_checked_ns: u64,
     #[cfg(feature = "test-hooks")]
     pause_hook: Option<(u64, Box<dyn FnMut() + Send>)>,
 }
@@ -158,6 +167,7 @@ impl Producer {
             fork_generation: fork_guard::generation(),
             keys: HashMap::new(),
             stall_hook: None,
+            heartbeat_checked_ns: 0,
             #[cfg(feature = "test-hooks")]
             pause_hook: None,
         })
@@ -235,12 +245,14 @@ impl Producer {
     pub fn log_scalar1(&mut self, step: i64, key: KeyId, value: f64) -> Result<Logged, ProduceError> {
         let len = scalar_writer::SCALAR1_LEN;
         let Some(off) = self.reserve(frame_len(len))? else { return Ok(Logged::Dropped) };
+        let ts = clock::now_unix_ns();
         // SAFETY: `reserve` reserved frame_len(len) bytes at `off`, 16-aligned;
         // the payload starts 16 bytes in.
         unsafe {
-            scalar_writer::write_scalar1(self.mem.at(off + FRAME_HEADER_LEN), clock::now_unix_ns(), step, key.0, value);
+            scalar_writer::write_scalar1(self.mem.at(off + FRAME_HEADER_LEN), ts, step, key.0, value);
         }
         self.publish(off, RecordKind::Scalar1, len);
+        self.heartbeat_tick(ts);
         Ok(Logged::Written)
     }
 
@@ -259,6 +271,7 @@ impl Producer {
             scalar_writer::write_scalars(self.mem.at(off + FRAME_HEADER_LEN), ts, step, items);
         }
         self.publish(off, RecordKind::Scalars, len);
+        self.heartbeat_tick(ts);
         Ok(Logged::Written)
     }
 
@@ -284,6 +297,7 @@ impl Producer {
                 Ok(w) => {
                     let len = w.written();
                     self.publish(off, R::KIND, len);
+                    self.heartbeat_tick(clock::now_unix_ns());
                     return Ok(Logged::Written);
                 }
                 // Did not fit: ask for more. What rkyv wrote into free space is
@@ -321,8 +335,35 @@ impl Producer {
         }
     }
 
+    /// Checks the service's heartbeat about once a second of record time
+    /// (`now_ns`, the record's coarse timestamp; a clock step either way
+    /// also triggers a check).
+    #[inline]
+    fn heartbeat_tick(&mut self, now_ns: u64) {
+        if now_ns.abs_diff(self.heartbeat_checked_ns) >= HEARTBEAT_CHECK_NS {
+            self.check_heartbeat(now_ns);
+        }
+    }
+
+    /// A stale heartbeat means no drain thread has run for seconds: the
+    /// service may be dead, and a slow logger would otherwise notice only
+    /// when its lane fills, hours later. Runs the stall hook, which asks.
+    #[cold]
+    fn check_heartbeat(&mut self, now_ns: u64) {
+        self.heartbeat_checked_ns = now_ns;
+        // Relaxed: a timestamp compared on its own; nothing is read through it.
+        let beat = self.mem.heartbeat().map_or(0, |w| w.load(Ordering::Relaxed));
+        if beat != 0
+            && now_ns.saturating_sub(beat) > HEARTBEAT_STALE_NS
+            && let Some(hook) = self.stall_hook.as_mut()
+        {
+            hook();
+        }
+    }
+
     /// Installs a hook that a producer blocked on a full lane runs about every
-    /// 500 ms while it waits (the client uses it to notice a dead service and
+    /// 500 ms while it waits, and that any producer runs when the service's
+    /// heartbeat is stale (the client uses it to notice a dead service and
     /// start a new one, which then drains the lane).
     pub fn set_stall_hook(&mut self, hook: Box<dyn FnMut() + Send>) {
         self.stall_hook = Some(hook);

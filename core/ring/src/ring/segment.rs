@@ -208,7 +208,11 @@ impl Mapping {
         // SAFETY: desc points into the header mapping, control and
         // ring into the lane mapping, both kept alive by `keep`; lane_bytes was
         // validated (power of two in range) and the ring is page aligned.
-        Ok(unsafe { LaneMemory::from_raw(self.descriptor_ptr(lane), control, ring, g.lane_bytes, keep) })
+        let mem = unsafe { LaneMemory::from_raw(self.descriptor_ptr(lane), control, ring, g.lane_bytes, keep) };
+        let heartbeat = NonNull::from(header_atomic!(self, service_heartbeat_ns));
+        // SAFETY: the word is in the header mapping, which `keep` (holding
+        // this Mapping) keeps alive; 8-aligned (offset pinned in layout.rs).
+        Ok(unsafe { mem.with_heartbeat(heartbeat) })
     }
 
     fn run_id(&self) -> String {
@@ -600,6 +604,7 @@ impl SegmentOwner {
         // Relaxed: published by the magic store below.
         header_atomic!(map, run_state).store(RunState::Running as u32, Ordering::Relaxed);
         header_atomic!(map, service_pid).store(std::process::id(), Ordering::Relaxed);
+        header_atomic!(map, service_heartbeat_ns).store(clock::now_unix_ns(), Ordering::Relaxed);
         // SYNC POINT: segment published. Release orders every header write
         // above before the magic; pairs with the Acquire load in `Mapping::open`.
         header_atomic!(map, magic).store(SEGMENT_MAGIC, Ordering::Release);
@@ -629,7 +634,9 @@ impl SegmentOwner {
         if size < need {
             return Err(SegmentError::Truncated { name: name.to_owned(), expected: need, actual: size });
         }
+        // Relaxed: advisory words, read on their own.
         header_atomic!(map, service_pid).store(std::process::id(), Ordering::Relaxed);
+        header_atomic!(map, service_heartbeat_ns).store(clock::now_unix_ns(), Ordering::Relaxed);
         Ok(Self::from_map(map, lanes))
     }
 
@@ -750,6 +757,13 @@ impl SegmentOwner {
     pub fn set_run_state(&self, state: RunState) {
         // Release: pairs with `run_state`'s Acquire.
         header_atomic!(self.shared.map, run_state).store(state as u32, Ordering::Release);
+    }
+
+    /// Stores the service's heartbeat (now, coarse Unix ns): producers that
+    /// find it stale check whether the service is alive (ADR 28).
+    pub fn beat(&self) {
+        // Relaxed: a timestamp read on its own; it publishes nothing.
+        header_atomic!(self.shared.map, service_heartbeat_ns).store(clock::now_unix_ns(), Ordering::Relaxed);
     }
 
     /// Parks the calling thread on the run's futex until `ready()` or

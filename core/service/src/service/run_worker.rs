@@ -45,6 +45,16 @@ pub(crate) struct LaneOwner {
     pub closing: Option<LaneState>,
     /// Already applied to the consumer.
     pub closed_applied: bool,
+    /// Records its producer says it committed, sent with its detach or
+    /// finish from the producer's private memory: the finish reports any the
+    /// run log lacks (a producer that scribbled over its own lane).
+    pub committed: Option<u64>,
+}
+
+impl LaneOwner {
+    pub(crate) fn new(lane: u16, pid: u32, pidfd: Option<OwnedFd>, closing: Option<LaneState>) -> Self {
+        Self { lane, pid, pidfd, closing, closed_applied: false, committed: None }
+    }
 }
 
 /// A finish request from the owner.
@@ -217,7 +227,15 @@ pub(crate) fn run(shared: Arc<RunShared>, writer: RunLogWriter, stopping: impl F
         PathBuf::from(&d.shared.meta.lock().unwrap_or_else(PoisonError::into_inner).run_dir).join(SUMMARY_FILE);
     d.folder = Some(Folder::start(&d.shared.run_id, folded, Batch::new(BATCH_BYTES), summary_path));
     let mut rate_mark = (Instant::now(), 0u64);
+    let mut beat_mark = Instant::now();
+    d.shared.segment.beat();
     loop {
+        // The heartbeat producers check (ADR 28): at most every 200 ms, and
+        // at least every IDLE_WAIT while this thread lives.
+        if beat_mark.elapsed() >= Duration::from_millis(200) {
+            d.shared.segment.beat();
+            beat_mark = Instant::now();
+        }
         d.add_new_lanes();
         let control = &d.shared.control;
         // SYNC POINT: control event (Acquire in the re-check).
@@ -561,6 +579,44 @@ impl Drain {
                 report.lost_records += lost;
                 report.lost_by_lane.push(LaneLoss { lane: lane as u16, records: lost });
             }
+        }
+        // Records a producer committed that never reached the service: its
+        // own count, from its private memory, against what the lane framed.
+        let tallies: Vec<(u16, u64)> = shared
+            .lanes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(|l| Some((l.lane, l.committed?)))
+            .collect();
+        let mut unseen_lanes = Vec::new();
+        for (lane, committed) in tallies.into_iter().filter(|_| lanes_readable) {
+            let seen = self
+                .consumer
+                .lane_seq(lane)
+                .unwrap_or(0)
+                .saturating_add(report.lost_by_lane.iter().find(|l| l.lane == lane).map_or(0, |l| l.records));
+            let unseen = committed.min(PLAUSIBLE_COUNTER).saturating_sub(seen);
+            if unseen > 0 {
+                tracing::error!(run = %shared.run_id, lane, committed, seen, "records committed to a lane never reached the service");
+                report.lost_records += unseen;
+                match report.lost_by_lane.iter_mut().find(|l| l.lane == lane) {
+                    Some(l) => l.records += unseen,
+                    None => report.lost_by_lane.push(LaneLoss { lane, records: unseen }),
+                }
+                unseen_lanes.push(format!("lane {lane}: {unseen} of {committed}"));
+            }
+        }
+        if !unseen_lanes.is_empty() {
+            let why = format!(
+                "records their producer committed never reached the service ({}): the lane's ring was overwritten, \
+                 most likely by its own process",
+                unseen_lanes.join(", ")
+            );
+            report.loss_reason = Some(match report.loss_reason.take() {
+                Some(earlier) => format!("{earlier}; {why}"),
+                None => why,
+            });
         }
         for (lane, pid) in stalled.into_iter().filter(|_| lanes_readable) {
             let unread_bytes = shared.segment.lane_stats(lane).map_or(0, |s| s.fill);

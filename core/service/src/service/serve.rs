@@ -25,8 +25,8 @@ use crate::runlog::run_meta::{RUN_LOG_FILE, RunMeta};
 use crate::service::run_worker::{self, FinishRequest, LaneOwner, LiveCounts, RunShared};
 use crate::{RunLogHeader, RunLogWriter};
 use ringlog_ring::protocol::control_message::{
-    ErrorCode, FinishReport, FrameIoError, InitRun, LaneStatus, PROTOCOL_VERSION, Request, Response, RunReady,
-    RunStatus, StatusReport, read_frame, write_frame,
+    ErrorCode, FinishReport, FrameIoError, InitRun, LaneLoss, LaneStatus, PROTOCOL_VERSION, Request, Response,
+    RunReady, RunStatus, StatusReport, read_frame, write_frame,
 };
 use ringlog_ring::protocol::run_layout::{RunList, RunListEntry};
 use ringlog_ring::protocol::runtime_dir::{RuntimeDir, RuntimeDirError};
@@ -287,10 +287,10 @@ fn handle_connection(state: &Arc<State>, mut stream: UnixStream) {
             (Request::InitRun(init), true) => init_run(state, init, pid),
             (Request::AttachRun { run_id }, true) => add_lane(state, run_id, pid, None),
             (Request::RegisterLane { run_id, lane }, true) => add_lane(state, run_id, pid, *lane),
-            (Request::FinishRun { run_id, exit_code, wait_ms }, true) => {
-                finish_run(state, run_id, pid, *exit_code, Duration::from_millis(*wait_ms))
+            (Request::FinishRun { run_id, exit_code, wait_ms, committed }, true) => {
+                finish_run(state, run_id, pid, *exit_code, Duration::from_millis(*wait_ms), *committed)
             }
-            (Request::Detach { run_id, lane }, true) => detach(state, run_id, *lane),
+            (Request::Detach { run_id, lane, committed }, true) => detach(state, run_id, *lane, *committed),
             (Request::Status, true) => Response::Status(status(state)),
             (Request::Shutdown, true) => {
                 tracing::info!(pid, "shutdown requested");
@@ -479,27 +479,33 @@ fn add_lane(state: &State, run_id: &str, pid: u32, lane: Option<u16>) -> Respons
         Ok(r) => r,
         Err(e) => return *e,
     };
-    if run.finish.lock().unwrap_or_else(PoisonError::into_inner).is_some() {
-        return error(ErrorCode::InvalidArgument, format!("run {run_id} is finishing"));
+    let finishing = run.finish.lock().unwrap_or_else(PoisonError::into_inner).is_some();
+    if finishing && lane.is_none() {
+        return error(ErrorCode::InvalidArgument, format!("run {run_id} is finishing: it takes no new processes"));
     }
     let lane = match lane {
         Some(l) if u32::from(l) < run.segment.lane_count() => {
             // Re-claim after a service restart: new owner pid, fresh liveness.
+            // Accepted while the run finishes too: the process re-claims to
+            // detach, and its detach must count as one, not as a lane lost.
             let mut lanes = run.lanes.lock().unwrap_or_else(PoisonError::into_inner);
-            lanes.retain(|o| o.lane != l);
-            lanes.push(LaneOwner { lane: l, pid, pidfd: run_worker::pidfd(pid), closing: None, closed_applied: false });
+            let old = lanes.iter().position(|o| o.lane == l).map(|i| lanes.swap_remove(i));
+            let mut owner = LaneOwner::new(l, pid, run_worker::pidfd(pid), None);
+            if let Some(old) = old.filter(|_| finishing) {
+                (owner.closing, owner.committed) = (old.closing, old.committed);
+            }
+            lanes.push(owner);
             l
         }
         Some(l) => return error(ErrorCode::InvalidArgument, format!("run {run_id} has no lane {l}")),
         None => match run.segment.add_lane(pid) {
             Ok(l) => {
-                run.lanes.lock().unwrap_or_else(PoisonError::into_inner).push(LaneOwner {
-                    lane: l,
+                run.lanes.lock().unwrap_or_else(PoisonError::into_inner).push(LaneOwner::new(
+                    l,
                     pid,
-                    pidfd: run_worker::pidfd(pid),
-                    closing: None,
-                    closed_applied: false,
-                });
+                    run_worker::pidfd(pid),
+                    None,
+                ));
                 l
             }
             Err(e) => return error(ErrorCode::Internal, e.to_string()),
@@ -514,7 +520,7 @@ fn add_lane(state: &State, run_id: &str, pid: u32, lane: Option<u16>) -> Respons
     })
 }
 
-fn detach(state: &State, run_id: &str, lane: u16) -> Response {
+fn detach(state: &State, run_id: &str, lane: u16, committed: Option<u64>) -> Response {
     let run = match find(state, run_id) {
         Ok(r) => r,
         Err(e) => return *e,
@@ -523,6 +529,7 @@ fn detach(state: &State, run_id: &str, lane: u16) -> Response {
     match lanes.iter_mut().find(|l| l.lane == lane) {
         Some(l) => {
             l.closing.get_or_insert(ringlog_ring::LaneState::Detached);
+            l.committed = committed.or(l.committed);
             drop(lanes);
             run.signal();
             Response::Ok
@@ -531,7 +538,14 @@ fn detach(state: &State, run_id: &str, lane: u16) -> Response {
     }
 }
 
-fn finish_run(state: &State, run_id: &str, pid: u32, exit_code: i32, wait: Duration) -> Response {
+fn finish_run(
+    state: &State,
+    run_id: &str,
+    pid: u32,
+    exit_code: i32,
+    wait: Duration,
+    committed: Option<LaneLoss>,
+) -> Response {
     let run = match find(state, run_id) {
         Ok(r) => r,
         Err(e) => return *e,
@@ -542,6 +556,12 @@ fn finish_run(state: &State, run_id: &str, pid: u32, exit_code: i32, wait: Durat
             ErrorCode::NotOwner,
             format!("only the process that called init (pid {owner}) finishes run {run_id}; other processes detach"),
         );
+    }
+    if let Some(c) = committed {
+        let mut lanes = run.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(l) = lanes.iter_mut().find(|l| l.lane == c.lane && l.pid == pid) {
+            l.committed = Some(c.records);
+        }
     }
     let (tx, rx) = mpsc::channel::<FinishReport>();
     {
@@ -588,7 +608,13 @@ fn status(state: &State) -> StatusReport {
         out.runs.push(RunStatus {
             run_id: run.run_id.clone(),
             project: meta.project,
-            state: format!("{:?}", run.segment.run_state().unwrap_or(RunState::Running)).to_lowercase(),
+            state: match run.segment.run_state().unwrap_or(RunState::Running) {
+                // The owner's finish is waiting for the other lanes.
+                RunState::Running if run.finish.lock().unwrap_or_else(PoisonError::into_inner).is_some() => {
+                    "finishing".into()
+                }
+                s => format!("{s:?}").to_lowercase(),
+            },
             records: live.records,
             bytes: live.bytes,
             records_per_s: live.records_per_s,
@@ -658,7 +684,7 @@ fn adopt(state: &Arc<State>, meta: &RunMeta, entry: &Path) -> Result<(), String>
             ringlog_ring::LaneState::Detached => Some(ringlog_ring::LaneState::Detached),
             _ => Some(ringlog_ring::LaneState::Abandoned),
         };
-        lanes.push(LaneOwner { lane: lane as u16, pid: stats.owner_pid, pidfd, closing, closed_applied: false });
+        lanes.push(LaneOwner::new(lane as u16, stats.owner_pid, pidfd, closing));
     }
     let shared = Arc::new(RunShared {
         run_id: meta.run_id.clone(),
