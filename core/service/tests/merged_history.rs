@@ -58,7 +58,7 @@ fn skew_within_the_window_merges_one_row_per_step() {
     assert_eq!(rows.len(), 100);
     for (s, row) in rows.iter().enumerate() {
         assert_eq!(row.step, s as i64);
-        let get = |k: &str| row.items.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let get = |k: &str| row.items.iter().find(|(key, _)| **key == *k).map(|(_, v)| v.clone());
         assert_eq!(get("a/loss"), Some(WandbValue::F64(s as f64)));
         assert_eq!(get("b/loss"), Some(WandbValue::F64(s as f64 + 0.5)));
     }
@@ -89,7 +89,7 @@ fn a_trainer_going_back_to_an_earlier_step_loses_only_those_rows() {
     // With the default window the rows are reordered and merged: no loss.
     let (rows, late, _) = merge(&recs, MergedHistory::new(None));
     assert_eq!((rows.len(), late), (15, 0));
-    assert_eq!(rows[5].items, vec![("loss".to_string(), WandbValue::F64(105.0))]);
+    assert_eq!(rows[5].items, vec![("loss".into(), WandbValue::F64(105.0))]);
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn reserved_and_undefined_keys() {
     assert_eq!(dropped, 1, "_step is W&B's own");
     assert_eq!(
         rows[0].items,
-        vec![("name".to_string(), WandbValue::Str("x".into())), ("key#7@lane0".to_string(), WandbValue::Bool(true))]
+        vec![("name".into(), WandbValue::Str("x".into())), ("key#7@lane0".into(), WandbValue::Bool(true))]
     );
 }
 
@@ -125,6 +125,6 @@ fn downsampled_rows_carry_the_last_timestamp_of_their_window() {
         rows.iter().map(|r| (r.step, r.timestamp_unix_ns)).collect::<Vec<_>>(),
         [(3, 1_003), (7, 1_007), (9, 1_009)]
     );
-    let mean = rows[2].items.iter().find(|(k, _)| k == "loss/mean").map(|(_, v)| v.clone());
+    let mean = rows[2].items.iter().find(|(k, _)| &**k == "loss/mean").map(|(_, v)| v.clone());
     assert_eq!(mean, Some(WandbValue::F64(8.5)));
 }

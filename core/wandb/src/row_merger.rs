@@ -12,14 +12,18 @@
 //! file. The merged row's timestamp is the latest of its rows'.
 
 use crate::downsample::StepOrderError;
-use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Rows with at most this many keys find a key by scanning (interned keys
+/// usually match by address); longer rows also keep a hash index.
+const SCAN_MAX: usize = 32;
 
 /// One merged row: a step, its latest timestamp and the union of its keys.
 ///
 /// # Examples
 ///
 /// ```
-/// let r = ringlog_wandb::MergedRow { step: 1, timestamp_unix_ns: 5, items: vec![("x".to_string(), 1.0f64)] };
+/// let r = ringlog_wandb::MergedRow { step: 1, timestamp_unix_ns: 5, items: vec![("x".into(), 1.0f64)] };
 /// assert_eq!(r.items.len(), 1);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -28,8 +32,9 @@ pub struct MergedRow<V> {
     pub step: i64,
     /// The latest timestamp among the merged rows, in nanoseconds since the Unix epoch.
     pub timestamp_unix_ns: u64,
-    /// Keys and winning values, in first-seen order.
-    pub items: Vec<(String, V)>,
+    /// Keys and winning values, in first-seen order. Keys are shared
+    /// (`Arc<str>`): a caller that interns its key names never copies them.
+    pub items: Vec<(Arc<str>, V)>,
 }
 
 /// Folds rows of the same step from several lanes into one row per step.
@@ -45,7 +50,7 @@ pub struct MergedRow<V> {
 /// assert_eq!(row.step, 1);
 /// assert_eq!(row.timestamp_unix_ns, 100);
 /// // lane 0's value has the later timestamp (100 > 90), so it wins.
-/// assert_eq!(row.items, vec![("loss".to_string(), 1.0), ("acc".to_string(), 0.5)]);
+/// assert_eq!(row.items, vec![("loss".into(), 1.0), ("acc".into(), 0.5)]);
 /// assert_eq!(m.finish().unwrap().step, 2);
 /// ```
 #[derive(Debug, Clone)]
@@ -53,8 +58,9 @@ pub struct RowMerger<V> {
     step: Option<i64>,
     timestamp_unix_ns: u64,
     /// (key, value, (timestamp, lane) of the row the value came from).
-    items: Vec<(String, V, (u64, u32))>,
-    slots: HashMap<String, usize>,
+    items: Vec<(Arc<str>, V, (u64, u32))>,
+    /// Key → index in `items`, kept only while a row has more than `SCAN_MAX` keys.
+    slots: std::collections::HashMap<Arc<str>, usize, foldhash::fast::FixedState>,
 }
 
 impl<V: Clone> Default for RowMerger<V> {
@@ -73,7 +79,7 @@ impl<V: Clone> RowMerger<V> {
     /// assert!(m.finish().is_none());
     /// ```
     pub fn new() -> Self {
-        Self { step: None, timestamp_unix_ns: 0, items: Vec::new(), slots: HashMap::new() }
+        Self { step: None, timestamp_unix_ns: 0, items: Vec::new(), slots: Default::default() }
     }
 
     /// Adds lane `lane`'s row for `step`. Returns the previous step's merged row when `step`
@@ -90,7 +96,7 @@ impl<V: Clone> RowMerger<V> {
     /// m.push(3, 5, 1, &[("x", 1.0f64)]).unwrap();
     /// assert!(m.push(3, 4, 1, &[("x", 1.0)]).is_err());
     /// ```
-    pub fn push<K: AsRef<str>>(
+    pub fn push<K: AsRef<str> + Clone + Into<Arc<str>>>(
         &mut self,
         lane: u32,
         step: i64,
@@ -109,9 +115,8 @@ impl<V: Clone> RowMerger<V> {
         self.timestamp_unix_ns = self.timestamp_unix_ns.max(timestamp_unix_ns);
         let rank = (timestamp_unix_ns, lane);
         for (key, value) in items {
-            let key = key.as_ref();
-            match self.slots.get(key) {
-                Some(&slot) => {
+            match self.find(key.as_ref()) {
+                Some(slot) => {
                     let entry = &mut self.items[slot];
                     if rank >= entry.2 {
                         entry.1 = value.clone();
@@ -119,12 +124,31 @@ impl<V: Clone> RowMerger<V> {
                     }
                 }
                 None => {
-                    self.slots.insert(key.to_owned(), self.items.len());
-                    self.items.push((key.to_owned(), value.clone(), rank));
+                    let key: Arc<str> = key.clone().into();
+                    if !self.slots.is_empty() {
+                        self.slots.insert(Arc::clone(&key), self.items.len());
+                    }
+                    self.items.push((key, value.clone(), rank));
                 }
             }
         }
         Ok(done)
+    }
+
+    /// The index of `key` in the current row.
+    fn find(&mut self, key: &str) -> Option<usize> {
+        if self.items.len() <= SCAN_MAX {
+            // The same interned name is the same address: compared first.
+            return self
+                .items
+                .iter()
+                .position(|(k, ..)| (std::ptr::eq(k.as_ptr(), key.as_ptr()) && k.len() == key.len()) || **k == *key);
+        }
+        if self.slots.len() != self.items.len() {
+            // The row just grew past SCAN_MAX: index the keys it has.
+            self.slots = self.items.iter().enumerate().map(|(i, (k, ..))| (Arc::clone(k), i)).collect();
+        }
+        self.slots.get(key).copied()
     }
 
     /// Emits the last step's merged row (`None` if nothing was pushed since the last row).
@@ -168,5 +192,21 @@ mod tests {
         }
         // Lanes 0 and 1 tie on timestamp 10; the higher lane id (1) wins.
         assert_eq!(winners, [2.0, 2.0, 2.0]);
+    }
+
+    #[test]
+    fn rows_longer_than_the_scan_limit_merge_by_key() {
+        let keys: Vec<String> = (0..3 * SCAN_MAX).map(|i| format!("k{i}")).collect();
+        let mut m = RowMerger::new();
+        let first: Vec<(&str, f64)> = keys[..2 * SCAN_MAX].iter().map(|k| (k.as_str(), 1.0)).collect();
+        let second: Vec<(&str, f64)> = keys[SCAN_MAX..].iter().map(|k| (k.as_str(), 2.0)).collect();
+        m.push(0, 1, 10, &first).unwrap();
+        m.push(1, 1, 20, &second).unwrap();
+        let row = m.finish().unwrap();
+        assert_eq!(row.items.len(), 3 * SCAN_MAX, "each key once");
+        for (i, (k, v)) in row.items.iter().enumerate() {
+            assert_eq!(**k, *keys[i]);
+            assert_eq!(*v, if i < SCAN_MAX { 1.0 } else { 2.0 }, "{k}: the later row wins where both have it");
+        }
     }
 }

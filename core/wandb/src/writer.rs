@@ -366,11 +366,11 @@ impl WandbWriter {
     /// w.history(10, 1_796_137_118_000_000_000, &[("loss", WandbValue::F64(0.25)), ("tokens", WandbValue::I64(1 << 40))])?;
     /// # Ok::<(), ringlog_wandb::WandbError>(())
     /// ```
-    pub fn history(
+    pub fn history<K: AsRef<str>>(
         &mut self,
         step: i64,
         timestamp_unix_ns: u64,
-        items: &[(&str, WandbValue)],
+        items: &[(K, WandbValue)],
     ) -> Result<(), WandbError> {
         self.check_usable()?;
         if let Some(previous) = self.last_step
@@ -379,13 +379,13 @@ impl WandbWriter {
             return Err(WandbError::StepNotIncreasing { step, previous });
         }
         for (key, value) in items {
-            check_key(key)?;
-            check_value(key, value)?;
+            check_key(key.as_ref())?;
+            check_value(key.as_ref(), value)?;
         }
         self.encoder.clear();
         self.summary.begin_step();
         for (key, value) in items {
-            let summary = &mut self.summary;
+            let (summary, key) = (&mut self.summary, key.as_ref());
             self.encoder.add(key, value, |part, json| summary.set(key, part, json));
         }
         let runtime_s = timestamp_unix_ns.saturating_sub(self.start_time_unix_ns) as f64 / 1e9;

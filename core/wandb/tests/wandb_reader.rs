@@ -401,7 +401,7 @@ fn merged_lanes_give_one_row_per_step() {
     rows.extend(merger.finish());
     assert_eq!(rows.len(), 50);
     for row in &rows {
-        let items: Vec<(&str, WandbValue)> = row.items.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let items: Vec<(&str, WandbValue)> = row.items.iter().map(|(k, v)| (&**k, v.clone())).collect();
         w.history(row.step, row.timestamp_unix_ns, &items).expect("history");
     }
     let paths = w.finish(Outcome::Exited { exit_code: 0, runtime_s: 0.1 }).expect("finish");

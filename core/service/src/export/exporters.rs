@@ -766,7 +766,7 @@ fn export_jsonl_merged(
         rows += 1;
         Ok(())
     };
-    let mut merged = MergedHistory::new(downsample).with_selection(sampling);
+    let mut merged = MergedHistory::new(downsample).step_ordered().with_selection(sampling);
     let (mut stats, _) = crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, None, |rec, keys| {
         merged.observe(rec.lane(), &rec.record(), keys, &mut write)
     })?;
@@ -794,11 +794,11 @@ fn export_csv_merged(
     let mut names = BTreeSet::new();
     let mut collect = |row: MergedRow<WandbValue>| -> Result<(), ExportError> {
         for (key, _) in row.items {
-            names.insert(key);
+            names.insert(String::from(&*key));
         }
         Ok(())
     };
-    let mut merged = MergedHistory::new(downsample).with_selection(sampling);
+    let mut merged = MergedHistory::new(downsample).step_ordered().with_selection(sampling);
     let (mut stats, last_offset) =
         crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, None, |rec, keys| {
             merged.observe(rec.lane(), &rec.record(), keys, &mut collect)
@@ -825,7 +825,7 @@ fn export_csv_merged(
             cells.iter_mut().for_each(String::clear);
             for (key, value) in &row.items {
                 // Every key was seen in pass 1, which read the same records.
-                if let Some(&slot) = slots.get(key.as_str()) {
+                if let Some(&slot) = slots.get(&**key) {
                     cells[slot] = csv_cell(&wandb_value_json(value)).into_owned();
                 }
             }
@@ -839,7 +839,7 @@ fn export_csv_merged(
             rows += 1;
             Ok(())
         };
-        let mut merged = MergedHistory::new(downsample).with_selection(sampling);
+        let mut merged = MergedHistory::new(downsample).step_ordered().with_selection(sampling);
         crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, Some(limit), |rec, keys| {
             merged.observe(rec.lane(), &rec.record(), keys, &mut write)
         })?;
@@ -858,7 +858,7 @@ fn merged_row_json(row: MergedRow<WandbValue>) -> Map<String, Json> {
     obj.insert(STEP_FIELD.into(), Json::from(row.step));
     obj.insert(TIMESTAMP_FIELD.into(), f64_json(row.timestamp_unix_ns as f64 / 1e9));
     for (key, value) in &row.items {
-        obj.insert(key.clone(), wandb_value_json(value));
+        obj.insert(String::from(&**key), wandb_value_json(value));
     }
     obj
 }

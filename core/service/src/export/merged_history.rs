@@ -18,7 +18,8 @@
 //! a drain batch hold (about a MiB of records per lane), far less than the window; lanes that
 //! do not (processes started apart, a starved rank) can drift without bound, so the exports
 //! of a finished log feed this merger lane by lane in step order
-//! (`export::step_order_walk`), and only the live W&B run relies on the window. A row whose
+//! (`export::step_order_walk`) with no window at all ([`MergedHistory::step_ordered`]), and
+//! only the live W&B run relies on the window. A row whose
 //! step is below a step already released
 //! (a lane that fell further behind than the window, or a trainer that went back to an
 //! earlier step, e.g. after restoring a checkpoint) cannot be placed any more: it is
@@ -31,6 +32,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+/// Maps on the per-record path: keys are small and not attacker-chosen in a
+/// way that matters here (a log's own key ids), so a fast fixed hasher.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 use ringlog_ring::record::schema::RecordRef;
 use ringlog_wandb::{Downsampler, MergedRow, RowMerger, WandbValue};
@@ -84,9 +89,9 @@ struct PendingRow {
 #[derive(Debug)]
 pub struct MergedHistory {
     /// Interned key names, so buffered rows share them.
-    names: HashMap<Box<str>, Arc<str>>,
+    names: FastMap<Box<str>, Arc<str>>,
     /// `(lane, key id)` → interned name, cleared for a key id its lane redefines.
-    by_key: HashMap<(u16, u32), Arc<str>>,
+    by_key: FastMap<(u16, u32), Arc<str>>,
     /// Rows read and not yet released, by `(step, arrival number)`.
     window: BTreeMap<(i64, u64), PendingRow>,
     window_bytes: usize,
@@ -101,9 +106,14 @@ pub struct MergedHistory {
     late_rows: u64,
     dropped_items: u64,
     /// Highest step each lane has logged so far (for [`Self::release_settled`]).
-    lane_steps: HashMap<u16, i64>,
+    lane_steps: FastMap<u16, i64>,
     /// Keys and steps to keep (`--keys`, `--steps`); `None` keeps everything.
     select: Option<Sampling>,
+    /// The input comes in step order (the exports' step-order walk): rows go straight to
+    /// the merger, with no window.
+    in_order: bool,
+    /// A row's items, reused from row to row when there is no window.
+    scratch: Vec<(Arc<str>, WandbValue)>,
 }
 
 impl MergedHistory {
@@ -117,8 +127,8 @@ impl MergedHistory {
     /// ```
     pub fn new(downsample: Option<(u64, bool)>) -> Self {
         Self {
-            names: HashMap::new(),
-            by_key: HashMap::new(),
+            names: FastMap::default(),
+            by_key: FastMap::default(),
             window: BTreeMap::new(),
             window_bytes: 0,
             window_limit: DEFAULT_WINDOW_BYTES,
@@ -129,8 +139,10 @@ impl MergedHistory {
             last_merged_ts: 0,
             late_rows: 0,
             dropped_items: 0,
-            lane_steps: HashMap::new(),
+            lane_steps: FastMap::default(),
             select: None,
+            in_order: false,
+            scratch: Vec::new(),
         }
     }
 
@@ -157,6 +169,22 @@ impl MergedHistory {
     /// ```
     pub fn with_window_bytes(mut self, bytes: usize) -> Self {
         self.window_limit = bytes;
+        self
+    }
+
+    /// The same merger for input that arrives in step order already (the exports read the
+    /// log lane by lane in step order, `export::step_order_walk`): rows skip the reorder
+    /// window and go straight to the merger. A row below the step merged last (a lane
+    /// that went back to an earlier step) is dropped and counted in
+    /// [`late_rows`](Self::late_rows), as W&B itself ignores a step below its current one.
+    ///
+    /// # Examples
+    /// ```
+    /// let m = ringlog_service::MergedHistory::new(None).step_ordered();
+    /// # let _ = m;
+    /// ```
+    pub fn step_ordered(mut self) -> Self {
+        self.in_order = true;
         self
     }
 
@@ -201,12 +229,12 @@ impl MergedHistory {
                 return Ok(());
             }
             RecordRef::Scalar1(s) => {
-                let mut items = Vec::with_capacity(1);
+                let mut items = self.take_scratch();
                 self.add_item(&mut items, lane, s.key.to_native(), keys, WandbValue::F64(s.value.to_native()));
                 (s.step.to_native(), s.ts_ns.to_native(), items)
             }
             RecordRef::Scalars(s) => {
-                let mut items = Vec::with_capacity(s.items.len());
+                let mut items = self.take_scratch();
                 for item in s.items.iter() {
                     self.add_item(
                         &mut items,
@@ -219,7 +247,7 @@ impl MergedHistory {
                 (s.step.to_native(), s.ts_ns.to_native(), items)
             }
             RecordRef::History(h) => {
-                let mut items = Vec::with_capacity(h.items.len());
+                let mut items = self.take_scratch();
                 for item in h.items.iter() {
                     self.add_item(&mut items, lane, item.key.to_native(), keys, wandb_value(&item.value));
                 }
@@ -245,6 +273,11 @@ impl MergedHistory {
                 );
             }
             return Ok(());
+        }
+        if self.in_order {
+            let merged = self.merge(step, lane, ts_ns, &items, emit);
+            self.scratch = items;
+            return merged;
         }
         let bytes = ROW_OVERHEAD
             + items.iter().map(|(_, v)| size_of::<(Arc<str>, WandbValue)>() + heap_bytes(v)).sum::<usize>();
@@ -316,7 +349,7 @@ impl MergedHistory {
             self.downsample(merged, emit)?;
         }
         if let Some(row) = self.downsampler.take().and_then(Downsampler::finish) {
-            emit(MergedRow { step: row.step, timestamp_unix_ns: self.last_merged_ts, items: row.items })?;
+            emit(MergedRow { step: row.step, timestamp_unix_ns: self.last_merged_ts, items: shared(row.items) })?;
         }
         Ok(())
     }
@@ -366,8 +399,26 @@ impl MergedHistory {
         emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>,
     ) -> Result<(), E> {
         self.window_bytes -= row.bytes;
+        self.merge(step, row.lane, row.ts_ns, &row.items, emit)
+    }
+
+    /// An empty item list, reusing the last row's allocation when there is no window.
+    fn take_scratch(&mut self) -> Vec<(Arc<str>, WandbValue)> {
+        let mut items = std::mem::take(&mut self.scratch);
+        items.clear();
+        items
+    }
+
+    fn merge<E>(
+        &mut self,
+        step: i64,
+        lane: u16,
+        ts_ns: u64,
+        items: &[(Arc<str>, WandbValue)],
+        emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>,
+    ) -> Result<(), E> {
         self.released = Some(step);
-        match self.merger.push(u32::from(row.lane), step, row.ts_ns, &row.items) {
+        match self.merger.push(u32::from(lane), step, ts_ns, items) {
             Ok(Some(merged)) => self.downsample(merged, emit),
             Ok(None) => Ok(()),
             // Unreachable: the window releases steps in order and refuses rows below the
@@ -396,8 +447,13 @@ impl MergedHistory {
         let window_ts = self.last_merged_ts;
         self.last_merged_ts = merged.timestamp_unix_ns;
         match done {
-            Some(row) => emit(MergedRow { step: row.step, timestamp_unix_ns: window_ts, items: row.items }),
+            Some(row) => emit(MergedRow { step: row.step, timestamp_unix_ns: window_ts, items: shared(row.items) }),
             None => Ok(()),
         }
     }
+}
+
+/// A downsampled row's items with shared keys (one per window, not per step).
+fn shared(items: Vec<(String, WandbValue)>) -> Vec<(Arc<str>, WandbValue)> {
+    items.into_iter().map(|(k, v)| (Arc::from(k), v)).collect()
 }

@@ -228,11 +228,11 @@ fn export_parquet_merged(
     let mut collect = |row: MergedRow<WandbValue>| -> Result<(), ExportError> {
         for (key, value) in row.items {
             let ty = wandb_type(&value);
-            found.entry(key).and_modify(|t| *t = t.join(ty)).or_insert(ty);
+            found.entry(String::from(&*key)).and_modify(|t| *t = t.join(ty)).or_insert(ty);
         }
         Ok(())
     };
-    let mut merged = MergedHistory::new(downsample).with_selection(sampling);
+    let mut merged = MergedHistory::new(downsample).step_ordered().with_selection(sampling);
     let (mut stats, last_offset) =
         crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, None, |rec, keys| {
             merged.observe(rec.lane(), &rec.record(), keys, &mut collect)
@@ -251,13 +251,13 @@ fn export_parquet_merged(
             let r = out.batch.start_row(row.step, row.timestamp_unix_ns, 0);
             for (key, value) in &row.items {
                 // Every key was seen in pass 1, which read the same records.
-                if let Some(&c) = by_name.get(key.as_str()) {
+                if let Some(&c) = by_name.get(&**key) {
                     out.batch.put(c, r, Cell::Wandb(value));
                 }
             }
             out.end_row()
         };
-        let mut merged = MergedHistory::new(downsample).with_selection(sampling);
+        let mut merged = MergedHistory::new(downsample).step_ordered().with_selection(sampling);
         crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, Some(limit), |rec, keys| {
             merged.observe(rec.lane(), &rec.record(), keys, &mut write)
         })?;

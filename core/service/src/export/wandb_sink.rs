@@ -153,9 +153,7 @@ impl WandbSink {
 }
 
 fn write_row(w: &mut WandbWriter, row: MergedRow<WandbValue>, rows: &mut u64) -> Result<(), ExportError> {
-    let (names, values): (Vec<String>, Vec<WandbValue>) = row.items.into_iter().unzip();
-    let items: Vec<(&str, WandbValue)> = names.iter().map(String::as_str).zip(values).collect();
-    w.history(row.step, row.timestamp_unix_ns, &items)?;
+    w.history(row.step, row.timestamp_unix_ns, &row.items)?;
     *rows += 1;
     Ok(())
 }
