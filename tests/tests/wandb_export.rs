@@ -645,3 +645,94 @@ fn system_stats_reach_the_run_log_and_the_live_wandb_run() {
         RunLog::open(dir.join("run.rlog")).expect("log").any(|r| r.is_ok_and(|r| r.kind() == RecordKind::Stats));
     assert!(!any_stats, "RINGLOG_SYSTEM_STATS=0 logs no samples");
 }
+
+/// A stand-in for NVIDIA's `libnvidia-ml.so.1` on this GPU-less machine: two
+/// devices with fixed readings, through NVML's C ABI (the functions and structs
+/// the service binds). Built with the system C compiler.
+const FAKE_NVML: &str = r#"
+typedef struct { unsigned int gpu, memory; } util_t;
+typedef struct { unsigned long long total, free, used; } mem_t;
+int nvmlInit_v2(void) { return 0; }
+int nvmlShutdown(void) { return 0; }
+int nvmlDeviceGetCount_v2(unsigned int *n) { *n = 2; return 0; }
+int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **d) { *d = (void *)(unsigned long)(i + 1); return 0; }
+static unsigned int idx(void *d) { return (unsigned int)(unsigned long)d - 1; }
+int nvmlDeviceGetUtilizationRates(void *d, util_t *u) { u->gpu = 37 + idx(d); u->memory = 12; return 0; }
+int nvmlDeviceGetMemoryInfo(void *d, mem_t *m) {
+    (void)d; m->total = 80ULL << 30; m->used = 20ULL << 30; m->free = m->total - m->used; return 0;
+}
+int nvmlDeviceGetTemperature(void *d, int sensor, unsigned int *t) { (void)d; if (sensor != 0) return 2; *t = 55; return 0; }
+int nvmlDeviceGetPowerUsage(void *d, unsigned int *mw) { (void)d; *mw = 250000; return 0; }
+/* Device 1 does not report its power limit: its powerPercent is left out. */
+int nvmlDeviceGetEnforcedPowerLimit(void *d, unsigned int *mw) { if (idx(d) == 1) return 3; *mw = 500000; return 0; }
+"#;
+
+#[test]
+fn gpu_metrics_come_from_nvml_with_wandbs_names() {
+    let bin = wandb_bin();
+    let env = TestEnv::new("wbx-gpu");
+    let src = scratch(&env, "nvml").join("fake_nvml.c");
+    std::fs::write(&src, FAKE_NVML).expect("write C");
+    let lib = src.with_file_name("libnvidia-ml.so.1");
+    let cc = Command::new("cc").args(["-shared", "-fPIC", "-O1", "-o"]).arg(&lib).arg(&src).output().expect("cc");
+    assert!(cc.status.success(), "cc: {}", String::from_utf8_lossy(&cc.stderr));
+    // The service inherits the client's environment when the client starts it.
+    let run = |nvml: &Path| {
+        let mut child = env
+            .command(client_bin())
+            .env("RINGLOG_WANDB", "1")
+            .env("RINGLOG_SYSTEM_STATS", "0.2")
+            .env("RINGLOG_NVML_LIB", nvml)
+            .args(["init-log-hold", "20"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("first line");
+        std::thread::sleep(Duration::from_millis(700));
+        drop(child.stdin.take());
+        assert!(wait_bounded(&mut child, Duration::from_secs(60), "client").success());
+        let run_dir = PathBuf::from(serde_json::from_str::<Value>(&line).expect("json")["run_dir"].as_str().unwrap());
+        let mut keys = KeyTable::new();
+        let mut last = BTreeMap::new();
+        for rec in RunLog::open(run_dir.join("run.rlog")).expect("log") {
+            let rec = rec.expect("record");
+            keys.observe(rec.lane(), &rec.record());
+            if let ringlog_ring::RecordRef::Stats(s) = rec.record() {
+                for i in s.items.iter() {
+                    if let ringlog_ring::record::schema::ArchivedValue::F64(v) = &i.value {
+                        last.insert(keys.resolve(rec.lane(), i.key.to_native()).into_owned(), v.to_native());
+                    }
+                }
+            }
+        }
+        (run_dir, last)
+    };
+    let (run_dir, stats) = run(&lib);
+    let want = [
+        ("gpu.0.gpu", 37.0),
+        ("gpu.1.gpu", 38.0),
+        ("gpu.0.memory", 12.0),
+        ("gpu.0.memoryAllocated", 25.0),
+        ("gpu.0.memoryAllocatedBytes", (20u64 << 30) as f64),
+        ("gpu.0.temp", 55.0),
+        ("gpu.0.powerWatts", 250.0),
+        ("gpu.0.powerPercent", 50.0),
+    ];
+    for (key, value) in want {
+        assert_eq!(stats.get(key), Some(&value), "{key} in {stats:?}");
+    }
+    assert!(!stats.contains_key("gpu.1.powerPercent"), "a metric NVML refuses is left out");
+    if let Some(bin) = &bin {
+        let home = scratch(&env, "home");
+        let records = inspect(bin, &home, &run_dir.join("wandb/latest-run"));
+        let last = records.iter().rev().find(|r| r["type"] == "stats").expect("a W&B stats record");
+        assert_eq!(last["stats"]["item"]["gpu.0.gpu"].as_f64(), Some(37.0), "{last}");
+    }
+    // Without the library: no GPU metrics, and the run is otherwise the same.
+    env.ringlog(&["shutdown"]);
+    let (_, stats) = run(&env.root.join("no-such-libnvidia-ml.so"));
+    assert!(stats.contains_key("memory_percent"), "{stats:?}");
+    assert!(!stats.keys().any(|k| k.starts_with("gpu.")), "{stats:?}");
+}

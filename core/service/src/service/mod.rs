@@ -4,6 +4,7 @@
 pub(crate) mod batch_folder;
 pub mod daemon;
 pub mod log_limit;
+pub(crate) mod nvml;
 pub mod run_worker;
 pub mod serve;
 pub mod stale_segments;

@@ -14,7 +14,10 @@
 //! `lane.N.rssMB` for each live producer process. CPU percentages are over the
 //! interval since the previous sample, so the first sample (one interval after
 //! the run starts) has none of them.
-//! GPU metrics (NVML) are not sampled yet.
+//! GPU metrics come from NVML when the driver's library is present
+//! ([`nvml`](crate::service::nvml), loaded with `dlopen`): `gpu.{i}.gpu`,
+//! `gpu.{i}.memory`, `gpu.{i}.memoryAllocated`, `gpu.{i}.memoryAllocatedBytes`,
+//! `gpu.{i}.temp`, `gpu.{i}.powerWatts`, `gpu.{i}.powerPercent`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -50,6 +53,8 @@ pub(crate) struct Sampler {
     ticks_per_s: f64,
     page_mb: f64,
     mem_total_kb: u64,
+    /// NVML, if the host has NVIDIA's driver.
+    gpu: Option<crate::service::nvml::Nvml>,
 }
 
 impl Sampler {
@@ -74,6 +79,13 @@ impl Sampler {
             ticks_per_s: if tck > 0 { tck as f64 } else { 100.0 },
             page_mb: if page > 0 { page as f64 / MB } else { 4096.0 / MB },
             mem_total_kb: 0,
+            gpu: match crate::service::nvml::Nvml::load() {
+                Ok(nvml) => Some(nvml),
+                Err(why) => {
+                    tracing::debug!(%why, "no GPU metrics: NVML is not available");
+                    None
+                }
+            },
         })
     }
 
@@ -189,6 +201,9 @@ impl Sampler {
             let (rx0, tx0) = *self.net.get_or_insert((rx, tx));
             out.push(("network.recv".to_owned(), rx.saturating_sub(rx0) as f64));
             out.push(("network.sent".to_owned(), tx.saturating_sub(tx0) as f64));
+        }
+        if let Some(gpu) = &self.gpu {
+            gpu.sample(&mut out);
         }
         out
     }
