@@ -751,6 +751,48 @@ fn readers_report_damaged_regions_and_fail_unless_allowed() {
 }
 
 #[test]
+fn tail_follow_started_mid_run_misses_and_repeats_nothing() {
+    // `tail -f` joins a run that is logging as fast as it can: its first read (the
+    // last rows, found in two passes over the log's end) races the writer, and the
+    // rows after it must follow on with no gap and no repeat.
+    let env = TestEnv::new("follow-mid");
+    const N: i64 = 400_000;
+    let (mut owner, mut owner_out) = spawn_held_owner(&env, N);
+    let mut line = String::new();
+    owner_out.read_line(&mut line).unwrap();
+    let run_id = serde_json::from_str::<serde_json::Value>(&line).unwrap()["run_id"].as_str().unwrap().to_owned();
+    owner.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while status_records(&env) < 50_000 {
+        assert!(std::time::Instant::now() < deadline, "the run never got going");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let bin = ringlog_tests::ringlog_bin();
+    let mut tail = env.command(&bin).args(["tail", &run_id, "-f", "-n", "5"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut tail_out = tail.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        tail_out.read_to_string(&mut out).unwrap();
+        out
+    });
+    let mut rest = String::new();
+    owner_out.read_to_string(&mut rest).unwrap();
+    assert!(wait_bounded(&mut owner, Duration::from_secs(120), "owner").success());
+    let status = wait_bounded(&mut tail, Duration::from_secs(60), "tail -f");
+    let out = reader.join().unwrap();
+    assert!(status.success());
+    let steps: Vec<i64> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| v["_step"].as_i64())
+        .collect();
+    let first = *steps.first().expect("rows");
+    assert!(first > 0, "joined mid-run");
+    assert_eq!(steps.len() as i64, N - first, "from step {first} to the end, each once");
+    assert!(steps.windows(2).all(|w| w[1] == w[0] + 1), "no gap, no repeat after step {first}");
+}
+
+#[test]
 fn tail_follow_prints_a_live_runs_rows_and_ends_with_the_run() {
     let env = TestEnv::new("follow");
     // The owner inits, then waits for a line before logging 5000 steps and finishing.
@@ -982,4 +1024,10 @@ fn stale_segments_are_listed_and_reclaimed_live_ones_kept() {
     let restarted = &stdout[stdout.find("== restarted").unwrap()..];
     assert!(!restarted.contains("feedf00d"), "{restarted}");
     assert!(std::fs::read_to_string(env.root.join("hold.out")).unwrap().contains("\"state\":\"finished\""));
+}
+
+/// Records the service has written for the first live run (0 without one).
+fn status_records(env: &TestEnv) -> u64 {
+    let status: serde_json::Value = serde_json::from_str(&env.ringlog(&["status", "--json"])).unwrap();
+    status["runs"][0]["records"].as_u64().unwrap_or(0)
 }

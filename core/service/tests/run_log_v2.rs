@@ -377,6 +377,50 @@ fn malformed_block_bodies_are_reported_never_trusted() {
 }
 
 #[test]
+fn an_index_being_appended_to_is_used_up_to_its_last_whole_entry() {
+    // A live run's service appends to the log and its index while readers read
+    // them: an index entry cut short at its end, or a group past the log length a
+    // reader took a moment earlier, must not send every reader (watch, four times a
+    // second) back to rebuilding the index from the whole log.
+    const STEPS: i64 = 200_000;
+    let dir = TempDir::new("index-live");
+    write_log(&dir.log(), STEPS, |p, keys, step| {
+        let v = demo_values(step as f64);
+        let items: [(KeyId, f64); 8] = std::array::from_fn(|i| (keys[i], v[i]));
+        let _ = p.log_scalars(step, &items).unwrap();
+    });
+    let whole = RunIndex::load_or_rebuild(&dir.log()).unwrap();
+    assert!(!whole.rebuilt && whole.groups.len() >= 4, "{} groups", whole.groups.len());
+    let idx = index_path(&dir.log());
+    let bytes = std::fs::read(&idx).unwrap();
+    // The last entry half written.
+    std::fs::write(&idx, &bytes[..bytes.len() - 20]).unwrap();
+    let cut = RunIndex::load_or_rebuild(&dir.log()).unwrap();
+    assert!(!cut.rebuilt, "a torn last entry is a write in progress, not damage");
+    assert_eq!(cut.groups[..], whole.groups[..cut.groups.len()]);
+    assert!(cut.groups.len() + 1 >= whole.groups.len());
+    let (rows, stats) = ringlog_service::tail_with_stats(&dir.0, 2).unwrap();
+    assert_eq!(rows.iter().map(|r| r.step.unwrap()).collect::<Vec<_>>(), [STEPS - 2, STEPS - 1]);
+    let log_len = std::fs::metadata(dir.log()).unwrap().len();
+    assert!(stats.bytes_read <= 2 << 20, "tail read {} of {log_len} bytes", stats.bytes_read);
+    // Groups past the length the reader saw (the log grew since): the index is
+    // used up to them.
+    std::fs::write(&idx, &bytes).unwrap();
+    let last_group_end = whole.groups.last().unwrap().end;
+    let shorter = std::fs::OpenOptions::new().write(true).open(dir.log()).unwrap();
+    shorter.set_len(last_group_end - 1).unwrap();
+    drop(shorter);
+    let before = RunIndex::load_or_rebuild(&dir.log()).unwrap();
+    assert!(!before.rebuilt);
+    assert_eq!(before.groups[..], whole.groups[..whole.groups.len() - 1]);
+    // Damage before the end still discards it.
+    let f = std::fs::OpenOptions::new().write(true).open(&idx).unwrap();
+    f.write_all_at(&[0xEE; 8], 100).unwrap();
+    drop(f);
+    assert!(RunIndex::load_or_rebuild(&dir.log()).unwrap().rebuilt);
+}
+
+#[test]
 fn the_index_bounds_what_tail_reads_and_is_rebuilt_when_damaged() {
     const STEPS: i64 = 400_000;
     let dir = TempDir::new("index");

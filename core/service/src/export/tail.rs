@@ -21,7 +21,7 @@ use crate::export::record_json::{Row, is_history, row};
 use crate::export::sampling::Sampling;
 use crate::runlog::format::RUN_LOG_VERSION;
 use crate::runlog::index::RunIndex;
-use crate::runlog::reader::RunLog;
+use crate::runlog::reader::{LogRecord, RunLog};
 use crate::runlog::run_meta::{RUN_LOG_FILE, RunMeta};
 use ringlog_ring::record::schema::RecordKind;
 
@@ -75,7 +75,7 @@ pub fn tail_with(run_dir: impl AsRef<Path>, n: usize, sampling: &Sampling) -> Re
     let run_dir = run_dir.as_ref();
     let (log, len) = open_log(run_dir)?;
     if log.header().version != RUN_LOG_VERSION {
-        return tail_from(log, len, KeyTable::new(), n, sampling);
+        return tail_from(log, len, KeyTable::new(), n, sampling, &|| Ok(open_log(run_dir)?.0));
     }
     drop(log);
     let path = run_dir.join(RUN_LOG_FILE);
@@ -88,9 +88,9 @@ pub fn tail_with(run_dir: impl AsRef<Path>, n: usize, sampling: &Sampling) -> Re
             .len()
             .checked_sub(back)
             .map_or(index.blocks_at, |i| index.groups.get(i).map_or(index.covered_end(), |g| g.offset));
-        let log = RunLog::open_at(&path, start)?;
+        let reopen = || Ok(RunLog::open_at(&path, start)?);
         // The names defined before `start`, in log order (a lane may redefine an id later).
-        let mut t = tail_from(log, len, index.keys_before(start), n, sampling)?;
+        let mut t = tail_from(reopen()?, len, index.keys_before(start), n, sampling, &reopen)?;
         if t.rows.len() >= n || start <= index.blocks_at {
             t.stats.log_bytes = len;
             return Ok(t);
@@ -99,18 +99,54 @@ pub fn tail_with(run_dir: impl AsRef<Path>, n: usize, sampling: &Sampling) -> Re
     }
 }
 
-/// The last `n` selected rows of `log`, read from where it was opened, with `keys` known before.
+/// The last `n` selected rows of `log`, read from where it was opened, with `keys` known before;
+/// `reopen` opens the log at the same place again.
+///
+/// Without a selection, the read keeps the last `n` records that make rows and builds rows
+/// for those alone, with the key names as of the end: `watch` reads a live run's tail four
+/// times a second, and building a row for every record of the region cost it a tenth of a
+/// core at 3 M steps/s. If a key was defined again after the first kept record (a lane's new
+/// producer reusing an id), the names could differ along the way, so the read is done again
+/// the exact way, building rows as it goes.
 fn tail_from(
     mut log: RunLog,
     len: u64,
-    mut keys: KeyTable,
+    keys: KeyTable,
     n: usize,
     sampling: &Sampling,
+    reopen: &dyn Fn() -> Result<RunLog, ExportError>,
 ) -> Result<Tail, ExportError> {
+    let makes_row = |kind: RecordKind| is_history(kind) || kind == RecordKind::Output;
+    if n > 0 && !sampling.selects() {
+        let mut end_keys = keys.clone();
+        let mut kept: VecDeque<LogRecord> = VecDeque::with_capacity(n.min(TAIL_PREALLOC));
+        let mut last_key_def = None;
+        let (stats, _) = walk_with(&mut log, len, &mut end_keys, &mut Progress::new(false, 0, ""), None, |rec, _| {
+            if rec.kind() == RecordKind::KeyDef {
+                last_key_def = Some(rec.offset());
+            } else if makes_row(rec.kind()) {
+                if kept.len() == n {
+                    kept.pop_front();
+                }
+                kept.push_back(rec.clone());
+            }
+            Ok(())
+        })?;
+        let names_settled = match (last_key_def, kept.front()) {
+            (Some(def), Some(first)) => def < first.offset(),
+            _ => true,
+        };
+        if names_settled {
+            let rows = kept.iter().filter_map(|r| row(r.lane(), &r.record(), &end_keys)).collect();
+            return Ok(Tail { rows, stats, keys: end_keys, end: log.good_end() });
+        }
+        log = reopen()?;
+    }
+    let mut keys = keys;
     let mut last: VecDeque<Row> = VecDeque::with_capacity(n.min(TAIL_PREALLOC));
     let (stats, _) = walk_with(&mut log, len, &mut keys, &mut Progress::new(false, 0, ""), None, |rec, keys| {
         if n > 0
-            && (is_history(rec.kind()) || rec.kind() == RecordKind::Output)
+            && makes_row(rec.kind())
             && let Some(r) = row(rec.lane(), &rec.record(), keys).and_then(|r| select_row(r, sampling))
         {
             if last.len() == n {

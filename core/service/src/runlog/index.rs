@@ -47,8 +47,9 @@ pub const INDEX_MAGIC: [u8; 8] = *b"\x89RLX\r\n\x1a\n";
 pub const INDEX_VERSION: u32 = 2;
 /// Index header length.
 pub const INDEX_HEADER_LEN: usize = 32;
-/// A group closes once it covers this many bytes of log.
-pub const GROUP_BYTES: u64 = 1 << 20;
+/// A group closes once it covers this many bytes of log: small, because a tail (and `watch`,
+/// four times a second) reads from the end of the last closed group.
+pub const GROUP_BYTES: u64 = 256 << 10;
 /// A group closes once it holds this many blocks.
 pub const GROUP_BLOCKS: u32 = 256;
 
@@ -315,6 +316,13 @@ impl RunIndex {
 
     /// The index file at `path` if it is intact, belongs to the log with
     /// `header`, and covers no more than `log_len` bytes.
+    ///
+    /// A live run's service appends to both files while this reads them: an
+    /// entry cut short at the file's end (being written), and a group past
+    /// `log_len` (the log grew after its length was taken), end the usable
+    /// index there instead of discarding it, which would make every reader of
+    /// a live run rebuild the index from the whole log. Damage anywhere else
+    /// still discards it.
     pub(crate) fn load(path: &Path, header: &RunLogHeader, log_len: u64) -> Option<Self> {
         let bytes = std::fs::read(path).ok()?;
         if bytes.len() < INDEX_HEADER_LEN || bytes[..INDEX_HEADER_LEN] != header_bytes(header) {
@@ -324,18 +332,25 @@ impl RunIndex {
         let mut pos = INDEX_HEADER_LEN;
         let mut end = RUN_LOG_HEADER_LEN as u64;
         while pos < bytes.len() {
-            let h = bytes.get(pos..pos + 4)?;
+            let Some(h) = bytes.get(pos..pos + 4) else { break };
             let n = usize::from(u16::from_le_bytes(take(h, 2)));
-            let whole = bytes.get(pos..pos + 4 + n + 4)?;
+            let Some(whole) = bytes.get(pos..pos + 4 + n + 4) else { break };
+            let last = pos + 4 + n + 4 == bytes.len();
             if crc32c::crc32c(&whole[..4 + n]) != u32::from_le_bytes(take(whole, 4 + n)) || h[1] != 0 {
+                if last {
+                    break;
+                }
                 return None;
             }
             let p = &whole[4..4 + n];
             match h[0] {
                 ENTRY_GROUP => {
                     let g = Group::decode(p)?;
+                    if g.offset >= end && g.end >= g.offset && g.end > log_len {
+                        break;
+                    }
                     // Groups follow each other and lie inside the log.
-                    if g.offset < end || g.end < g.offset || g.end > log_len {
+                    if g.offset < end || g.end < g.offset {
                         return None;
                     }
                     end = g.end;

@@ -24,6 +24,7 @@ use ringlog_ring::record::schema::{self, RECORD_FORMAT_VERSION, RecordKind, Reco
 ///
 /// # Examples
 /// See [`RunLog`].
+#[derive(Clone)]
 pub struct LogRecord {
     offset: u64,
     lane: u16,
