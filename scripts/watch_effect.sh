@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What `ringlog watch` costs a running job: `ringlog demo` with and without a
-# `ringlog watch` of the same run open in a real terminal (tmux), alternating,
-# N pairs; prints each pair and the medians. A benchmark, not a test.
+# `ringlog watch` of the same run open in a real terminal (tmux), N pairs in
+# ABBA order; prints each pair and the medians. A benchmark, not a test.
 #
 #   bash scripts/watch_effect.sh [PAIRS] [STEPS]     (defaults: 5 pairs, 8,000,000 steps, 1 worker)
 #
@@ -44,8 +44,15 @@ demo() {
 "$bin" demo --workers 1 --steps 100000 >/dev/null 2>&1 # starts the service, warms the page cache
 without=() with=()
 for i in $(seq "$pairs"); do
-    a="$(demo plain)"
-    b="$(demo watch)"
+    # ABBA order: a run follows the previous run's disk writeback, so alternate
+    # which of the two goes first.
+    if [ $((i % 2)) = 1 ]; then
+        a="$(demo plain)"
+        b="$(demo watch)"
+    else
+        b="$(demo watch)"
+        a="$(demo plain)"
+    fi
     without+=("$a") with+=("$b")
     echo "pair $i: without watch $a M steps/s, with watch $b M steps/s"
 done
