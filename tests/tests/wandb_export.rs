@@ -581,28 +581,33 @@ fn live_wandb_run_survives_a_service_sigkill_mid_run() {
     assert_eq!(s["summary"]["best/acc"], 0.5, "{s}");
 }
 
-#[test]
-fn system_stats_reach_the_run_log_and_the_live_wandb_run() {
-    // The run-log checks need no wandb; the W&B part runs where wandb is installed.
-    let bin = wandb_bin();
-    let env = TestEnv::new("wbx-stats");
-    // Samples every 0.2 s while the run is held open for about 1.5 s.
-    let mut child = env
-        .command(client_bin())
-        .env("RINGLOG_WANDB", "1")
-        .env("RINGLOG_SYSTEM_STATS", "0.2")
-        .args(["init-log-hold", "200"])
+/// A live W&B run whose service samples system stats every 0.2 s: logs `steps`, stays
+/// open for `open`, finishes; returns the run directory. `vars` reach the client and the
+/// service it starts.
+fn sampled_run(env: &TestEnv, steps: u32, open: Duration, vars: &[(&str, &std::ffi::OsStr)]) -> PathBuf {
+    let mut cmd = env.command(client_bin());
+    cmd.env("RINGLOG_WANDB", "1").env("RINGLOG_SYSTEM_STATS", "0.2").envs(vars.iter().copied());
+    let mut child = cmd
+        .args(["init-log-hold", &steps.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn");
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("first line");
-    let first: Value = serde_json::from_str(&line).expect("json");
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(open);
     drop(child.stdin.take());
     assert!(wait_bounded(&mut child, Duration::from_secs(60), "client").success());
-    let run_dir = PathBuf::from(first["run_dir"].as_str().expect("run dir"));
+    PathBuf::from(serde_json::from_str::<Value>(&line).expect("json")["run_dir"].as_str().expect("run dir"))
+}
+
+#[test]
+fn system_stats_reach_the_run_log_and_the_live_wandb_run() {
+    // The run-log checks need no wandb; the W&B part runs where wandb is installed.
+    let bin = wandb_bin();
+    let env = TestEnv::new("wbx-stats");
+    // Samples every 0.2 s while the run is held open for about 1.5 s.
+    let run_dir = sampled_run(&env, 200, Duration::from_millis(1500), &[]);
 
     // In the run log: stats records on the service's lane, with W&B's key names.
     let mut keys = KeyTable::new();
@@ -678,22 +683,7 @@ fn gpu_metrics_come_from_nvml_with_wandbs_names() {
     assert!(cc.status.success(), "cc: {}", String::from_utf8_lossy(&cc.stderr));
     // The service inherits the client's environment when the client starts it.
     let run = |nvml: &Path| {
-        let mut child = env
-            .command(client_bin())
-            .env("RINGLOG_WANDB", "1")
-            .env("RINGLOG_SYSTEM_STATS", "0.2")
-            .env("RINGLOG_NVML_LIB", nvml)
-            .args(["init-log-hold", "20"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("first line");
-        std::thread::sleep(Duration::from_millis(700));
-        drop(child.stdin.take());
-        assert!(wait_bounded(&mut child, Duration::from_secs(60), "client").success());
-        let run_dir = PathBuf::from(serde_json::from_str::<Value>(&line).expect("json")["run_dir"].as_str().unwrap());
+        let run_dir = sampled_run(&env, 20, Duration::from_millis(700), &[("RINGLOG_NVML_LIB", nvml.as_os_str())]);
         let mut keys = KeyTable::new();
         let mut last = BTreeMap::new();
         for rec in RunLog::open(run_dir.join("run.rlog")).expect("log") {

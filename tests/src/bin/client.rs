@@ -61,6 +61,18 @@ fn log_steps(run: &mut ringlog::Run, records: i64, progress: bool) {
     }
 }
 
+/// Attaches to `run_id`, logs `records` steps, prints `ready` with the lane,
+/// and waits for a line on stdin.
+fn attach_log_and_wait(run_id: &str, records: &str) -> (ringlog::Run, i64) {
+    let records: i64 = records.parse().unwrap_or_else(|e| fail(e));
+    let mut run = ringlog::attach(run_id).unwrap_or_else(|e| fail(e));
+    log_steps(&mut run, records, false);
+    out(serde_json::json!({"ready": run.lane()}));
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).expect("stdin");
+    (run, records)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_else(|| fail("missing argument"));
@@ -203,24 +215,14 @@ fn main() {
             out(serde_json::to_value(&report).expect("json"));
         }
         "attach-hold" => {
-            let records: i64 = arg(2).parse().unwrap_or_else(|e| fail(e));
-            let mut run = ringlog::attach(arg(1)).unwrap_or_else(|e| fail(e));
-            log_steps(&mut run, records, false);
-            out(serde_json::json!({"ready": run.lane()}));
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).expect("stdin");
+            let (run, _) = attach_log_and_wait(arg(1), arg(2));
             match run.finish(0) {
                 Ok(report) => out(serde_json::to_value(&report).expect("json")),
                 Err(e) => out(serde_json::json!({"error": e.to_string()})),
             }
         }
         "attach-stall" => {
-            let records: i64 = arg(2).parse().unwrap_or_else(|e| fail(e));
-            let mut run = ringlog::attach(arg(1)).unwrap_or_else(|e| fail(e));
-            log_steps(&mut run, records, false);
-            out(serde_json::json!({"ready": run.lane()}));
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).expect("stdin");
+            let (mut run, records) = attach_log_and_wait(arg(1), arg(2));
             let k = run.key("loss").unwrap_or_else(|e| fail(e));
             let after = match run.log(records, &[(k, 0.0)]) {
                 Ok(outcome) => format!("{outcome:?}"),
