@@ -73,8 +73,22 @@ fn wait_until(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
     }
 }
 
-fn run_state(env: &TestEnv) -> String {
-    status(env)["runs"][0]["state"].as_str().unwrap_or("").to_owned()
+/// An owner holding a run (its finish waits up to 30 s for other lanes) and a
+/// rank that logged 50 steps and waits to detach; returns them and the rank's lane.
+fn owner_and_rank(env: &TestEnv) -> (Client, Client, u16) {
+    let mut owner = Client::spawn(env, &["init-hold", "100"], &[("RINGLOG_TEST_FINISH_WAIT_MS", "30000")]);
+    let run_id = owner.line()["run_id"].as_str().unwrap().to_owned();
+    let mut rank = Client::spawn(env, &["attach-hold", &run_id, "50"], &[]);
+    let lane = rank.line()["ready"].as_u64().unwrap() as u16;
+    (owner, rank, lane)
+}
+
+/// Waits until a service other than `old` holds the run, finishing.
+fn wait_new_service_finishing(env: &TestEnv, old: u32, what: &str) {
+    wait_until(Duration::from_secs(20), what, || {
+        let s = status(env);
+        s["pid"].as_u64() != Some(u64::from(old)) && s["runs"][0]["state"] == "finishing"
+    });
 }
 
 /// Steps of each lane in the run log.
@@ -118,20 +132,13 @@ fn a_slow_logger_notices_a_dead_service_within_seconds() {
 #[test]
 fn a_rank_detaches_after_a_restart_while_the_owner_finishes() {
     let env = TestEnv::new("detach-restart");
-    let wait = [("RINGLOG_TEST_FINISH_WAIT_MS", "30000")];
-    let mut owner = Client::spawn(&env, &["init-hold", "100"], &wait);
-    let run_id = owner.line()["run_id"].as_str().unwrap().to_owned();
-    let mut rank = Client::spawn(&env, &["attach-hold", &run_id, "50"], &[]);
-    let lane = rank.line()["ready"].as_u64().unwrap();
+    let (mut owner, mut rank, lane) = owner_and_rank(&env);
     let old = env.service_pid();
     sigkill(old);
     // The owner's finish starts a new service, which adopts the run and
     // waits for the rank.
     owner.go();
-    wait_until(Duration::from_secs(20), "the owner's finish waiting on the new service", || {
-        let s = status(&env);
-        s["pid"].as_u64() != Some(u64::from(old)) && s["runs"][0]["state"] == "finishing"
-    });
+    wait_new_service_finishing(&env, old, "the owner's finish waiting on the new service");
     let started = Instant::now();
     rank.go();
     let detached = rank.last("rank");
@@ -143,7 +150,7 @@ fn a_rank_detaches_after_a_restart_while_the_owner_finishes() {
     assert_eq!(report["stalled_lanes"].as_array().unwrap().len(), 0, "{report}");
     let lanes = steps(report["run_dir"].as_str().unwrap());
     assert_eq!(lanes[&0].len(), 100);
-    assert_eq!(lanes[&(lane as u16)].len(), 50);
+    assert_eq!(lanes[&lane].len(), 50);
 }
 
 /// Item 15: the service is SIGKILLed while the owner's finish waits; the
@@ -151,19 +158,14 @@ fn a_rank_detaches_after_a_restart_while_the_owner_finishes() {
 #[test]
 fn a_finish_survives_a_service_sigkill() {
     let env = TestEnv::new("finish-kill");
-    let wait = [("RINGLOG_TEST_FINISH_WAIT_MS", "30000")];
-    let mut owner = Client::spawn(&env, &["init-hold", "100"], &wait);
-    let run_id = owner.line()["run_id"].as_str().unwrap().to_owned();
-    let mut rank = Client::spawn(&env, &["attach-hold", &run_id, "50"], &[]);
-    rank.line();
+    let (mut owner, mut rank, _) = owner_and_rank(&env);
     let old = env.service_pid();
     owner.go();
-    wait_until(Duration::from_secs(20), "the owner's finish waiting for the rank", || run_state(&env) == "finishing");
-    sigkill(old);
-    wait_until(Duration::from_secs(20), "the finish retried on a new service", || {
-        let s = status(&env);
-        s["pid"].as_u64() != Some(u64::from(old)) && s["runs"][0]["state"] == "finishing"
+    wait_until(Duration::from_secs(20), "the owner's finish waiting for the rank", || {
+        status(&env)["runs"][0]["state"] == "finishing"
     });
+    sigkill(old);
+    wait_new_service_finishing(&env, old, "the finish retried on a new service");
     rank.go();
     assert_eq!(rank.last("rank")["state"], "detached");
     let report = owner.last("owner");

@@ -604,11 +604,12 @@ impl SegmentOwner {
         // Relaxed: published by the magic store below.
         header_atomic!(map, run_state).store(RunState::Running as u32, Ordering::Relaxed);
         header_atomic!(map, service_pid).store(std::process::id(), Ordering::Relaxed);
-        header_atomic!(map, service_heartbeat_ns).store(clock::now_unix_ns(), Ordering::Relaxed);
         // SYNC POINT: segment published. Release orders every header write
         // above before the magic; pairs with the Acquire load in `Mapping::open`.
         header_atomic!(map, magic).store(SEGMENT_MAGIC, Ordering::Release);
         let seg = Self::from_map(map, 0);
+        // Before any lane exists, so before any producer can read it.
+        seg.beat();
         for _ in 0..cfg.initial_lanes {
             seg.add_lane(0)?;
         }
@@ -634,10 +635,11 @@ impl SegmentOwner {
         if size < need {
             return Err(SegmentError::Truncated { name: name.to_owned(), expected: need, actual: size });
         }
-        // Relaxed: advisory words, read on their own.
+        // Relaxed: an advisory word, read on its own.
         header_atomic!(map, service_pid).store(std::process::id(), Ordering::Relaxed);
-        header_atomic!(map, service_heartbeat_ns).store(clock::now_unix_ns(), Ordering::Relaxed);
-        Ok(Self::from_map(map, lanes))
+        let seg = Self::from_map(map, lanes);
+        seg.beat();
+        Ok(seg)
     }
 
     /// Removes the name `name` from `/dev/shm`; mappings stay valid.
@@ -733,7 +735,7 @@ impl SegmentOwner {
             // The mapping shows zeros where the file was cut, even if it grew back since.
             return Some(SegmentError::Truncated {
                 name: map.name.clone(),
-                expected: self.shared.map.geometry.lane_offset(self.lane_count()) as u64,
+                expected: map.geometry.lane_offset(self.lane_count()) as u64,
                 actual: map.file_size().unwrap_or(0),
             });
         }

@@ -111,7 +111,7 @@ pub fn tail_with(run_dir: impl AsRef<Path>, n: usize, sampling: &Sampling) -> Re
 fn tail_from(
     mut log: RunLog,
     len: u64,
-    keys: KeyTable,
+    mut keys: KeyTable,
     n: usize,
     sampling: &Sampling,
     reopen: &dyn Fn() -> Result<RunLog, ExportError>,
@@ -142,7 +142,6 @@ fn tail_from(
         }
         log = reopen()?;
     }
-    let mut keys = keys;
     let mut last: VecDeque<Row> = VecDeque::with_capacity(n.min(TAIL_PREALLOC));
     let (stats, _) = walk_with(&mut log, len, &mut keys, &mut Progress::new(false, 0, ""), None, |rec, keys| {
         if n > 0

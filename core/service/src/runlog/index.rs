@@ -346,12 +346,12 @@ impl RunIndex {
             match h[0] {
                 ENTRY_GROUP => {
                     let g = Group::decode(p)?;
-                    if g.offset >= end && g.end >= g.offset && g.end > log_len {
-                        break;
-                    }
-                    // Groups follow each other and lie inside the log.
+                    // Groups follow each other.
                     if g.offset < end || g.end < g.offset {
                         return None;
+                    }
+                    if g.end > log_len {
+                        break;
                     }
                     end = g.end;
                     index.groups.push(g);

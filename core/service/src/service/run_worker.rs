@@ -582,15 +582,14 @@ impl Drain {
         }
         // Records a producer committed that never reached the service: its
         // own count, from its private memory, against what the lane framed.
-        let tallies: Vec<(u16, u64)> = shared
-            .lanes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .filter_map(|l| Some((l.lane, l.committed?)))
-            .collect();
+        let tallies: Vec<(u16, u64)> = if lanes_readable {
+            let lanes = shared.lanes.lock().unwrap_or_else(PoisonError::into_inner);
+            lanes.iter().filter_map(|l| Some((l.lane, l.committed?))).collect()
+        } else {
+            Vec::new()
+        };
         let mut unseen_lanes = Vec::new();
-        for (lane, committed) in tallies.into_iter().filter(|_| lanes_readable) {
+        for (lane, committed) in tallies {
             let seen = self
                 .consumer
                 .lane_seq(lane)
