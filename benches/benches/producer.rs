@@ -124,5 +124,65 @@ fn producer(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, producer);
+/// The clocks a producer could stamp records with (ADR 7): what one read costs.
+///
+/// - `realtime_coarse`: what ringlog reads today (vDSO, tick resolution);
+/// - `realtime` and `monotonic`: the precise vDSO clocks;
+/// - `rdtsc`: the raw counter, before any conversion to wall time;
+/// - `rdtsc_to_unix`: the counter converted with a calibration taken once
+///   (a multiply and a shift): what a calibrated-TSC clock would cost.
+fn clocks(c: &mut Criterion) {
+    use ringlog_ring::clock;
+    let mut group = c.benchmark_group("clock");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("realtime_coarse", |b| b.iter(|| black_box(clock::now_unix_ns())));
+    group.bench_function("monotonic", |b| b.iter(|| black_box(clock::monotonic_ns())));
+    group.bench_function("realtime", |b| {
+        b.iter(|| black_box(rustix::time::clock_gettime(rustix::time::ClockId::Realtime)))
+    });
+    #[cfg(target_arch = "x86_64")]
+    {
+        let tsc = Tsc::calibrate();
+        group.bench_function("rdtsc", |b| b.iter(|| black_box(Tsc::read())));
+        group.bench_function("rdtsc_to_unix", |b| b.iter(|| black_box(tsc.unix_ns())));
+    }
+    group.finish();
+}
+
+/// A TSC-based wall clock, calibrated once against `CLOCK_REALTIME` (bench only).
+#[cfg(target_arch = "x86_64")]
+struct Tsc {
+    base_tsc: u64,
+    base_ns: u64,
+    /// Nanoseconds per tick, as a 32.32 fixed-point factor.
+    mult: u64,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Tsc {
+    fn read() -> u64 {
+        // SAFETY: RDTSC has no preconditions on x86_64 (every x86_64 CPU has it).
+        unsafe { core::arch::x86_64::_rdtsc() }
+    }
+
+    fn realtime_ns() -> u64 {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+        t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+    }
+
+    fn calibrate() -> Self {
+        let (t0, n0) = (Self::read(), Self::realtime_ns());
+        std::thread::sleep(Duration::from_millis(20));
+        let (t1, n1) = (Self::read(), Self::realtime_ns());
+        let mult = (((n1 - n0) as u128) << 32) / u128::from((t1 - t0).max(1));
+        Self { base_tsc: t1, base_ns: n1, mult: mult as u64 }
+    }
+
+    fn unix_ns(&self) -> u64 {
+        let ticks = Self::read().wrapping_sub(self.base_tsc);
+        self.base_ns + ((u128::from(ticks) * u128::from(self.mult)) >> 32) as u64
+    }
+}
+
+criterion_group!(benches, producer, clocks);
 criterion_main!(benches);

@@ -6,8 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::case::{Case, Mode, RecordShape, Transport};
 
-/// Cross-process comparison of ringlog with a Unix socket carrying protobuf
-/// and with a raw memcpy SPSC ring.
+/// Cross-process comparison of ringlog with its peers: a Unix socket carrying
+/// protobuf, crossbeam-channel, iceoryx2 (`peers` feature), and raw SPSC rings.
 #[derive(Debug, Parser)]
 #[command(name = "compare", args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -46,6 +46,10 @@ pub struct CompareArgs {
     /// Interval between records in latency runs, in nanoseconds.
     #[arg(long, value_name = "NS", default_value_t = 5_000)]
     pub pace_ns: u64,
+    /// Interval between records in parked-consumer latency runs
+    /// (`latency-parked`), in nanoseconds: long enough that the consumer parks.
+    #[arg(long, value_name = "NS", default_value_t = 100_000)]
+    pub parked_pace_ns: u64,
     /// Do not pin producer and consumer to CPUs 0 and 1.
     #[arg(long)]
     pub no_pin: bool,

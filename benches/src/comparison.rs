@@ -1,6 +1,5 @@
 //! Runs a [`Plan`]: every case, several runs each, one row per case.
 
-use crate::case::Transport;
 use crate::e2e_run::run_e2e;
 use crate::error::BenchResult;
 use crate::pair_run::run_pair;
@@ -14,7 +13,7 @@ use crate::report::Row;
 /// (checked before anything runs), or the first failed run (its processes
 /// are killed and its endpoint or private service removed).
 pub fn run(plan: &Plan, pin: bool) -> BenchResult<Vec<Row>> {
-    let needs_service = plan.cases.iter().any(|c| c.transport == Transport::RinglogE2e);
+    let needs_service = plan.cases.iter().any(|c| c.transport.end_to_end());
     let ringlog_bin = if needs_service { Some(crate::service_env::ringlog_bin()?) } else { None };
     let mut rows = Vec::with_capacity(plan.cases.len());
     for (i, case) in plan.cases.iter().enumerate() {
@@ -22,7 +21,7 @@ pub fn run(plan: &Plan, pin: bool) -> BenchResult<Vec<Row>> {
         let mut runs = Vec::with_capacity(plan.runs as usize);
         for run in 0..plan.runs {
             let measured = match (&ringlog_bin, case.transport) {
-                (Some(bin), Transport::RinglogE2e) => run_e2e(case, pin, bin),
+                (Some(bin), t) if t.end_to_end() => run_e2e(case, pin, bin),
                 _ => run_pair(case, pin),
             };
             let m = measured.map_err(|e| {
@@ -46,7 +45,7 @@ pub fn run(plan: &Plan, pin: bool) -> BenchResult<Vec<Row>> {
                 run + 1,
                 plan.runs,
                 m.records_per_s() / 1e6,
-                m.latency.map_or_else(String::new, |l| format!(", p50 {} ns, p99 {} ns", l.p50_ns, l.p99_ns)),
+                m.latency.as_ref().map_or_else(String::new, |l| format!(", p50 {} ns, p99 {} ns", l.p50_ns, l.p99_ns)),
             );
             runs.push(m);
         }

@@ -24,13 +24,14 @@ use std::process::Command;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
-use crate::case::Case;
+use crate::case::{Case, Transport};
 use crate::child_process::{ChildProcess, Event, recv};
 use crate::cli::{ChildArgs, Role};
 use crate::error::BenchResult;
 use crate::outcome::{FINISH, GO, ProducerOutcome, READY_PREFIX, RESULT_PREFIX};
 use crate::pair_run::{RunMeasure, run_timeout};
 use crate::pin::{CONSUMER_CPU, PRODUCER_CPU};
+use crate::proc_stat;
 use crate::ringlog_e2e::{OwnerOutcome, expected_run_log_records};
 use crate::service_env::ServiceEnv;
 
@@ -47,7 +48,8 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Which child an event comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Side {
-    Owner,
+    /// The owner of run `i` (always 0 but in `ringlog-e2e-runs`).
+    Owner(u32),
     Producer(u32),
 }
 
@@ -77,21 +79,41 @@ fn spawn(
     ChildProcess::spawn(name, command, side, tx)
 }
 
+/// Runs of `case`: one, or one per producer in `ringlog-e2e-runs`.
+fn run_count(case: &Case) -> u32 {
+    if case.transport == Transport::RinglogE2eRuns { case.producers.max(1) } else { 1 }
+}
+
 fn run_in(case: &Case, pin: bool, service: &ServiceEnv) -> BenchResult<RunMeasure> {
     let (tx, rx) = mpsc::channel();
     let cpu = |c: usize| pin.then_some(c);
-    let owner_args = ChildArgs::to_args(case, Role::Owner, None, cpu(CONSUMER_CPU));
-    let mut owner = spawn(service, "owner".into(), owner_args, Side::Owner, &tx)?;
-    let run_id = wait_ready(&rx, &[Side::Owner], OWNER_SETUP_TIMEOUT)?.remove(&Side::Owner).unwrap_or_default();
+    let owner_sides: Vec<Side> = (0..run_count(case)).map(Side::Owner).collect();
+    let mut owners = Vec::with_capacity(owner_sides.len());
+    let mut run_ids = HashMap::new();
+    for (i, &side) in owner_sides.iter().enumerate() {
+        let owner_args = ChildArgs::to_args(case, Role::Owner, None, cpu(CONSUMER_CPU));
+        owners.push(spawn(service, format!("owner {i}"), owner_args, side, &tx)?);
+        // The first owner auto-starts the service; the others find it running.
+        if i == 0 {
+            run_ids.extend(wait_ready(&rx, &[side], OWNER_SETUP_TIMEOUT)?);
+        }
+    }
+    run_ids.extend(wait_ready(&rx, &owner_sides[1..], OWNER_SETUP_TIMEOUT)?);
 
     let sides: Vec<Side> = (0..case.producers).map(Side::Producer).collect();
     let mut producers = Vec::with_capacity(sides.len());
     for rank in 0..case.producers {
-        let mut args = ChildArgs::to_args(case, Role::Producer, Some(&run_id), cpu(PRODUCER_CPU));
+        let run_id =
+            run_ids.get(&owner_sides[rank as usize % owner_sides.len()]).ok_or("an owner's run id is missing")?;
+        let mut args = ChildArgs::to_args(case, Role::Producer, Some(run_id), cpu(PRODUCER_CPU));
         args.extend(["--rank".to_owned(), rank.to_string()]);
         producers.push(spawn(service, format!("producer {rank}"), args, Side::Producer(rank), &tx)?);
     }
     wait_ready(&rx, &sides, PRODUCER_SETUP_TIMEOUT)?;
+    // The service's CPU from GO to the finish report: what it costs to drain,
+    // encode, write and fsync these records.
+    let service_pid = service.service_pid()?;
+    let service_cpu_before = proc_stat::cpu_time(service_pid)?;
     for p in &mut producers {
         p.send_line(GO)?;
     }
@@ -105,13 +127,22 @@ fn run_in(case: &Case, pin: bool, service: &ServiceEnv) -> BenchResult<RunMeasur
         outcomes.push(serde_json::from_str::<ProducerOutcome>(json)?);
     }
 
-    owner.send_line(FINISH)?;
-    let owner_json = collect(&rx, &[Side::Owner], Instant::now() + FINISH_TIMEOUT)?
-        .remove(&Side::Owner)
-        .ok_or("the owner's result is missing")?;
-    owner.wait_success(EXIT_TIMEOUT)?;
-    let owner_outcome: OwnerOutcome = serde_json::from_str(&owner_json)?;
-    measure(case, &outcomes, &owner_outcome)
+    for owner in &mut owners {
+        owner.send_line(FINISH)?;
+    }
+    let mut owner_json = collect(&rx, &owner_sides, Instant::now() + FINISH_TIMEOUT)?;
+    for owner in &mut owners {
+        owner.wait_success(EXIT_TIMEOUT)?;
+    }
+    let mut owner_outcomes = Vec::with_capacity(owner_sides.len());
+    for side in &owner_sides {
+        let json = owner_json.remove(side).ok_or("an owner's result is missing")?;
+        owner_outcomes.push(serde_json::from_str::<OwnerOutcome>(&json)?);
+    }
+    let service_cpu = proc_stat::cpu_time(service_pid)?.saturating_sub(service_cpu_before);
+    let mut measured = measure(case, &outcomes, &owner_outcomes)?;
+    measured.consumer_cpu_ns = u64::try_from(service_cpu.as_nanos()).unwrap_or(u64::MAX);
+    Ok(measured)
 }
 
 /// Waits for the `READY <what>` line of every child in `sides`; returns what each announced.
@@ -157,45 +188,70 @@ fn collect(rx: &Receiver<Event<Side>>, sides: &[Side], deadline: Instant) -> Ben
     Ok(results)
 }
 
-fn measure(case: &Case, producers: &[ProducerOutcome], owner: &OwnerOutcome) -> BenchResult<RunMeasure> {
-    let logged: u64 = producers.iter().map(|p| p.records).sum();
-    if logged != case.records {
-        return Err(format!("ringlog-e2e: expected {} records, producers logged {logged}", case.records).into());
-    }
+/// Checks one run's finish report against what its producers logged.
+fn check_report(case: &Case, run: usize, owner: &OwnerOutcome, producers: &[ProducerOutcome]) -> BenchResult<()> {
+    let runs = run_count(case) as usize;
+    let attached: Vec<&ProducerOutcome> = producers.iter().skip(run).step_by(runs).collect();
+    let logged: u64 = attached.iter().map(|p| p.records).sum();
+    // In one run: ringlog_e2e's count; per run of several: the same formula for its producers.
+    let expected = if runs == 1 {
+        expected_run_log_records(case)
+    } else {
+        logged + attached.len() as u64 * (case.record.metrics() as u64 + 1) + 1
+    };
     let r = &owner.report;
-    let expected = expected_run_log_records(case);
     if r.state != ringlog::RunEnd::Finished || r.records != expected {
         return Err(format!(
-            "ringlog-e2e: finish report says state {:?} with {} records in the run log, expected \"finished\" with \
-             {expected} ({} {} + {} key definitions + {} exit records)",
+            "ringlog-e2e run {run}: finish report says state {:?} with {} records in the run log, expected \
+             \"finished\" with {expected} ({logged} {} + key definitions + {} exit records)",
             r.state,
             r.records,
-            case.records,
             case.record.as_str(),
-            expected - case.records - u64::from(case.producers) - 1,
-            case.producers + 1
+            attached.len() + 1
         )
         .into());
     }
     if r.drops != 0 || r.timeouts != 0 || r.invalid_frames != 0 || r.abandoned_lanes != 0 {
         return Err(format!(
-            "ringlog-e2e: finish report has {} drops, {} timeouts, {} invalid frames, {} abandoned lanes",
+            "ringlog-e2e run {run}: finish report has {} drops, {} timeouts, {} invalid frames, {} abandoned lanes",
             r.drops, r.timeouts, r.invalid_frames, r.abandoned_lanes
         )
         .into());
     }
+    Ok(())
+}
+
+fn measure(case: &Case, producers: &[ProducerOutcome], owners: &[OwnerOutcome]) -> BenchResult<RunMeasure> {
+    let logged: u64 = producers.iter().map(|p| p.records).sum();
+    if logged != case.records {
+        return Err(format!("ringlog-e2e: expected {} records, producers logged {logged}", case.records).into());
+    }
+    for (run, owner) in owners.iter().enumerate() {
+        check_report(case, run, owner, producers)?;
+    }
     let start_ns = producers.iter().map(|p| p.start_ns).min().ok_or("no producers")?;
     let last_log_ns = producers.iter().map(|p| p.end_ns).max().unwrap_or(start_ns);
-    if owner.end_ns < start_ns {
+    let end_ns = owners.iter().map(|o| o.end_ns).max().ok_or("no owners")?;
+    let finish_start_ns = owners.iter().map(|o| o.finish_start_ns).min().unwrap_or(end_ns);
+    if end_ns < start_ns {
         return Err("the finish report arrived before the producers started: clocks disagree".into());
     }
+    let bytes: u64 = owners.iter().map(|o| o.report.bytes).sum();
     eprintln!(
-        "    ringlog-e2e {}p: logging {:.1} ms, finish {:.1} ms, window {:.1} ms, run log {:.1} MB",
+        "    {} {}p: logging {:.1} ms, finish {:.1} ms, window {:.1} ms, run log {:.1} MB",
+        case.transport.as_str(),
         case.producers,
         last_log_ns.saturating_sub(start_ns) as f64 / 1e6,
-        owner.end_ns.saturating_sub(owner.finish_start_ns) as f64 / 1e6,
-        (owner.end_ns - start_ns) as f64 / 1e6,
-        r.bytes as f64 / 1e6,
+        end_ns.saturating_sub(finish_start_ns) as f64 / 1e6,
+        (end_ns - start_ns) as f64 / 1e6,
+        bytes as f64 / 1e6,
     );
-    Ok(RunMeasure { records: case.records, bytes: r.bytes, elapsed_ns: owner.end_ns - start_ns, latency: None })
+    Ok(RunMeasure {
+        records: case.records,
+        bytes,
+        elapsed_ns: end_ns - start_ns,
+        latency: None,
+        producer_cpu_ns: producers.iter().map(|p| p.cpu_ns).sum(),
+        consumer_cpu_ns: 0,
+    })
 }

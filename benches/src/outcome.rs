@@ -14,6 +14,9 @@ use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
+use ringlog_ring::clock::monotonic_ns;
+
+use crate::cpu_clock::thread_cpu_ns;
 use crate::error::BenchResult;
 use crate::latency::LatencySummary;
 
@@ -35,10 +38,30 @@ pub struct ProducerOutcome {
     pub end_ns: u64,
     /// Measured records sent (warm-up excluded).
     pub records: u64,
+    /// CPU time of the producing thread over the measured records (ns).
+    #[serde(default)]
+    pub cpu_ns: u64,
+}
+
+impl ProducerOutcome {
+    /// The outcome of a producer that started measuring at `start_ns`
+    /// (monotonic) and `start_cpu_ns` ([`thread_cpu_ns`]) and has just sent
+    /// its last record.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlog_benches::{ProducerOutcome, cpu_clock::thread_cpu_ns};
+    /// let (t, c) = (ringlog_ring::clock::monotonic_ns(), thread_cpu_ns());
+    /// let o = ProducerOutcome::finished(t, c, 10);
+    /// assert!(o.end_ns >= o.start_ns && o.records == 10);
+    /// ```
+    pub fn finished(start_ns: u64, start_cpu_ns: u64, records: u64) -> Self {
+        Self { start_ns, end_ns: monotonic_ns(), records, cpu_ns: thread_cpu_ns().saturating_sub(start_cpu_ns) }
+    }
 }
 
 /// The consumer's side of one run.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConsumerOutcome {
     /// Measured records received and validated (warm-up excluded).
     pub records: u64,
@@ -48,6 +71,13 @@ pub struct ConsumerOutcome {
     pub end_ns: u64,
     /// One-way latency percentiles (latency mode only).
     pub latency: Option<LatencySummary>,
+    /// CPU time of the consuming thread from its first record to the end (ns).
+    #[serde(default)]
+    pub cpu_ns: u64,
+    /// In-process transports only: when the producer thread started measuring,
+    /// and its CPU time (the consumer process reports both sides).
+    #[serde(default)]
+    pub producer: Option<ProducerOutcome>,
 }
 
 /// Writes the readiness line and flushes it.

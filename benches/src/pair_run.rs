@@ -27,14 +27,14 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn run_timeout(case: &Case) -> Duration {
     let paced = match case.mode {
         Mode::Throughput => 0,
-        Mode::Latency => case.records.saturating_mul(case.pace_ns),
+        Mode::Latency | Mode::Parked => case.records.saturating_mul(case.pace_ns),
     };
     // Even 1 µs per record (a socket) fits in the bound several times over.
     Duration::from_secs(30) + Duration::from_nanos(paced) + Duration::from_micros(case.total_records() * 4)
 }
 
 /// The measured result of one run.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunMeasure {
     /// Records received and validated.
     pub records: u64,
@@ -44,6 +44,11 @@ pub struct RunMeasure {
     pub elapsed_ns: u64,
     /// Latency percentiles (latency mode).
     pub latency: Option<LatencySummary>,
+    /// CPU time of the producing threads over the measured records (ns).
+    pub producer_cpu_ns: u64,
+    /// CPU time of the receiving side (ns): the consumer thread, or for
+    /// `ringlog-e2e` the service process.
+    pub consumer_cpu_ns: u64,
 }
 
 impl RunMeasure {
@@ -72,6 +77,15 @@ fn spawn(name: &'static str, args: Vec<String>, role: Role, tx: &Sender<Event<Ro
 pub fn run_pair(case: &Case, pin: bool) -> BenchResult<RunMeasure> {
     let (tx, rx) = mpsc::channel();
     let cpu = |c: usize| pin.then_some(c);
+    if case.transport.in_process() {
+        // One process runs both threads and reports both sides.
+        let mut process =
+            spawn("consumer", ChildArgs::to_args(case, Role::Consumer, None, cpu(CONSUMER_CPU)), Role::Consumer, &tx)?;
+        let c = collect_one(&rx, Instant::now() + run_timeout(case))?;
+        process.wait_success(EXIT_TIMEOUT)?;
+        let p = c.producer.ok_or("an in-process run reported no producer side")?;
+        return measure(case, &p, &c);
+    }
     let mut consumer =
         spawn("consumer", ChildArgs::to_args(case, Role::Consumer, None, cpu(CONSUMER_CPU)), Role::Consumer, &tx)?;
     let endpoint = wait_ready(&rx, SETUP_TIMEOUT)?;
@@ -102,6 +116,21 @@ fn wait_ready(rx: &Receiver<Event<Role>>, timeout: Duration) -> BenchResult<Stri
                 }
             }
             Event::Closed(_) => return Err("the consumer exited before it was ready".into()),
+        }
+    }
+}
+
+/// Collects the result line of the one child of an in-process run.
+fn collect_one(rx: &Receiver<Event<Role>>, deadline: Instant) -> BenchResult<ConsumerOutcome> {
+    let mut outcome = None;
+    loop {
+        match recv(rx, deadline, "the run's result")? {
+            Event::Line(_, line) => {
+                if let Some(json) = line.strip_prefix(RESULT_PREFIX) {
+                    outcome = Some(serde_json::from_str::<ConsumerOutcome>(json)?);
+                }
+            }
+            Event::Closed(_) => return outcome.ok_or_else(|| "the run failed (see its message above)".into()),
         }
     }
 }
@@ -155,5 +184,12 @@ fn measure(case: &Case, p: &ProducerOutcome, c: &ConsumerOutcome) -> BenchResult
     if c.end_ns < p.start_ns {
         return Err("the consumer finished before the producer started: clocks disagree".into());
     }
-    Ok(RunMeasure { records: c.records, bytes: c.bytes, elapsed_ns: c.end_ns - p.start_ns, latency: c.latency })
+    Ok(RunMeasure {
+        records: c.records,
+        bytes: c.bytes,
+        elapsed_ns: c.end_ns - p.start_ns,
+        latency: c.latency.clone(),
+        producer_cpu_ns: p.cpu_ns,
+        consumer_cpu_ns: c.cpu_ns,
+    })
 }

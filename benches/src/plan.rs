@@ -20,28 +20,59 @@ fn pick<T: Clone>(chosen: &[T], all: &[T]) -> Vec<T> {
 
 /// Default measured records of a throughput run of `transport`. The socket is
 /// two orders of magnitude slower, so it gets fewer records for a similar time.
-fn throughput_records(transport: Transport, quick: bool) -> u64 {
-    match (transport, quick) {
+/// A 4 KiB array record moves 25-85 times the bytes of a scalar one, so it
+/// gets a twentieth of the records.
+fn throughput_records(transport: Transport, record: RecordShape, quick: bool) -> u64 {
+    let n = match (transport, quick) {
         (Transport::UdsProtobuf, true) => 200_000,
         (Transport::UdsProtobuf, false) => 1_000_000,
         (_, true) => 4_000_000,
         (_, false) => 20_000_000,
-    }
+    };
+    if record == RecordShape::F32x1024 { n / 20 } else { n }
 }
 
 /// Default records of a `ringlog-e2e` run (all producers together). Every
-/// record also goes to disk (168 bytes of frame each), so runs stay shorter
-/// than the ring-only ones.
-fn e2e_records(quick: bool) -> u64 {
-    if quick { 2_000_000 } else { 10_000_000 }
+/// record also goes to disk, so runs stay shorter than the ring-only ones,
+/// and a 4 KiB array run writes at most about 400 MB.
+fn e2e_records(record: RecordShape, quick: bool) -> u64 {
+    match (record, quick) {
+        (RecordShape::F32x1024, true) => 20_000,
+        (RecordShape::F32x1024, false) => 100_000,
+        (_, true) => 2_000_000,
+        (_, false) => 10_000_000,
+    }
 }
 
-/// Producer counts of the `ringlog-e2e` rows.
-pub const E2E_PRODUCERS: [u32; 2] = [1, 4];
+/// Producer counts of the `ringlog-e2e` rows (the cost curve; more than one
+/// producer oversubscribes a 2-core machine).
+pub const E2E_PRODUCERS: [u32; 3] = [1, 2, 4];
 
-/// Default measured records of a latency run.
-fn latency_records(quick: bool) -> u64 {
-    if quick { 100_000 } else { 500_000 }
+/// Runs of the `ringlog-e2e-runs` row, one producer each.
+pub const E2E_RUNS: u32 = 16;
+
+/// Default measured records of a latency run (spinning consumer); a
+/// twentieth for the 4 KiB array record, whose JSON encoding alone takes the
+/// socket peer about 200 µs.
+fn latency_records(record: RecordShape, quick: bool) -> u64 {
+    let n = if quick { 100_000 } else { 500_000 };
+    if record == RecordShape::F32x1024 { n / 20 } else { n }
+}
+
+/// Default measured records of a parked-consumer latency run: each record
+/// waits a whole pace, so a run lasts records x pace (1 s or 5 s at 100 µs).
+fn parked_records(quick: bool) -> u64 {
+    if quick { 10_000 } else { 50_000 }
+}
+
+/// Whether `transport` has rows in `mode`: `ringlog-e2e` measures throughput
+/// only, and parking needs a consumer that can park.
+fn has_rows(transport: Transport, mode: Mode) -> bool {
+    match mode {
+        Mode::Throughput => true,
+        Mode::Latency => !transport.end_to_end(),
+        Mode::Parked => matches!(transport, Transport::Ringlog | Transport::UdsProtobuf | Transport::Crossbeam),
+    }
 }
 
 /// Warm-up records of a latency run: a full lap of a ring, or a socket's
@@ -50,8 +81,8 @@ fn latency_records(quick: bool) -> u64 {
 fn warmup(transport: Transport, record: RecordShape, mode: Mode) -> u64 {
     match (mode, transport) {
         (Mode::Throughput, _) => 0,
-        (Mode::Latency, Transport::UdsProtobuf) => uds_protobuf::WARMUP_RECORDS,
-        (Mode::Latency, _) => ringlog_transport::warmup_records(record),
+        (_, Transport::UdsProtobuf) => uds_protobuf::WARMUP_RECORDS,
+        (_, _) => ringlog_transport::warmup_records(record),
     }
 }
 
@@ -64,41 +95,46 @@ impl Plan {
     /// let cli = ringlog_benches::cli::Cli::parse_from(["compare", "--quick", "--transport", "ringlog"]);
     /// let plan = ringlog_benches::plan::Plan::from_args(&cli.compare);
     /// assert_eq!(plan.runs, 3);
-    /// assert_eq!(plan.cases.len(), 4); // 2 records x 2 modes
+    /// assert_eq!(plan.cases.len(), 9); // 3 records x 3 modes
     ///
-    /// // ringlog-e2e: throughput only, scalar1 and scalar8, with 1 and with 4 producers.
-    /// let cli = ringlog_benches::cli::Cli::parse_from(["compare", "--transport", "ringlog-e2e"]);
+    /// // No parked-consumer rows for a ring that cannot park.
+    /// let cli = ringlog_benches::cli::Cli::parse_from(["compare", "--transport", "raw-batched"]);
+    /// assert_eq!(ringlog_benches::plan::Plan::from_args(&cli.compare).cases.len(), 6);
+    ///
+    /// // ringlog-e2e: throughput only, each record shape with 1, 2 and 4 producers.
+    /// let cli = ringlog_benches::cli::Cli::parse_from(["compare", "--transport", "ringlog-e2e", "--record", "scalar8"]);
     /// let plan = ringlog_benches::plan::Plan::from_args(&cli.compare);
     /// let producers: Vec<u32> = plan.cases.iter().map(|c| c.producers).collect();
-    /// assert_eq!(producers, [1, 4, 1, 4]);
+    /// assert_eq!(producers, [1, 2, 4]);
     /// ```
     pub fn from_args(args: &CompareArgs) -> Self {
-        let transports: Vec<Transport> = pick(&args.transport, &Transport::ALL);
+        let transports: Vec<Transport> = pick(&args.transport, &Transport::available());
         let records: Vec<RecordShape> = pick(&args.record, &RecordShape::ALL);
         let modes: Vec<Mode> = pick(&args.mode, &Mode::ALL);
         let mut cases = Vec::new();
         for &mode in &modes {
             for &record in &records {
-                for &transport in &transports {
-                    if transport == Transport::RinglogE2e {
-                        if mode == Mode::Throughput {
-                            for producers in E2E_PRODUCERS {
-                                cases.push(Case {
-                                    transport,
-                                    record,
-                                    mode,
-                                    records: args.records.unwrap_or(e2e_records(args.quick)),
-                                    warmup: 0,
-                                    pace_ns: args.pace_ns,
-                                    producers,
-                                });
-                            }
+                for &transport in transports.iter().filter(|&&t| has_rows(t, mode)) {
+                    if transport.end_to_end() {
+                        let counts: &[u32] =
+                            if transport == Transport::RinglogE2e { &E2E_PRODUCERS } else { &[E2E_RUNS] };
+                        for &producers in counts {
+                            cases.push(Case {
+                                transport,
+                                record,
+                                mode,
+                                records: args.records.unwrap_or(e2e_records(record, args.quick)),
+                                warmup: 0,
+                                pace_ns: args.pace_ns,
+                                producers,
+                            });
                         }
                         continue;
                     }
-                    let default = match mode {
-                        Mode::Throughput => throughput_records(transport, args.quick),
-                        Mode::Latency => latency_records(args.quick),
+                    let (default, pace_ns) = match mode {
+                        Mode::Throughput => (throughput_records(transport, record, args.quick), args.pace_ns),
+                        Mode::Latency => (latency_records(record, args.quick), args.pace_ns),
+                        Mode::Parked => (parked_records(args.quick), args.parked_pace_ns),
                     };
                     cases.push(Case {
                         transport,
@@ -106,7 +142,7 @@ impl Plan {
                         mode,
                         records: args.records.unwrap_or(default),
                         warmup: warmup(transport, record, mode),
-                        pace_ns: args.pace_ns,
+                        pace_ns,
                         producers: 1,
                     });
                 }

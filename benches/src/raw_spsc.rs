@@ -11,6 +11,7 @@
 use ringlog_ring::clock::monotonic_ns;
 
 use crate::case::{Case, Mode};
+use crate::cpu_clock::thread_cpu_ns;
 use crate::error::BenchResult;
 use crate::idle_watch::IdleWatch;
 use crate::latency::LatencyRecorder;
@@ -62,11 +63,12 @@ fn drain(ring: RawRing, case: &Case) -> BenchResult<ConsumerOutcome> {
     let slot_len = consumer.slot_len();
     let frame_len = scalar_frame::frame_len(case.record);
     let mut batch = vec![0u8; BATCH_BYTES / slot_len * slot_len];
-    let latency_mode = case.mode == Mode::Latency;
+    let latency_mode = case.mode.is_latency();
     let mut latency = latency_mode.then(LatencyRecorder::new);
     let mut watch = IdleWatch::spinning("raw-spsc consumer");
     let total = case.total_records();
     let (mut seen, mut last_step) = (0u64, i64::MIN);
+    let mut start_cpu = None;
     while seen < total {
         let n = consumer.read_batch(&mut batch);
         if !latency_mode && n < BACKOFF_BELOW_SLOTS {
@@ -81,6 +83,7 @@ fn drain(ring: RawRing, case: &Case) -> BenchResult<ConsumerOutcome> {
             continue;
         }
         watch.progress();
+        start_cpu.get_or_insert_with(thread_cpu_ns);
         let now = if latency_mode { monotonic_ns() } else { 0 };
         for frame in batch[..n * slot_len].chunks_exact(slot_len) {
             let step = scalar_frame::check(&frame[..frame_len], case.record, seen)?;
@@ -104,6 +107,8 @@ fn drain(ring: RawRing, case: &Case) -> BenchResult<ConsumerOutcome> {
         bytes: records * frame_len as u64,
         end_ns: monotonic_ns(),
         latency: latency.map(|l| l.summary()),
+        cpu_ns: thread_cpu_ns().saturating_sub(start_cpu.unwrap_or(0)),
+        producer: None,
     })
 }
 
@@ -116,27 +121,28 @@ pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
     let shape = case.record;
     let frame_len = scalar_frame::frame_len(shape);
     let mut watch = IdleWatch::spinning("raw-spsc producer");
-    let send = |producer: &mut RawProducer, watch: &mut IdleWatch, seq: u64, step: i64| {
-        let mut frame = [0u8; scalar_frame::MAX_FRAME_LEN];
+    // The frame is encoded here, then copied into the ring (ringlog writes in place).
+    let mut frame = vec![0u8; frame_len];
+    let mut send = |producer: &mut RawProducer, watch: &mut IdleWatch, seq: u64, step: i64| {
         let value = step as f64 * 0.5;
         // The coarse clock ringlog stamps into every record, for equal work.
         let ts = ringlog_ring::clock::now_unix_ns();
         scalar_frame::encode(&mut frame, shape, seq, ts, step, |i| value + i as f64);
-        producer.push(&frame[..frame_len], watch)
+        producer.push(&frame, watch)
     };
     for i in 0..case.warmup {
         send(&mut producer, &mut watch, i, case.warmup_step(i))?;
     }
     // Start measuring from an empty ring, not behind a backlog of warm-up records.
     producer.wait_drained(&mut watch)?;
-    let start_ns = monotonic_ns();
+    let (start_ns, start_cpu) = (monotonic_ns(), thread_cpu_ns());
     match case.mode {
         Mode::Throughput => {
             for i in case.warmup..case.total_records() {
                 send(&mut producer, &mut watch, i, i as i64)?;
             }
         }
-        Mode::Latency => {
+        Mode::Latency | Mode::Parked => {
             let mut pacer = Pacer::new(case.pace_ns);
             for i in case.warmup..case.total_records() {
                 let stamp = pacer.wait();
@@ -144,7 +150,7 @@ pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
             }
         }
     }
-    Ok(ProducerOutcome { start_ns, end_ns: monotonic_ns(), records: case.records })
+    Ok(ProducerOutcome::finished(start_ns, start_cpu, case.records))
 }
 
 /// Removes a ring a failed run may have left behind.

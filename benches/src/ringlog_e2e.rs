@@ -10,22 +10,15 @@
 //! `run.log(step, &[(KeyId, f64); N])` (one item is a `Scalar1` record), then
 //! detaches with `run.finish(0)`.
 
-use ringlog::{InitOptions, KeyId};
+use ringlog::{InitOptions, KeyId, Value};
 use ringlog_ring::clock::monotonic_ns;
 use ringlog_ring::protocol::control_message::FinishReport;
 use serde::{Deserialize, Serialize};
 
-use crate::case::{Case, Mode, RecordShape, Transport};
+use crate::case::{Case, Mode, RecordShape};
+use crate::cpu_clock::thread_cpu_ns;
 use crate::error::BenchResult;
 use crate::outcome::{FINISH, GO, ProducerOutcome, emit_ready, wait_command};
-
-/// Metrics per record of `shape`.
-fn metrics(shape: RecordShape) -> usize {
-    match shape {
-        RecordShape::Scalar1 => 1,
-        RecordShape::Scalar8 => 8,
-    }
-}
 
 /// The owner's side of one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,11 +50,11 @@ pub struct OwnerOutcome {
 /// assert_eq!(ringlog_benches::ringlog_e2e::expected_run_log_records(&case), 1000 + 4 * (8 + 1) + 1);
 /// ```
 pub fn expected_run_log_records(case: &Case) -> u64 {
-    case.records + u64::from(case.producers) * (metrics(case.record) as u64 + 1) + 1
+    case.records + u64::from(case.producers) * (case.record.metrics() as u64 + 1) + 1
 }
 
 fn check_case(case: &Case) -> BenchResult<()> {
-    if case.transport != Transport::RinglogE2e || case.mode != Mode::Throughput {
+    if !case.transport.end_to_end() || case.mode != Mode::Throughput {
         return Err("ringlog-e2e runs throughput only".into());
     }
     Ok(())
@@ -94,7 +87,10 @@ pub fn owner(case: &Case, ready: impl FnOnce(&str) -> BenchResult<()>) -> BenchR
 pub fn producer(case: &Case, run_id: &str, rank: u32) -> BenchResult<ProducerOutcome> {
     check_case(case)?;
     let mut run = ringlog::attach(run_id)?;
-    let n = metrics(case.record);
+    if case.record == RecordShape::F32x1024 {
+        return log_arrays(case, run, rank);
+    }
+    let n = case.record.metrics();
     let keys: [KeyId; 8] = {
         let mut keys = [KeyId(0); 8];
         for (i, k) in keys.iter_mut().enumerate().take(n) {
@@ -105,13 +101,37 @@ pub fn producer(case: &Case, run_id: &str, rank: u32) -> BenchResult<ProducerOut
     emit_ready(&format!("rank{rank}"))?;
     wait_command(GO)?;
     let records = case.producer_share(rank);
-    let start_ns = monotonic_ns();
+    let (start_ns, start_cpu) = (monotonic_ns(), thread_cpu_ns());
     for step in 0..records {
         let value = step as f64 * 0.5;
         let items: [(KeyId, f64); 8] = std::array::from_fn(|i| (keys[i], value + i as f64));
         let _ = run.log(step as i64, &items[..n])?;
     }
-    let end_ns = monotonic_ns();
+    detach(run, ProducerOutcome::finished(start_ns, start_cpu, records), rank)
+}
+
+/// The f32x1024 producer: one array value per record, through `log_values`
+/// (the client's API for values of any type: it interns the key and copies the
+/// array into a `History` record).
+fn log_arrays(case: &Case, mut run: ringlog::Run, rank: u32) -> BenchResult<ProducerOutcome> {
+    let key = format!("rank{rank}/weights");
+    let _ = run.key(&key)?;
+    let mut items = [(key.as_str(), Value::F32Array(vec![0.0; crate::scalar_frame::ARRAY_VALUES]))];
+    emit_ready(&format!("rank{rank}"))?;
+    wait_command(GO)?;
+    let records = case.producer_share(rank);
+    let (start_ns, start_cpu) = (monotonic_ns(), thread_cpu_ns());
+    for step in 0..records {
+        if let Value::F32Array(v) = &mut items[0].1 {
+            v[0] = step as f32;
+        }
+        let _ = run.log_values(step as i64, &items)?;
+    }
+    detach(run, ProducerOutcome::finished(start_ns, start_cpu, records), rank)
+}
+
+/// Detaches (the producer's `finish`) and checks nothing was dropped.
+fn detach(run: ringlog::Run, outcome: ProducerOutcome, rank: u32) -> BenchResult<ProducerOutcome> {
     let detached = run.finish(0)?;
     if detached.drops != 0 || detached.timeouts != 0 {
         return Err(format!(
@@ -120,5 +140,5 @@ pub fn producer(case: &Case, run_id: &str, rank: u32) -> BenchResult<ProducerOut
         )
         .into());
     }
-    Ok(ProducerOutcome { start_ns, end_ns, records })
+    Ok(outcome)
 }

@@ -4,14 +4,19 @@
 //! drains with `Consumer::read_batch` (private copy, then rkyv validation) and
 //! `release`, and unlinks the segment at the end. The producer opens the
 //! segment by name, interns its keys, and logs with `log_scalar1` or
-//! `log_scalars`.
+//! `log_scalars`, or an f32x1024 record as a generic `History` with `log`
+//! (one struct reused, so the figure has no allocation in it).
 
 use std::time::Duration;
 
 use ringlog_ring::clock::monotonic_ns;
-use ringlog_ring::{Batch, KeyId, Producer, RecordRef, Segment, SegmentConfig, SegmentError, SegmentOwner};
+use ringlog_ring::record::schema::ArchivedValue;
+use ringlog_ring::{
+    Batch, History, Item, KeyId, Producer, RecordRef, Segment, SegmentConfig, SegmentError, SegmentOwner, Value,
+};
 
 use crate::case::{Case, Mode, RecordShape};
+use crate::cpu_clock::thread_cpu_ns;
 use crate::error::BenchResult;
 use crate::idle_watch::{IDLE_TIMEOUT, IdleWatch};
 use crate::latency::LatencyRecorder;
@@ -50,12 +55,14 @@ pub fn consumer(case: &Case, ready: impl FnOnce(&str) -> BenchResult<()>) -> Ben
 fn drain(segment: &SegmentOwner, case: &Case) -> BenchResult<ConsumerOutcome> {
     let mut consumer = segment.consumer()?;
     let mut batch = Batch::new(BATCH_BYTES);
-    let latency_mode = case.mode == Mode::Latency;
+    let latency_mode = case.mode.is_latency();
     let mut latency = latency_mode.then(LatencyRecorder::new);
+    let spinning = case.mode == Mode::Latency;
     let mut watch =
-        if latency_mode { IdleWatch::spinning("ringlog consumer") } else { IdleWatch::blocking("ringlog consumer") };
+        if spinning { IdleWatch::spinning("ringlog consumer") } else { IdleWatch::blocking("ringlog consumer") };
     let total = case.total_records();
     let (mut seen, mut bytes, mut last_step) = (0u64, 0u64, i64::MIN);
+    let mut start_cpu = None;
     while seen < total {
         let n = consumer.read_batch(&mut batch);
         if let Some(e) = batch.errors().first() {
@@ -63,7 +70,7 @@ fn drain(segment: &SegmentOwner, case: &Case) -> BenchResult<ConsumerOutcome> {
         }
         if n == 0 {
             watch.idle()?;
-            if latency_mode {
+            if spinning {
                 std::hint::spin_loop(); // spinning consumer: never parks
             } else {
                 consumer.wait(WAIT_SLICE);
@@ -71,12 +78,19 @@ fn drain(segment: &SegmentOwner, case: &Case) -> BenchResult<ConsumerOutcome> {
             continue;
         }
         watch.progress();
+        start_cpu.get_or_insert_with(thread_cpu_ns);
         let now = if latency_mode { monotonic_ns() } else { 0 };
         for frame in batch.frames() {
             let step = match (frame.record(), case.record) {
                 (RecordRef::KeyDef(_), _) => continue,
                 (RecordRef::Scalar1(s), RecordShape::Scalar1) => s.step.to_native(),
                 (RecordRef::Scalars(s), RecordShape::Scalar8) if s.items.len() == 8 => s.step.to_native(),
+                (RecordRef::History(h), RecordShape::F32x1024)
+                    if h.items.len() == 1
+                        && matches!(&h.items[0].value, ArchivedValue::F32Array(v) if v.len() == ARRAY_VALUES) =>
+                {
+                    h.step.to_native()
+                }
                 (other, _) => return Err(format!("ringlog consumer: unexpected record {other:?}").into()),
             };
             // Throughput steps count 0, 1, 2...; latency steps are monotonic stamps.
@@ -100,26 +114,58 @@ fn drain(segment: &SegmentOwner, case: &Case) -> BenchResult<ConsumerOutcome> {
         bytes,
         end_ns: monotonic_ns(),
         latency: latency.map(|l| l.summary()),
+        cpu_ns: thread_cpu_ns().saturating_sub(start_cpu.unwrap_or(0)),
+        producer: None,
     })
 }
 
-/// The keys a producer interns for `shape`.
-fn intern_keys(producer: &mut Producer, shape: RecordShape) -> BenchResult<Vec<KeyId>> {
-    match shape {
-        RecordShape::Scalar1 => Ok(vec![producer.key("train/loss")?]),
-        RecordShape::Scalar8 => (0..8).map(|i| Ok(producer.key(&format!("train/metric{i}"))?)).collect(),
+/// Values of an f32x1024 record.
+const ARRAY_VALUES: usize = crate::scalar_frame::ARRAY_VALUES;
+
+/// What a producer logs: its interned keys, and for arrays the one `History`
+/// it rewrites in place for every record.
+struct Logger {
+    keys: Vec<KeyId>,
+    array: Option<History>,
+}
+
+impl Logger {
+    /// Interns the keys of `shape`.
+    fn new(producer: &mut Producer, shape: RecordShape) -> BenchResult<Self> {
+        Ok(match shape {
+            RecordShape::Scalar1 => Self { keys: vec![producer.key("train/loss")?], array: None },
+            RecordShape::Scalar8 => Self {
+                keys: (0..8).map(|i| producer.key(&format!("train/metric{i}"))).collect::<Result<_, _>>()?,
+                array: None,
+            },
+            RecordShape::F32x1024 => {
+                let key = producer.key("train/weights")?;
+                let items = vec![Item { key: key.0, value: Value::F32Array(vec![0.0; ARRAY_VALUES]) }];
+                Self { keys: vec![key], array: Some(History { ts_ns: 0, step: 0, items }) }
+            }
+        })
     }
 }
 
 /// Logs one record at `step`.
 #[inline]
-fn log(producer: &mut Producer, shape: RecordShape, keys: &[KeyId], step: i64) -> BenchResult<()> {
+fn log(producer: &mut Producer, shape: RecordShape, logger: &mut Logger, step: i64) -> BenchResult<()> {
     let value = step as f64 * 0.5;
+    let keys = &logger.keys;
     let written = match shape {
         RecordShape::Scalar1 => producer.log_scalar1(step, keys[0], value)?,
         RecordShape::Scalar8 => {
             let items: [(KeyId, f64); 8] = std::array::from_fn(|i| (keys[i], value + i as f64));
             producer.log_scalars(step, &items)?
+        }
+        RecordShape::F32x1024 => {
+            let history = logger.array.as_mut().ok_or("ringlog producer: no array record")?;
+            history.ts_ns = ringlog_ring::clock::now_unix_ns();
+            history.step = step;
+            if let Value::F32Array(v) = &mut history.items[0].value {
+                v[0] = value as f32;
+            }
+            producer.log(history)?
         }
     };
     if written == ringlog_ring::Logged::Dropped {
@@ -135,31 +181,31 @@ fn log(producer: &mut Producer, shape: RecordShape, keys: &[KeyId], step: i64) -
 pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
     let segment = Segment::open(endpoint)?;
     let mut producer = segment.claim(0)?;
-    let keys = intern_keys(&mut producer, case.record)?;
+    let mut logger = Logger::new(&mut producer, case.record)?;
     let shape = case.record;
     for i in 0..case.warmup {
-        log(&mut producer, shape, &keys, case.warmup_step(i))?;
+        log(&mut producer, shape, &mut logger, case.warmup_step(i))?;
     }
     // Start measuring from an empty lane, not behind a backlog of warm-up records.
     if case.warmup > 0 && !producer.wait_drained(IDLE_TIMEOUT)? {
         return Err(format!("ringlog producer: warm-up not drained within {IDLE_TIMEOUT:?}").into());
     }
-    let start_ns = monotonic_ns();
+    let (start_ns, start_cpu) = (monotonic_ns(), thread_cpu_ns());
     match case.mode {
         Mode::Throughput => {
             for i in case.warmup..case.total_records() {
-                log(&mut producer, shape, &keys, i as i64)?;
+                log(&mut producer, shape, &mut logger, i as i64)?;
             }
         }
-        Mode::Latency => {
+        Mode::Latency | Mode::Parked => {
             let mut pacer = Pacer::new(case.pace_ns);
             for _ in 0..case.records {
                 let stamp = pacer.wait();
-                log(&mut producer, shape, &keys, stamp as i64)?;
+                log(&mut producer, shape, &mut logger, stamp as i64)?;
             }
         }
     }
-    Ok(ProducerOutcome { start_ns, end_ns: monotonic_ns(), records: case.records })
+    Ok(ProducerOutcome::finished(start_ns, start_cpu, case.records))
 }
 
 /// Removes a segment a failed run may have left behind.

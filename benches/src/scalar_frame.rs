@@ -9,9 +9,14 @@
 //! scalar1 payload (32 B): ts_ns u64, step i64, value f64, key u32, reserved u32
 //! scalar8 payload (152 B): 8 items {key u32, reserved u32, value f64}, then the
 //!                root {ts_ns u64, step i64, items: rel-ptr i32 + len u32}
+//! f32x1024 payload (4120 B): ts_ns u64, step i64, key u32, count u32 (1024),
+//!                then 1024 values f32
 //! ```
 //! All fields are little-endian, as in ringlog's rkyv archives (a unit test
-//! compares the bytes with a frame written by ringlog's producer).
+//! compares the scalar frames' bytes with frames written by ringlog's
+//! producer). The array frame is not byte-identical to ringlog's: ringlog logs
+//! it as a generic `History` record, whose rkyv archive is 4,152 bytes (36 more:
+//! an item vector and an enum tag), so the raw transports carry 0.9% fewer bytes.
 
 use crate::case::RecordShape;
 
@@ -25,6 +30,12 @@ const ITEM_LEN: usize = 16;
 const SCALARS_ROOT_LEN: usize = 24;
 /// Metrics in a scalar8 record.
 const SCALAR8_ITEMS: usize = 8;
+/// Values of an f32x1024 record.
+pub const ARRAY_VALUES: usize = 1024;
+/// Bytes before the values of an f32x1024 payload: ts, step, key, count.
+const ARRAY_HEAD: usize = 24;
+/// Record kind byte of array frames (ringlog logs them as `History`).
+const KIND_HISTORY: u8 = ringlog_ring::RecordKind::History as u8;
 /// Record kind byte of scalar1 frames (ringlog's `RecordKind::Scalar1`).
 const KIND_SCALAR1: u8 = ringlog_ring::RecordKind::Scalar1 as u8;
 /// Record kind byte of scalars frames (ringlog's `RecordKind::Scalars`).
@@ -32,23 +43,25 @@ const KIND_SCALARS: u8 = ringlog_ring::RecordKind::Scalars as u8;
 /// Low bits of a commit word that mark a committed frame.
 const STATE_COMMITTED: u32 = 1;
 
-/// The largest frame this module writes.
-pub const MAX_FRAME_LEN: usize = HEADER_LEN + SCALAR8_ITEMS * ITEM_LEN + SCALARS_ROOT_LEN;
+/// The largest frame this module writes (an f32x1024 frame).
+pub const MAX_FRAME_LEN: usize = HEADER_LEN + ARRAY_HEAD + ARRAY_VALUES * 4;
 
 /// Payload bytes of `shape`.
 pub const fn payload_len(shape: RecordShape) -> usize {
     match shape {
         RecordShape::Scalar1 => SCALAR1_PAYLOAD,
         RecordShape::Scalar8 => SCALAR8_ITEMS * ITEM_LEN + SCALARS_ROOT_LEN,
+        RecordShape::F32x1024 => ARRAY_HEAD + ARRAY_VALUES * 4,
     }
 }
 
-/// Header plus payload bytes of `shape`: what ringlog copies and counts (48 or 168).
+/// Header plus payload bytes of `shape`: what ringlog copies and counts (48,
+/// 168 or 4136).
 pub const fn frame_len(shape: RecordShape) -> usize {
     HEADER_LEN + payload_len(shape)
 }
 
-/// Ring bytes one frame of `shape` occupies, 16-aligned as in ringlog (48 or 176).
+/// Ring bytes one frame of `shape` occupies, 16-aligned as in ringlog (48, 176 or 4144).
 pub const fn slot_len(shape: RecordShape) -> usize {
     frame_len(shape).next_multiple_of(16)
 }
@@ -57,12 +70,14 @@ fn kind(shape: RecordShape) -> u8 {
     match shape {
         RecordShape::Scalar1 => KIND_SCALAR1,
         RecordShape::Scalar8 => KIND_SCALARS,
+        RecordShape::F32x1024 => KIND_HISTORY,
     }
 }
 
 /// Writes the frame for record `seq` of `shape` into `out[..frame_len(shape)]`.
 ///
-/// Metric `i` gets key `i` and the value `values(i)`.
+/// Metric `i` gets key `i` and the value `values(i)`; an f32x1024 record has
+/// key 0 and the values `values(0)`..`values(1023)` as f32.
 ///
 /// # Panics
 /// If `out` is shorter than `frame_len(shape)`.
@@ -107,6 +122,15 @@ pub fn encode(out: &mut [u8], shape: RecordShape, seq: u64, ts_ns: u64, step: i6
             p[root + 16..root + 20].copy_from_slice(&rel.to_le_bytes());
             p[root + 20..root + 24].copy_from_slice(&(SCALAR8_ITEMS as u32).to_le_bytes());
         }
+        RecordShape::F32x1024 => {
+            p[0..8].copy_from_slice(&ts_ns.to_le_bytes());
+            p[8..16].copy_from_slice(&step.to_le_bytes());
+            p[16..20].copy_from_slice(&0u32.to_le_bytes());
+            p[20..24].copy_from_slice(&(ARRAY_VALUES as u32).to_le_bytes());
+            for (i, v) in p[ARRAY_HEAD..].chunks_exact_mut(4).enumerate() {
+                v.copy_from_slice(&(values(i) as f32).to_le_bytes());
+            }
+        }
     }
 }
 
@@ -126,7 +150,8 @@ pub enum FrameCheckError {
         /// Sequence number found.
         found: u64,
     },
-    /// The scalars root does not point at its eight items.
+    /// The scalars root does not point at its eight items, or an array
+    /// record does not say 1024 values.
     Items,
 }
 
@@ -152,7 +177,8 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 ///
 /// Checks what a reader of this fixed layout must check before trusting it:
 /// commit word and length, kind and format, the sequence number, and for
-/// scalar8 that the item pointer and count describe the eight items.
+/// scalar8 that the item pointer and count describe the eight items (for
+/// f32x1024, that the count says 1024).
 ///
 /// # Errors
 /// The first problem found.
@@ -185,6 +211,12 @@ pub fn check(frame: &[u8], shape: RecordShape, expected_seq: u64) -> Result<i64,
             }
             root + 8
         }
+        RecordShape::F32x1024 => {
+            if u32_at(p, 20) as usize != ARRAY_VALUES {
+                return Err(FrameCheckError::Items);
+            }
+            8
+        }
     };
     Ok(u64_at(p, step_at) as i64)
 }
@@ -207,6 +239,7 @@ mod tests {
                 let items: Vec<(KeyId, f64)> = keys.iter().map(|&k| (k, f64::from(k.0) + 0.25)).collect();
                 p.log_scalars(42, &items).unwrap()
             }
+            RecordShape::F32x1024 => unreachable!("array frames are not byte-identical"),
         };
         let mut c = run.consumer().unwrap();
         let mut batch = Batch::new(1 << 16);
@@ -222,14 +255,22 @@ mod tests {
     }
 
     #[test]
+    fn array_frames_round_trip() {
+        let mut buf = vec![0u8; MAX_FRAME_LEN];
+        encode(&mut buf, RecordShape::F32x1024, 9, 1, 77, |i| i as f64);
+        assert_eq!(frame_len(RecordShape::F32x1024), 4136);
+        assert_eq!(check(&buf, RecordShape::F32x1024, 9), Ok(77));
+        assert_eq!(&buf[MAX_FRAME_LEN - 4..], &1023f32.to_le_bytes());
+        buf[HEADER_LEN + 20] = 3;
+        assert_eq!(check(&buf, RecordShape::F32x1024, 9), Err(FrameCheckError::Items));
+    }
+
+    #[test]
     fn same_bytes_as_ringlog() {
-        for shape in RecordShape::ALL {
+        for shape in [RecordShape::Scalar1, RecordShape::Scalar8] {
             let (expect, ts) = ringlog_frame(shape, 8);
             let mut buf = [0u8; MAX_FRAME_LEN];
-            let values = |i: usize| match shape {
-                RecordShape::Scalar1 => 0.5,
-                RecordShape::Scalar8 => i as f64 + 0.25,
-            };
+            let values = |i: usize| if shape == RecordShape::Scalar1 { 0.5 } else { i as f64 + 0.25 };
             encode(&mut buf, shape, 8, ts, 42, values);
             assert_eq!(expect.len(), frame_len(shape), "{shape:?}");
             assert_eq!(&buf[..frame_len(shape)], &expect[..], "{shape:?}");

@@ -16,6 +16,7 @@ use prost::Message;
 use ringlog_ring::clock::monotonic_ns;
 
 use crate::case::{Case, Mode, RecordShape};
+use crate::cpu_clock::thread_cpu_ns;
 use crate::error::BenchResult;
 use crate::history_proto::{HistoryItem, HistoryRecord, HistoryStep, WandbRecord};
 use crate::idle_watch::{IDLE_TIMEOUT, IdleWatch};
@@ -101,8 +102,8 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8], watch: &mut IdleWatch) -> B
 
 fn serve(listener: &UnixListener, case: &Case) -> BenchResult<ConsumerOutcome> {
     let stream = accept(listener)?;
-    let latency_mode = case.mode == Mode::Latency;
-    let mut watch = if latency_mode {
+    let latency_mode = case.mode.is_latency();
+    let mut watch = if case.mode == Mode::Latency {
         stream.set_nonblocking(true)?; // spinning consumer: never blocks in read(2)
         IdleWatch::spinning("uds consumer")
     } else {
@@ -116,9 +117,11 @@ fn serve(listener: &UnixListener, case: &Case) -> BenchResult<ConsumerOutcome> {
     let mut message = vec![0u8; MAX_MESSAGE];
     let total = case.total_records();
     let (mut seen, mut bytes, mut last_step) = (0u64, 0u64, i64::MIN);
+    let mut start_cpu = None;
     while seen < total {
         let mut header = [0u8; HEADER_LEN];
         read_full(&mut reader, &mut header, &mut watch)?;
+        start_cpu.get_or_insert_with(thread_cpu_ns);
         let len = u32::from_le_bytes([header[1], header[2], header[3], header[4]]) as usize;
         if header[0] != MAGIC || len > MAX_MESSAGE {
             return Err(format!("uds consumer: bad frame header {header:?}").into());
@@ -156,12 +159,15 @@ fn serve(listener: &UnixListener, case: &Case) -> BenchResult<ConsumerOutcome> {
         bytes,
         end_ns: monotonic_ns(),
         latency: latency.map(|l| l.summary()),
+        cpu_ns: thread_cpu_ns().saturating_sub(start_cpu.unwrap_or(0)),
+        producer: None,
     })
 }
 
 /// The W&B client's side: one reusable message, one write per record.
 struct Sender {
     stream: UnixStream,
+    shape: RecordShape,
     record: WandbRecord,
     buf: Vec<u8>,
 }
@@ -171,12 +177,13 @@ impl Sender {
         let key = |i: usize| match shape {
             RecordShape::Scalar1 => "train/loss".to_owned(),
             RecordShape::Scalar8 => format!("train/metric{i}"),
+            RecordShape::F32x1024 => "train/weights".to_owned(),
         };
         let item = (0..shape.metrics())
             .map(|i| HistoryItem { key: key(i), nested_key: Vec::new(), value_json: String::with_capacity(32) })
             .collect();
         let record = WandbRecord { num: 0, history: Some(HistoryRecord { item, step: Some(HistoryStep { num: 0 }) }) };
-        Self { stream, record, buf: Vec::with_capacity(1024) }
+        Self { stream, shape, record, buf: Vec::with_capacity(1024) }
     }
 
     /// Encodes record `num` at `step` and writes it with one `write(2)`.
@@ -186,9 +193,23 @@ impl Sender {
         self.record.num = num as i64;
         if let Some(history) = self.record.history.as_mut() {
             history.step = Some(HistoryStep { num: step });
-            for (i, item) in history.item.iter_mut().enumerate() {
-                item.value_json.clear();
-                write!(item.value_json, "{}", value + i as f64)?;
+            if self.shape == RecordShape::F32x1024 {
+                // W&B carries a list as its JSON text: the client formats every element.
+                let json = &mut history.item[0].value_json;
+                json.clear();
+                json.push('[');
+                for i in 0..crate::scalar_frame::ARRAY_VALUES {
+                    if i > 0 {
+                        json.push(',');
+                    }
+                    write!(json, "{}", (value + i as f64) as f32)?;
+                }
+                json.push(']');
+            } else {
+                for (i, item) in history.item.iter_mut().enumerate() {
+                    item.value_json.clear();
+                    write!(item.value_json, "{}", value + i as f64)?;
+                }
             }
         }
         self.buf.clear();
@@ -228,14 +249,14 @@ pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
     if case.warmup > 0 {
         sender.wait_ack()?;
     }
-    let start_ns = monotonic_ns();
+    let (start_ns, start_cpu) = (monotonic_ns(), thread_cpu_ns());
     match case.mode {
         Mode::Throughput => {
             for i in case.warmup..case.total_records() {
                 sender.send(i, i as i64)?;
             }
         }
-        Mode::Latency => {
+        Mode::Latency | Mode::Parked => {
             let mut pacer = Pacer::new(case.pace_ns);
             for i in case.warmup..case.total_records() {
                 let stamp = pacer.wait();
@@ -243,7 +264,7 @@ pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
             }
         }
     }
-    Ok(ProducerOutcome { start_ns, end_ns: monotonic_ns(), records: case.records })
+    Ok(ProducerOutcome::finished(start_ns, start_cpu, case.records))
 }
 
 /// Removes the socket directory a failed run may have left behind.

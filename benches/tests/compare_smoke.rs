@@ -14,8 +14,14 @@ use std::time::{Duration, Instant};
 /// Measured records per run: enough to cross a few batches, small enough for
 /// a debug build in a couple of seconds.
 const RECORDS: u64 = 3_000;
-/// Bound on the whole comparison (it normally takes a second or two).
-const TIMEOUT: Duration = Duration::from_secs(120);
+/// Bound on the whole comparison (about a minute in a debug build on 2 cores).
+const TIMEOUT: Duration = Duration::from_secs(400);
+/// The transports of a default build without the service binary.
+const RING_TRANSPORTS: [&str; 6] =
+    ["ringlog", "uds-protobuf", "raw-spsc", "raw-batched", "raw-per-record", "crossbeam"];
+/// Transports that can park their consumer (`latency-parked` rows).
+const PARKING: [&str; 3] = ["ringlog", "uds-protobuf", "crossbeam"];
+const RECORDS_SHAPES: [&str; 3] = ["scalar1", "scalar8", "f32x1024"];
 
 fn temp_json() -> PathBuf {
     std::env::temp_dir().join(format!("ringlog-compare-smoke-{}.json", std::process::id()))
@@ -40,9 +46,12 @@ fn compare_writes_a_row_per_case() {
     let _ = std::fs::remove_file(&json_path);
     let e2e = ringlog_built();
     let mut command = Command::new(env!("CARGO_BIN_EXE_compare"));
-    command.args(["--records", &RECORDS.to_string(), "--runs", "1", "--pace-ns", "1000", "--json"]).arg(&json_path);
+    command
+        .args(["--records", &RECORDS.to_string(), "--runs", "1", "--pace-ns", "1000", "--parked-pace-ns", "20000"])
+        .arg("--json")
+        .arg(&json_path);
     if !e2e {
-        command.args(["--transport", "ringlog,uds-protobuf,raw-spsc"]);
+        command.args(["--transport", &RING_TRANSPORTS.join(",")]);
     }
     let mut child =
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start compare");
@@ -66,9 +75,10 @@ fn compare_writes_a_row_per_case() {
     let text = std::fs::read_to_string(&json_path).expect("JSON report written");
     let _ = std::fs::remove_file(&json_path);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON array");
-    // ringlog-e2e: scalar1 and scalar8 throughput, with 1 and 4 producers.
-    let e2e_rows = if e2e { 4 } else { 0 };
-    assert_eq!(rows.len(), 3 * 2 * 2 + e2e_rows, "transports x records x modes, plus ringlog-e2e:\n{text}");
+    // ringlog-e2e: throughput of each shape with 1, 2 and 4 producers; ringlog-e2e-runs: 16 runs.
+    let e2e_rows = if e2e { 3 * (3 + 1) } else { 0 };
+    let ring_rows = RECORDS_SHAPES.len() * (2 * RING_TRANSPORTS.len() + PARKING.len());
+    assert_eq!(rows.len(), ring_rows + e2e_rows, "transports x records x modes, plus ringlog-e2e:\n{text}");
 
     for row in &rows {
         for field in [
@@ -84,31 +94,58 @@ fn compare_writes_a_row_per_case() {
             "p50_ns",
             "p99_ns",
             "p999_ns",
+            "max_ns",
+            "latency_cdf",
+            "producer_cpu_ns_per_record",
+            "service_cpu_ms_per_m_records",
+            "oversubscribed",
         ] {
             assert!(row.get(field).is_some(), "missing {field} in {row}");
         }
         assert_eq!(row["records"].as_u64(), Some(RECORDS), "{row}");
         assert_eq!(row["runs"].as_u64(), Some(1), "{row}");
-        let producers = if row["transport"] == "ringlog-e2e" { [1, 4].as_slice() } else { &[1] };
+        let producers = match row["transport"].as_str() {
+            Some("ringlog-e2e") => [1, 2, 4].as_slice(),
+            Some("ringlog-e2e-runs") => &[16],
+            _ => &[1],
+        };
         assert!(row["producers"].as_u64().is_some_and(|p| producers.contains(&p)), "{row}");
         assert!(row["records_per_s"].as_f64().is_some_and(|r| r > 0.0), "{row}");
         assert!(row["bytes_per_s"].as_f64().is_some_and(|r| r > 0.0), "{row}");
+        // Both sides' CPU is measured (a tick of /proc CPU time is 10 ms, so the service's may read 0).
+        assert!(row["producer_cpu_ns_per_record"].as_f64().is_some_and(|ns| ns > 0.0), "{row}");
+        assert!(row["service_cpu_ms_per_m_records"].as_f64().is_some_and(|ms| ms >= 0.0), "{row}");
         // The run log's bytes per record: only the end-to-end rows have a run log.
-        if row["transport"] == "ringlog-e2e" {
+        if row["transport"].as_str().is_some_and(|t| t.starts_with("ringlog-e2e")) {
             assert!(row["disk_bytes_per_record"].as_f64().is_some_and(|b| b > 0.0), "{row}");
         } else {
             assert!(row["disk_bytes_per_record"].is_null(), "{row}");
         }
         let latency_fields = ["p50_ns", "p99_ns", "p999_ns"].map(|f| row[f].as_u64());
         match row["mode"].as_str() {
-            Some("throughput") => assert!(["p50_ns", "p99_ns", "p999_ns"].iter().all(|f| row[f].is_null()), "{row}"),
-            Some("latency") => assert!(latency_fields.iter().all(|v| v.is_some_and(|ns| ns > 0)), "{row}"),
+            Some("throughput") => {
+                assert!(["p50_ns", "p99_ns", "p999_ns", "latency_cdf"].iter().all(|f| row[f].is_null()), "{row}");
+            }
+            Some("latency" | "latency-parked") => {
+                assert!(latency_fields.iter().all(|v| v.is_some_and(|ns| ns > 0)), "{row}");
+                // 20 points, percentiles rising, latencies never falling.
+                let cdf = row["latency_cdf"].as_array().unwrap_or_else(|| panic!("no latency_cdf in {row}"));
+                assert_eq!(cdf.len(), 20, "{row}");
+                let points: Vec<(f64, f64)> =
+                    cdf.iter().map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap())).collect();
+                assert!(points.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1), "{row}");
+            }
             other => panic!("unexpected mode {other:?}"),
         }
     }
-    for transport in ["ringlog", "uds-protobuf", "raw-spsc"] {
-        for record in ["scalar1", "scalar8"] {
-            for mode in ["throughput", "latency"] {
+    for transport in RING_TRANSPORTS {
+        for record in RECORDS_SHAPES {
+            let modes: &[&str] = if PARKING.contains(&transport) {
+                &["throughput", "latency", "latency-parked"]
+            } else {
+                &["throughput", "latency"]
+            };
+            for &mode in modes {
                 assert!(
                     rows.iter().any(|r| r["transport"] == transport && r["record"] == record && r["mode"] == mode),
                     "no row for {transport} {record} {mode}"
@@ -118,15 +155,64 @@ fn compare_writes_a_row_per_case() {
     }
 
     if e2e {
-        for record in ["scalar1", "scalar8"] {
-            for producers in [1, 4] {
+        for record in RECORDS_SHAPES {
+            for (transport, producers) in
+                [("ringlog-e2e", 1), ("ringlog-e2e", 2), ("ringlog-e2e", 4), ("ringlog-e2e-runs", 16)]
+            {
                 let row = rows
                     .iter()
-                    .find(|r| r["transport"] == "ringlog-e2e" && r["producers"] == producers && r["record"] == record)
-                    .unwrap_or_else(|| panic!("no ringlog-e2e {record} row with {producers} producers:\n{text}"));
+                    .find(|r| r["transport"] == transport && r["producers"] == producers && r["record"] == record)
+                    .unwrap_or_else(|| panic!("no {transport} {record} row with {producers} producers:\n{text}"));
                 assert_eq!(row["mode"], "throughput", "{row}");
                 assert_eq!(row["api"], "rust-client", "{row}");
             }
         }
     }
+}
+
+/// The C reference rings: `raw-batched` and `raw-per-record`, every record
+/// shape, throughput and latency, enough records to wrap even the 4 KiB ring.
+#[test]
+fn raw_batched_rows() {
+    const RAW_RECORDS: u64 = 20_000;
+    let json_path = std::env::temp_dir().join(format!("ringlog-compare-raw-batched-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&json_path);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_compare"))
+        .args(["--transport", "raw-batched,raw-per-record", "--records", &RAW_RECORDS.to_string()])
+        .args(["--runs", "1", "--quick", "--pace-ns", "1000", "--mode", "throughput,latency", "--json"])
+        .arg(&json_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start compare");
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for compare") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("compare did not finish within {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "compare failed: {status}");
+    let text = std::fs::read_to_string(&json_path).expect("JSON report written");
+    let _ = std::fs::remove_file(&json_path);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON array");
+    for transport in ["raw-batched", "raw-per-record"] {
+        for record in ["scalar1", "scalar8", "f32x1024"] {
+            for mode in ["throughput", "latency"] {
+                let row = rows
+                    .iter()
+                    .find(|r| r["transport"] == transport && r["record"] == record && r["mode"] == mode)
+                    .unwrap_or_else(|| panic!("no row for {transport} {record} {mode}:\n{text}"));
+                assert_eq!(row["records"].as_u64(), Some(RAW_RECORDS), "{row}");
+                assert!(row["records_per_s"].as_f64().is_some_and(|r| r > 0.0), "{row}");
+            }
+        }
+    }
+    assert_eq!(rows.len(), 2 * 3 * 2, "transports x records x modes:\n{text}");
 }

@@ -49,6 +49,9 @@ fn main() -> ExitCode {
         }
     };
     print!("{}", report::table(&rows));
+    for line in report::ratios(&rows) {
+        println!("{line}");
+    }
     for line in report::goals(&rows) {
         println!("{line}");
     }

@@ -10,6 +10,8 @@ mod run_lookup;
 mod status_cmd;
 mod watch;
 
+pub use plot::load_font;
+
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -187,8 +187,21 @@ fn bounds(v: impl Iterator<Item = f64>) -> (f64, f64) {
     }
 }
 
-/// Registers the labels' font with plotters (once per process).
-fn load_font() -> Result<()> {
+/// Registers the labels' font with plotters as `sans-serif` (once per process):
+/// `RINGLOG_FONT`, else the first of a few common system fonts. The benchmark
+/// crate's `plots` binary calls it too.
+///
+/// # Errors
+///
+/// No font found (the message says to install fonts-dejavu-core or set
+/// `RINGLOG_FONT`), or the file cannot be read or parsed.
+///
+/// # Examples
+///
+/// ```no_run
+/// ringlog_service::cli::load_font().expect("a TrueType font for the labels");
+/// ```
+pub fn load_font() -> Result<()> {
     static LOADED: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
     LOADED
         .get_or_init(|| {

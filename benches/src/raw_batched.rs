@@ -1,0 +1,498 @@
+//! The `raw-batched` and `raw-per-record` transports: a plain C SPSC ring
+//! between two pinned processes, the physical reference of `compare`.
+//!
+//! The ring itself is C (`benches/csrc/raw_batched.c`, built by `build.rs`):
+//! the producer writes each record in place in its slot and publishes its tail
+//! every 64 records (`raw-batched`) or after every record (`raw-per-record`),
+//! and at the end of every call; the consumer checks each record in place and
+//! releases its head every 64 records and whenever it finds the ring empty.
+//! Both ends cache the other's counter. This module maps the shared memory,
+//! attaches the two ends and drives them; no C call ever waits, so every wait
+//! is a Rust loop bounded by [`IdleWatch`].
+//!
+//! A record is the size of the ringlog frame of its shape (48, 168 or 4136
+//! bytes, in 48-, 176- or 4144-byte slots) but has a plain layout of u64
+//! words: seq, step, timestamp, then the values `seq + i`. The consumer checks
+//! every word but the timestamp, so every byte crosses between the cores. The
+//! producer reads the coarse clock per record (`CLOCK_REALTIME_COARSE`, the
+//! clock ringlog stamps into every record), for equal work with ringlog.
+//!
+//! Trust: the bytes in shared memory are checked by the consumer before use;
+//! the geometry is computed privately by both ends from the record shape and
+//! the shared copy is only compared with it.
+
+use std::ffi::{c_int, c_void};
+use std::fs::File;
+use std::ptr::NonNull;
+
+use memmap2::{MmapOptions, MmapRaw};
+use ringlog_ring::clock::monotonic_ns;
+use rustix::fs::Mode as FileMode;
+use rustix::shm;
+
+use crate::case::{Case, Mode, RecordShape, Transport};
+use crate::cpu_clock::thread_cpu_ns;
+use crate::error::BenchResult;
+use crate::idle_watch::IdleWatch;
+use crate::latency::LatencyRecorder;
+use crate::outcome::{ConsumerOutcome, ProducerOutcome};
+use crate::pacer::Pacer;
+use crate::scalar_frame;
+
+/// Bytes of slot data before rounding down to whole slots (as ringlog's lane).
+pub const DATA_BYTES: usize = crate::ringlog_transport::LANE_BYTES;
+/// Most records one consumer call checks (the latency buffer of steps).
+const CONSUME_CHUNK: usize = 4096;
+
+/// The C ring (`benches/csrc/raw_batched.c`); the prototypes mirror it.
+mod ffi {
+    use std::ffi::{c_int, c_void};
+
+    /// `struct rb_end`: one end of the ring, in private memory (opaque).
+    #[repr(C)]
+    pub struct RbEnd {
+        _opaque: [u8; 0],
+    }
+
+    /// `RB_PUBLISH_EACH`: the producer publishes its tail after every record.
+    pub const PUBLISH_EACH: c_int = 1;
+    /// `RB_STEPS_STAMPED`: steps are clock stamps that never decrease, not the sequence number.
+    pub const STEPS_STAMPED: c_int = 2;
+    /// `RB_BAD_SEQ`: `rb_consume` found a record with the wrong sequence number.
+    pub const BAD_SEQ: c_int = 1;
+    /// `RB_BAD_STEP`: a step that is not the sequence number, or a stamp that went back.
+    pub const BAD_STEP: c_int = 2;
+    /// `RB_BAD_VALUE`: a value word that is not `seq + i`.
+    pub const BAD_VALUE: c_int = 3;
+
+    // SAFETY: these prototypes match the definitions in csrc/raw_batched.c
+    // (u64 = uint64_t, i64 = int64_t, c_int = int); each function's pointer
+    // rules are at its call site.
+    unsafe extern "C" {
+        /// Bytes of a ring of `slots` slots of `slot_len` bytes, header included
+        /// (with `slots` = 0: the offset of the first slot).
+        pub safe fn rb_ring_bytes(slot_len: u64, slots: u64) -> u64;
+        pub fn rb_init(base: *mut c_void, slot_len: u64, slots: u64);
+        pub fn rb_attach(
+            base: *mut c_void,
+            len: u64,
+            slot_len: u64,
+            slots: u64,
+            frame_len: u64,
+            flags: c_int,
+        ) -> *mut RbEnd;
+        pub fn rb_end_free(end: *mut RbEnd);
+        pub fn rb_produce(end: *mut RbEnd, n: u64, first_step: i64) -> u64;
+        pub fn rb_unreleased(end: *mut RbEnd) -> u64;
+        pub fn rb_consume(end: *mut RbEnd, max: u64, steps: *mut i64, done: *mut u64) -> c_int;
+    }
+}
+
+/// The ring's shape for one record shape: each end's private authority.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    slot_len: u64,
+    slots: u64,
+    /// Bytes of each record (a multiple of 8: the C side writes u64 words).
+    frame_len: u64,
+}
+
+impl Geometry {
+    fn of(shape: RecordShape) -> Self {
+        let slot_len = scalar_frame::slot_len(shape);
+        Self {
+            slot_len: slot_len as u64,
+            slots: (DATA_BYTES / slot_len) as u64,
+            frame_len: scalar_frame::frame_len(shape) as u64,
+        }
+    }
+
+    /// Bytes of the whole mapping.
+    fn bytes(self) -> usize {
+        ffi::rb_ring_bytes(self.slot_len, self.slots) as usize
+    }
+}
+
+/// A fresh ring name (`/` plus at most 30 bytes).
+fn fresh_name() -> String {
+    format!("/rlb-rb-{}-{:x}", std::process::id(), monotonic_ns() & 0xffff_ffff)
+}
+
+/// Creates, sizes and initializes the shared memory object `name`; fails if it exists.
+fn create(name: &str, geometry: Geometry) -> BenchResult<MmapRaw> {
+    let fd =
+        shm::open(name, shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR, FileMode::RUSR | FileMode::WUSR)
+            .map_err(|e| format!("raw-batched: shm_open {name}: {e}"))?;
+    let total = geometry.bytes();
+    let built = (|| -> BenchResult<MmapRaw> {
+        rustix::fs::ftruncate(&fd, total as u64).map_err(|e| format!("raw-batched: ftruncate: {e}"))?;
+        rustix::fs::fallocate(&fd, rustix::fs::FallocateFlags::empty(), 0, total as u64)
+            .map_err(|e| format!("raw-batched: fallocate {total} B in /dev/shm: {e}"))?;
+        let map = MmapOptions::new().len(total).map_raw(&File::from(fd))?;
+        // SAFETY: the mapping is `total` bytes, page-aligned and zeroed, and no
+        // other process knows its name yet, so nothing races the header writes.
+        unsafe { ffi::rb_init(map.as_mut_ptr().cast::<c_void>(), geometry.slot_len, geometry.slots) };
+        Ok(map)
+    })();
+    if built.is_err() {
+        let _ = shm::unlink(name);
+    }
+    built
+}
+
+/// Maps the existing ring `name` (all of it; `rb_attach` checks the size).
+fn open(name: &str) -> BenchResult<MmapRaw> {
+    let fd =
+        shm::open(name, shm::OFlags::RDWR, FileMode::empty()).map_err(|e| format!("raw-batched: open {name}: {e}"))?;
+    let size = rustix::fs::fstat(&fd)?.st_size as usize;
+    Ok(MmapOptions::new().len(size).map_raw(&File::from(fd))?)
+}
+
+/// One attached end of a ring: the C state and the mapping it points into.
+struct End {
+    /// The C `struct rb_end` from `rb_attach`, freed on drop.
+    end: NonNull<ffi::RbEnd>,
+    /// Keeps the header and slots mapped while `end` points into them.
+    _map: MmapRaw,
+}
+
+impl End {
+    /// Attaches to the ring in `map`, which must have `geometry`.
+    ///
+    /// # Safety
+    /// The ring has at most one end attached as producer and one as consumer,
+    /// in all processes together, and only they write it.
+    unsafe fn attach(map: MmapRaw, geometry: Geometry, flags: c_int) -> BenchResult<Self> {
+        let Geometry { slot_len, slots, frame_len } = geometry;
+        // SAFETY: `map` is a live mapping of `map.len()` bytes (rb_attach checks
+        // that the ring fits in them, and the magic word before reading the rest).
+        let end = unsafe {
+            ffi::rb_attach(map.as_mut_ptr().cast::<c_void>(), map.len() as u64, slot_len, slots, frame_len, flags)
+        };
+        let end = NonNull::new(end).ok_or_else(|| {
+            format!(
+                "raw-batched: cannot attach: the ring is not initialized, not {slots} slots of {slot_len} B \
+                 in {} B, or out of memory",
+                map.len()
+            )
+        })?;
+        Ok(Self { end, _map: map })
+    }
+}
+
+impl Drop for End {
+    fn drop(&mut self) {
+        // SAFETY: `end` came from rb_attach and is freed only here.
+        unsafe { ffi::rb_end_free(self.end.as_ptr()) };
+    }
+}
+
+/// The producer end.
+struct RingProducer(End);
+
+impl RingProducer {
+    /// Writes up to `n` records (steps `first_step`, `first_step + 1`, ...);
+    /// returns how many fitted.
+    #[inline]
+    fn produce(&mut self, n: u64, first_step: i64) -> u64 {
+        // SAFETY: a live end (`End` owns it and its mapping); `&mut self` keeps
+        // calls on it one at a time; it is the ring's only producer (`End::attach`).
+        unsafe { ffi::rb_produce(self.0.end.as_ptr(), n, first_step) }
+    }
+
+    /// Records published and not yet released by the consumer.
+    fn unreleased(&mut self) -> u64 {
+        // SAFETY: as in `produce`.
+        unsafe { ffi::rb_unreleased(self.0.end.as_ptr()) }
+    }
+
+    /// Sends `n` records, retrying while the ring is full.
+    ///
+    /// # Errors
+    /// When the consumer releases nothing for the idle timeout.
+    fn send(&mut self, watch: &mut IdleWatch, n: u64, first_step: i64) -> BenchResult<()> {
+        let mut sent = 0;
+        while sent < n {
+            let k = self.produce(n - sent, first_step + sent as i64);
+            if k == 0 {
+                watch.idle()?;
+                std::hint::spin_loop();
+            } else {
+                watch.progress();
+                sent += k;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The consumer end.
+struct RingConsumer(End);
+
+impl RingConsumer {
+    /// Checks up to `max` published records, storing their steps in `steps`
+    /// if given (it must hold `max`); returns how many were good, or why
+    /// record `count_before + k` was not.
+    #[inline]
+    fn consume(&mut self, max: u64, steps: Option<&mut [i64]>) -> Result<u64, (u64, c_int)> {
+        let steps = match steps {
+            Some(s) => {
+                assert!(s.len() as u64 >= max, "room for {max} steps");
+                s.as_mut_ptr()
+            }
+            None => std::ptr::null_mut(),
+        };
+        let mut done = 0u64;
+        // SAFETY: a live end, its only consumer (`End::attach`), one call at a
+        // time (`&mut self`); `steps` is null or holds `max` private i64s; `done`
+        // is a private u64.
+        let code = unsafe { ffi::rb_consume(self.0.end.as_ptr(), max, steps, &mut done) };
+        if code == 0 { Ok(done) } else { Err((done, code)) }
+    }
+}
+
+/// What `rb_consume`'s result `code` means.
+fn problem(code: c_int) -> &'static str {
+    match code {
+        ffi::BAD_SEQ => "wrong sequence number",
+        ffi::BAD_STEP => "step out of order",
+        ffi::BAD_VALUE => "wrong value word",
+        _ => "unknown problem",
+    }
+}
+
+/// Consumer side: creates the ring, calls `ready` with its name, drains and
+/// checks the case's records in place, unlinks the ring.
+///
+/// # Errors
+/// Ring setup errors, a bad record, or no record for the idle timeout.
+///
+/// # Examples
+/// Both sides in one process (`compare` runs them in two):
+/// ```
+/// use ringlog_benches::{Case, Mode, RecordShape, Transport, raw_batched};
+/// let case = Case {
+///     transport: Transport::RawBatched,
+///     record: RecordShape::Scalar8,
+///     mode: Mode::Throughput,
+///     records: 1_000,
+///     warmup: 0,
+///     pace_ns: 0,
+///     producers: 1,
+/// };
+/// let mut sender = None;
+/// let received = raw_batched::consumer(&case, |name| {
+///     let name = name.to_owned();
+///     sender = Some(std::thread::spawn(move || raw_batched::producer(&case, &name)));
+///     Ok(())
+/// })?;
+/// let sent = sender.unwrap().join().unwrap()?;
+/// assert_eq!((received.records, sent.records), (1_000, 1_000));
+/// # Ok::<(), ringlog_benches::BenchError>(())
+/// ```
+pub fn consumer(case: &Case, ready: impl FnOnce(&str) -> BenchResult<()>) -> BenchResult<ConsumerOutcome> {
+    let name = fresh_name();
+    let geometry = Geometry::of(case.record);
+    let map = create(&name, geometry)?;
+    let flags = if case.mode.is_latency() { ffi::STEPS_STAMPED } else { 0 };
+    // SAFETY: this is the only consumer: the ring was just created under a
+    // fresh name, which only `ready` hands to the one producer.
+    let ring = unsafe { End::attach(map, geometry, flags) }.map(RingConsumer);
+    let result = ring.and_then(|ring| ready(&name).and_then(|()| drain(ring, case)));
+    let unlinked = shm::unlink(&name).map_err(|e| format!("raw-batched: unlink {name}: {e}"));
+    let outcome = result?;
+    unlinked?;
+    Ok(outcome)
+}
+
+fn drain(mut ring: RingConsumer, case: &Case) -> BenchResult<ConsumerOutcome> {
+    let per_record = case.transport == Transport::RawPerRecord;
+    let who = if per_record { "raw-per-record" } else { "raw-batched" };
+    let latency_mode = case.mode.is_latency();
+    let mut latency = latency_mode.then(LatencyRecorder::new);
+    let mut steps = vec![0i64; if latency_mode { CONSUME_CHUNK } else { 0 }];
+    let mut watch = IdleWatch::spinning(if per_record { "raw-per-record consumer" } else { "raw-batched consumer" });
+    let total = case.total_records();
+    let (mut seen, mut start_cpu) = (0u64, None);
+    while seen < total {
+        let max = (total - seen).min(CONSUME_CHUNK as u64);
+        let n = ring
+            .consume(max, latency_mode.then_some(&mut steps[..]))
+            .map_err(|(k, code)| format!("{who} consumer: record {}: {}", seen + k, problem(code)))?;
+        if n == 0 {
+            watch.idle()?;
+            std::hint::spin_loop();
+            continue;
+        }
+        watch.progress();
+        start_cpu.get_or_insert_with(thread_cpu_ns);
+        if let Some(l) = latency.as_mut() {
+            let now = monotonic_ns();
+            for (k, &step) in steps[..n as usize].iter().enumerate() {
+                if seen + k as u64 >= case.warmup {
+                    l.record(now.saturating_sub(step as u64));
+                }
+            }
+        }
+        seen += n;
+    }
+    let records = seen - case.warmup;
+    Ok(ConsumerOutcome {
+        records,
+        bytes: records * scalar_frame::frame_len(case.record) as u64,
+        end_ns: monotonic_ns(),
+        latency: latency.map(|l| l.summary()),
+        cpu_ns: thread_cpu_ns().saturating_sub(start_cpu.unwrap_or(0)),
+        producer: None,
+    })
+}
+
+/// Producer side: opens the ring `endpoint` and writes the case's records in
+/// place, publishing per 64 records (`raw-batched`) or per record
+/// (`raw-per-record`). See [`consumer`] for an example.
+///
+/// # Errors
+/// Ring errors, or a consumer that releases nothing for the idle timeout.
+pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
+    let per_record = case.transport == Transport::RawPerRecord;
+    let flags = if per_record { ffi::PUBLISH_EACH } else { 0 };
+    // SAFETY: the only producer: `compare` starts one producer per ring name.
+    let mut ring = RingProducer(unsafe { End::attach(open(endpoint)?, Geometry::of(case.record), flags) }?);
+    let mut watch = IdleWatch::spinning(if per_record { "raw-per-record producer" } else { "raw-batched producer" });
+    for i in 0..case.warmup {
+        ring.send(&mut watch, 1, case.warmup_step(i))?;
+    }
+    // Start measuring from an empty ring, not behind a backlog of warm-up records.
+    while ring.unreleased() > 0 {
+        watch.idle()?;
+        std::hint::spin_loop();
+    }
+    watch.progress();
+    let (start_ns, start_cpu) = (monotonic_ns(), thread_cpu_ns());
+    match case.mode {
+        Mode::Throughput => ring.send(&mut watch, case.records, case.warmup as i64)?,
+        Mode::Latency | Mode::Parked => {
+            let mut pacer = Pacer::new(case.pace_ns);
+            for _ in 0..case.records {
+                let stamp = pacer.wait();
+                ring.send(&mut watch, 1, stamp as i64)?;
+            }
+        }
+    }
+    Ok(ProducerOutcome::finished(start_ns, start_cpu, case.records))
+}
+
+/// Removes a ring a failed run may have left behind.
+///
+/// # Examples
+/// ```
+/// ringlog_benches::raw_batched::cleanup("/rlb-rb-no-such-ring"); // nothing there: nothing to do
+/// ```
+pub fn cleanup(endpoint: &str) {
+    let _ = shm::unlink(endpoint);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A created ring with both ends attached (test names are unique per test).
+    fn pair(test: &str, shape: RecordShape, flags: c_int) -> (RingProducer, RingConsumer, MmapRaw) {
+        let name = format!("/rlb-rbt-{}-{test}", std::process::id());
+        let geometry = Geometry::of(shape);
+        let created = create(&name, geometry).unwrap();
+        let spare = open(&name).unwrap();
+        // SAFETY: one producer and one consumer on a ring private to this test.
+        let (producer, consumer) = unsafe {
+            (
+                RingProducer(End::attach(open(&name).unwrap(), geometry, flags & ffi::PUBLISH_EACH).unwrap()),
+                RingConsumer(End::attach(created, geometry, flags & ffi::STEPS_STAMPED).unwrap()),
+            )
+        };
+        shm::unlink(&name).unwrap();
+        (producer, consumer, spare)
+    }
+
+    /// Sends `total` records in rounds of `round`, draining each round.
+    fn round_trip(shape: RecordShape, flags: c_int, total: u64, round: u64) {
+        let (mut producer, mut consumer, _map) = pair(&format!("{shape:?}-{flags}"), shape, flags);
+        let mut steps = vec![0i64; CONSUME_CHUNK];
+        let (mut sent, mut got) = (0u64, 0u64);
+        while got < total {
+            sent += producer.produce(round.min(total - sent), sent as i64);
+            loop {
+                let n = consumer.consume(CONSUME_CHUNK as u64, Some(&mut steps)).unwrap();
+                assert!(steps[..n as usize].iter().enumerate().all(|(k, &s)| s == (got + k as u64) as i64));
+                got += n;
+                if n == 0 {
+                    break;
+                }
+            }
+            assert_eq!(got, sent, "everything published was read");
+        }
+        assert_eq!(producer.unreleased(), 0, "an empty poll releases the rest");
+    }
+
+    #[test]
+    fn wraps_many_times() {
+        for shape in RecordShape::ALL {
+            let slots = Geometry::of(shape).slots;
+            for flags in [0, ffi::PUBLISH_EACH] {
+                round_trip(shape, flags, slots * 5 + 7, slots * 2 / 3);
+            }
+        }
+    }
+
+    #[test]
+    fn full_ring_stops_the_producer() {
+        let (mut producer, mut consumer, _map) = pair("full", RecordShape::F32x1024, 0);
+        let slots = Geometry::of(RecordShape::F32x1024).slots;
+        assert_eq!(producer.produce(slots + 10, 0), slots);
+        assert_eq!(producer.produce(1, 0), 0);
+        assert_eq!(consumer.consume(100, None), Ok(100));
+        assert_eq!(producer.produce(10, slots as i64), 10);
+    }
+
+    #[test]
+    fn bad_records_are_rejected() {
+        let shape = RecordShape::Scalar8;
+        let (mut producer, mut consumer, map) = pair("bad", shape, 0);
+        assert_eq!(producer.produce(3, 0), 3);
+        let g = Geometry::of(shape);
+        let word = |record: u64, i: u64| ffi::rb_ring_bytes(g.slot_len, 0) + record * g.slot_len + i * 8;
+        // SAFETY: a value word of record 1, inside the mapping; nothing reads it concurrently.
+        unsafe { map.as_mut_ptr().add(word(1, 5) as usize).cast::<u64>().write(99) };
+        assert_eq!(consumer.consume(10, None), Err((1, ffi::BAD_VALUE)));
+        // SAFETY: as above; the value record 1 had.
+        unsafe { map.as_mut_ptr().add(word(1, 5) as usize).cast::<u64>().write(1 + 5) };
+        assert_eq!(consumer.consume(10, None), Ok(2));
+        assert_eq!(producer.produce(1, 3), 1);
+        let seq3 = word(3, 0) as usize;
+        // SAFETY: as above: record 3's sequence number.
+        unsafe { map.as_mut_ptr().add(seq3).cast::<u64>().write(4) };
+        assert_eq!(consumer.consume(10, None), Err((0, ffi::BAD_SEQ)));
+        // SAFETY: as above.
+        unsafe { map.as_mut_ptr().add(seq3).cast::<u64>().write(3) };
+        assert_eq!(consumer.consume(10, None), Ok(1));
+        // A step that is not the sequence number, in a throughput ring.
+        assert_eq!(producer.produce(1, 77), 1);
+        assert_eq!(consumer.consume(10, None), Err((0, ffi::BAD_STEP)));
+        // Stamped steps may repeat but never decrease.
+        let (mut producer, mut consumer, _map) = pair("steps", shape, ffi::STEPS_STAMPED);
+        producer.produce(1, 10);
+        producer.produce(1, 10);
+        producer.produce(1, 5);
+        assert_eq!(consumer.consume(10, Some(&mut [0; 10])), Err((2, ffi::BAD_STEP)));
+    }
+
+    #[test]
+    fn attach_checks_the_geometry() {
+        let name = format!("/rlb-rbt-{}-geometry", std::process::id());
+        let _created = create(&name, Geometry::of(RecordShape::Scalar1)).unwrap();
+        let map = open(&name).unwrap();
+        shm::unlink(&name).unwrap();
+        // SAFETY: attaching fails before any end exists.
+        let wrong = unsafe { End::attach(map, Geometry::of(RecordShape::Scalar8), 0) };
+        assert!(wrong.is_err());
+    }
+}
