@@ -60,8 +60,8 @@ pub fn run(args: &ChildArgs) -> BenchResult<()> {
         Role::Producer => {
             let endpoint = args.endpoint.as_deref().ok_or("producer: --endpoint is required")?;
             let outcome = match case.transport {
-                Transport::Ringlog => ringlog_transport::producer(&case, endpoint)?,
-                Transport::UdsProtobuf => uds_protobuf::producer(&case, endpoint)?,
+                Transport::Ringlog => ringlog_transport::producer(&case, endpoint, args.rank)?,
+                Transport::UdsProtobuf => uds_protobuf::producer(&case, endpoint, args.rank)?,
                 Transport::RawSpsc => raw_spsc::producer(&case, endpoint)?,
                 Transport::RawBatched | Transport::RawPerRecord => raw_batched::producer(&case, endpoint)?,
                 Transport::Crossbeam => return Err("crossbeam's producer is a thread of the consumer process".into()),

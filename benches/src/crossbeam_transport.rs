@@ -62,7 +62,7 @@ impl Message for Box<[u8]> {
     }
 }
 
-/// Runs both sides of `case`: the producer on a thread of its own (pinned to
+/// Runs both sides of `case`: each producer on a thread of its own (pinned to
 /// the producer CPU when `pin`), the consumer on the calling thread.
 ///
 /// # Errors
@@ -80,26 +80,45 @@ pub fn run(case: &Case, pin: bool) -> BenchResult<ConsumerOutcome> {
 
 fn run_with<M: Message>(case: &Case, pin: bool) -> BenchResult<ConsumerOutcome> {
     let capacity = crate::ringlog_transport::LANE_BYTES / slot_len(case.record);
-    let (tx, rx) = crossbeam_channel::bounded::<M>(capacity);
+    // Each message carries its producer's rank: steps count per producer.
+    let (tx, rx) = crossbeam_channel::bounded::<(u32, M)>(capacity);
     // The producer waits for this before measuring: the warm-up is consumed.
     let (drained_tx, drained_rx) = crossbeam_channel::bounded::<()>(1);
-    let producer_case = *case;
-    let producer = thread::Builder::new().name("producer".into()).spawn(move || {
-        if pin {
-            pin_to_cpu(PRODUCER_CPU);
-        }
-        produce(&producer_case, &tx, &drained_rx).map_err(|e| e.to_string())
-    })?;
+    let mut producers = Vec::new();
+    for rank in 0..case.producers.max(1) {
+        let (producer_case, tx, drained_rx) = (*case, tx.clone(), drained_rx.clone());
+        producers.push(thread::Builder::new().name(format!("producer {rank}")).spawn(move || {
+            if pin {
+                pin_to_cpu(PRODUCER_CPU);
+            }
+            produce(&producer_case, rank, &tx, &drained_rx).map_err(|e| e.to_string())
+        })?);
+    }
+    drop(tx);
     let consumed = consume(case, &rx, &drained_tx);
-    // Unblock a producer stuck in `send` if the consumer gave up.
+    // Unblock producers stuck in `send` if the consumer gave up.
     drop(rx);
-    let produced = producer.join().map_err(|_| "crossbeam producer thread panicked")?;
+    let mut produced = Vec::new();
+    for p in producers {
+        produced.push(p.join().map_err(|_| "crossbeam producer thread panicked")??);
+    }
     let mut outcome = consumed?;
-    outcome.producer = Some(produced?);
+    outcome.producer = Some(ProducerOutcome {
+        start_ns: produced.iter().map(|p| p.start_ns).min().unwrap_or(0),
+        end_ns: produced.iter().map(|p| p.end_ns).max().unwrap_or(0),
+        records: produced.iter().map(|p| p.records).sum(),
+        cpu_ns: produced.iter().map(|p| p.cpu_ns).sum(),
+    });
     Ok(outcome)
 }
 
-fn produce<M: Message>(case: &Case, tx: &Sender<M>, drained: &Receiver<()>) -> BenchResult<ProducerOutcome> {
+fn produce<M: Message>(
+    case: &Case,
+    rank: u32,
+    tx: &Sender<(u32, M)>,
+    drained: &Receiver<()>,
+) -> BenchResult<ProducerOutcome> {
+    let mine = case.producer_share(rank);
     let shape = case.record;
     let len = frame_len(shape);
     let send = |seq: u64, step: i64| -> BenchResult<()> {
@@ -110,7 +129,7 @@ fn produce<M: Message>(case: &Case, tx: &Sender<M>, drained: &Receiver<()>) -> B
         scalar_frame::encode(message.bytes_mut(), shape, seq, ts, step, |i| value + i as f64);
         // A full channel blocks; a consumer that gave up drops the receiver,
         // which ends the wait with an error.
-        tx.send(message).map_err(|_| "crossbeam producer: the consumer has gone".into())
+        tx.send((rank, message)).map_err(|_| "crossbeam producer: the consumer has gone".into())
     };
     for i in 0..case.warmup {
         send(i, case.warmup_step(i))?;
@@ -121,30 +140,33 @@ fn produce<M: Message>(case: &Case, tx: &Sender<M>, drained: &Receiver<()>) -> B
     let (start_ns, start_cpu) = (monotonic_ns(), thread_cpu_ns());
     match case.mode {
         Mode::Throughput => {
-            for i in case.warmup..case.total_records() {
+            for i in case.warmup..case.warmup + mine {
                 send(i, i as i64)?;
             }
         }
         Mode::Latency | Mode::Parked => {
             let mut pacer = Pacer::new(case.pace_ns);
-            for i in case.warmup..case.total_records() {
+            for i in case.warmup..case.warmup + mine {
                 let stamp = pacer.wait();
                 send(i, stamp as i64)?;
             }
         }
     }
-    Ok(ProducerOutcome::finished(start_ns, start_cpu, case.records))
+    Ok(ProducerOutcome::finished(start_ns, start_cpu, mine))
 }
 
-fn consume<M: Message>(case: &Case, rx: &Receiver<M>, drained: &Sender<()>) -> BenchResult<ConsumerOutcome> {
+fn consume<M: Message>(case: &Case, rx: &Receiver<(u32, M)>, drained: &Sender<()>) -> BenchResult<ConsumerOutcome> {
     let latency_mode = case.mode.is_latency();
     let mut latency = latency_mode.then(LatencyRecorder::new);
     let mut watch = IdleWatch::spinning("crossbeam consumer");
     let len = frame_len(case.record);
     let total = case.total_records();
-    let (mut seen, mut last_step, mut start_cpu) = (0u64, i64::MIN, None);
+    let (mut seen, mut start_cpu) = (0u64, None);
+    // Per producer: records seen and the last step.
+    let producers = case.producers.max(1) as usize;
+    let (mut rank_seen, mut rank_last) = (vec![0u64; producers], vec![i64::MIN; producers]);
     while seen < total {
-        let message = if case.mode == Mode::Latency {
+        let (rank, message) = if case.mode == Mode::Latency {
             match rx.try_recv() {
                 Ok(m) => m,
                 Err(TryRecvError::Empty) => {
@@ -165,12 +187,19 @@ fn consume<M: Message>(case: &Case, rx: &Receiver<M>, drained: &Sender<()>) -> B
         };
         let now = if latency_mode { monotonic_ns() } else { 0 };
         start_cpu.get_or_insert_with(thread_cpu_ns);
-        let step = scalar_frame::check(&message.bytes()[..len], case.record, seen)?;
-        let in_order = if latency_mode { step >= last_step } else { step == seen as i64 };
+        let (Some(n), Some(last_step)) = (rank_seen.get_mut(rank as usize), rank_last.get_mut(rank as usize)) else {
+            return Err(format!("crossbeam consumer: a record from producer {rank} of {producers}").into());
+        };
+        // Each producer numbers its records from 0 (the warm-up included).
+        let step = scalar_frame::check(&message.bytes()[..len], case.record, *n)?;
+        let in_order = if latency_mode { step >= *last_step } else { step == *n as i64 };
         if !in_order {
-            return Err(format!("crossbeam consumer: step {step} after {last_step} (record {seen})").into());
+            return Err(
+                format!("crossbeam consumer: producer {rank}: step {step} after {last_step} (record {n})").into()
+            );
         }
-        last_step = step;
+        *last_step = step;
+        *n += 1;
         if seen >= case.warmup
             && let Some(l) = latency.as_mut()
         {
@@ -196,6 +225,22 @@ fn consume<M: Message>(case: &Case, rx: &Receiver<M>, drained: &Sender<()>) -> B
 mod tests {
     use super::*;
     use crate::case::Transport;
+
+    #[test]
+    fn several_producers_each_arrive_in_order() {
+        let case = Case {
+            transport: Transport::Crossbeam,
+            record: RecordShape::Scalar8,
+            mode: Mode::Throughput,
+            records: 10_001,
+            warmup: 0,
+            pace_ns: 0,
+            producers: 4,
+        };
+        let out = run(&case, false).unwrap();
+        assert_eq!(out.records, 10_001);
+        assert_eq!(out.producer.unwrap().records, 10_001);
+    }
 
     #[test]
     fn every_shape_arrives_checked() {

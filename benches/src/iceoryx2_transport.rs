@@ -116,7 +116,10 @@ fn control_name(endpoint: &str) -> String {
 ///
 /// Signal handling is off: the roles never wait on the node, so a handler
 /// would only swallow the SIGINT or SIGTERM that should end the child.
+/// iceoryx2 logs errors only (it warns, for one, that it runs without a
+/// config file), unless `IOX2_LOG_LEVEL` says otherwise.
 fn node() -> BenchResult<Node<ipc::Service>> {
+    set_log_level_from_env_or(LogLevel::Error);
     Ok(NodeBuilder::new().signal_handling_mode(SignalHandlingMode::Disabled).create::<ipc::Service>()?)
 }
 

@@ -1,5 +1,6 @@
-//! Runs one case once: a consumer process and a producer process, both
-//! re-executions of the current binary, pinned to separate CPUs.
+//! Runs one case once: a consumer process and one or more producer processes,
+//! all re-executions of the current binary; the consumer pinned to one CPU,
+//! the producers to another (several producers share it: oversubscribed).
 //!
 //! Every wait is bounded: the consumer must announce its endpoint within
 //! [`SETUP_TIMEOUT`], the run must end within [`run_timeout`], and a child that
@@ -63,14 +64,21 @@ impl RunMeasure {
     }
 }
 
-/// Starts a re-execution of this binary as `child ARGS`, tagged with `role`.
-fn spawn(name: &'static str, args: Vec<String>, role: Role, tx: &Sender<Event<Role>>) -> BenchResult<ChildProcess> {
-    let mut command = Command::new(std::env::current_exe()?);
-    command.arg("child").args(args);
-    ChildProcess::spawn(name, command, role, tx)
+/// Which child an event comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Consumer,
+    Producer(u32),
 }
 
-/// Runs `case` once with a consumer and a producer process.
+/// Starts a re-execution of this binary as `child ARGS`, tagged with `side`.
+fn spawn(name: String, args: Vec<String>, side: Side, tx: &Sender<Event<Side>>) -> BenchResult<ChildProcess> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command.arg("child").args(args);
+    ChildProcess::spawn(name, command, side, tx)
+}
+
+/// Runs `case` once with a consumer and `case.producers` producer processes.
 ///
 /// # Errors
 /// A child that fails, overruns, or reports nonsense.
@@ -79,21 +87,25 @@ pub fn run_pair(case: &Case, pin: bool) -> BenchResult<RunMeasure> {
     let cpu = |c: usize| pin.then_some(c);
     if case.transport.in_process() {
         // One process runs both threads and reports both sides.
-        let mut process =
-            spawn("consumer", ChildArgs::to_args(case, Role::Consumer, None, cpu(CONSUMER_CPU)), Role::Consumer, &tx)?;
-        let c = collect_one(&rx, Instant::now() + run_timeout(case))?;
+        let consumer_args = ChildArgs::to_args(case, Role::Consumer, None, cpu(CONSUMER_CPU));
+        let mut process = spawn("consumer".into(), consumer_args, Side::Consumer, &tx)?;
+        let mut c = collect_one(&rx, Instant::now() + run_timeout(case))?;
         process.wait_success(EXIT_TIMEOUT)?;
-        let p = c.producer.ok_or("an in-process run reported no producer side")?;
-        return measure(case, &p, &c);
+        let p = c.producer.take().ok_or("an in-process run reported no producer side")?;
+        return measure(case, &[p], &c);
     }
-    let mut consumer =
-        spawn("consumer", ChildArgs::to_args(case, Role::Consumer, None, cpu(CONSUMER_CPU)), Role::Consumer, &tx)?;
+    let consumer_args = ChildArgs::to_args(case, Role::Consumer, None, cpu(CONSUMER_CPU));
+    let mut consumer = spawn("consumer".into(), consumer_args, Side::Consumer, &tx)?;
     let endpoint = wait_ready(&rx, SETUP_TIMEOUT)?;
     let result = (|| {
-        let producer_args = ChildArgs::to_args(case, Role::Producer, Some(&endpoint), cpu(PRODUCER_CPU));
-        let mut producer = spawn("producer", producer_args, Role::Producer, &tx)?;
-        let (p, c) = collect(&rx, Instant::now() + run_timeout(case))?;
-        for child in [&mut producer, &mut consumer] {
+        let mut producers = Vec::with_capacity(case.producers as usize);
+        for rank in 0..case.producers.max(1) {
+            let mut args = ChildArgs::to_args(case, Role::Producer, Some(&endpoint), cpu(PRODUCER_CPU));
+            args.extend(["--rank".to_owned(), rank.to_string()]);
+            producers.push(spawn(format!("producer {rank}"), args, Side::Producer(rank), &tx)?);
+        }
+        let (p, c) = collect(&rx, case.producers.max(1), Instant::now() + run_timeout(case))?;
+        for child in producers.iter_mut().chain([&mut consumer]) {
             child.wait_success(EXIT_TIMEOUT)?;
         }
         measure(case, &p, &c)
@@ -106,7 +118,7 @@ pub fn run_pair(case: &Case, pin: bool) -> BenchResult<RunMeasure> {
 }
 
 /// Waits for the consumer's `READY <endpoint>` line.
-fn wait_ready(rx: &Receiver<Event<Role>>, timeout: Duration) -> BenchResult<String> {
+fn wait_ready(rx: &Receiver<Event<Side>>, timeout: Duration) -> BenchResult<String> {
     let deadline = Instant::now() + timeout;
     loop {
         match recv(rx, deadline, "the consumer's READY line")? {
@@ -121,7 +133,7 @@ fn wait_ready(rx: &Receiver<Event<Role>>, timeout: Duration) -> BenchResult<Stri
 }
 
 /// Collects the result line of the one child of an in-process run.
-fn collect_one(rx: &Receiver<Event<Role>>, deadline: Instant) -> BenchResult<ConsumerOutcome> {
+fn collect_one(rx: &Receiver<Event<Side>>, deadline: Instant) -> BenchResult<ConsumerOutcome> {
     let mut outcome = None;
     loop {
         match recv(rx, deadline, "the run's result")? {
@@ -135,61 +147,69 @@ fn collect_one(rx: &Receiver<Event<Role>>, deadline: Instant) -> BenchResult<Con
     }
 }
 
-/// Collects both children's result lines until both closed their stdout.
-fn collect(rx: &Receiver<Event<Role>>, deadline: Instant) -> BenchResult<(ProducerOutcome, ConsumerOutcome)> {
-    let (mut producer, mut consumer) = (None, None);
-    let (mut producer_open, mut consumer_open) = (true, true);
-    while producer_open || consumer_open {
+/// Collects the result lines of the consumer and of `producers` producers
+/// until all of them closed their stdout.
+fn collect(
+    rx: &Receiver<Event<Side>>,
+    producers: u32,
+    deadline: Instant,
+) -> BenchResult<(Vec<ProducerOutcome>, ConsumerOutcome)> {
+    let mut produced: Vec<Option<ProducerOutcome>> = vec![None; producers as usize];
+    let mut consumer = None;
+    let mut open = producers as usize + 1;
+    while open > 0 {
         match recv(rx, deadline, "the run's results")? {
-            Event::Line(role, line) => {
+            Event::Line(side, line) => {
                 let Some(json) = line.strip_prefix(RESULT_PREFIX) else { continue };
-                match role {
-                    Role::Producer => producer = Some(serde_json::from_str::<ProducerOutcome>(json)?),
-                    Role::Consumer => consumer = Some(serde_json::from_str::<ConsumerOutcome>(json)?),
-                    Role::Owner => return Err("no owner process runs in a producer/consumer pair".into()),
+                match side {
+                    Side::Producer(rank) => {
+                        let slot = produced.get_mut(rank as usize).ok_or("a result from an unknown producer")?;
+                        *slot = Some(serde_json::from_str::<ProducerOutcome>(json)?);
+                    }
+                    Side::Consumer => consumer = Some(serde_json::from_str::<ConsumerOutcome>(json)?),
                 }
             }
-            Event::Closed(Role::Producer) => {
-                producer_open = false;
-                if producer.is_none() {
-                    return Err("the producer failed (see its message above)".into());
+            Event::Closed(side) => {
+                open -= 1;
+                let reported = match side {
+                    Side::Producer(rank) => produced.get(rank as usize).is_some_and(Option::is_some),
+                    Side::Consumer => consumer.is_some(),
+                };
+                if !reported {
+                    return Err(format!("{side:?} failed (see its message above)").into());
                 }
             }
-            Event::Closed(Role::Consumer) => {
-                consumer_open = false;
-                if consumer.is_none() {
-                    return Err("the consumer failed (see its message above)".into());
-                }
-            }
-            Event::Closed(Role::Owner) => return Err("no owner process runs in a producer/consumer pair".into()),
         }
     }
-    match (producer, consumer) {
+    let produced: Option<Vec<ProducerOutcome>> = produced.into_iter().collect();
+    match (produced, consumer) {
         (Some(p), Some(c)) => Ok((p, c)),
         _ => Err("a child closed its output without a result".into()),
     }
 }
 
-fn measure(case: &Case, p: &ProducerOutcome, c: &ConsumerOutcome) -> BenchResult<RunMeasure> {
-    if c.records != case.records || p.records != case.records {
+fn measure(case: &Case, producers: &[ProducerOutcome], c: &ConsumerOutcome) -> BenchResult<RunMeasure> {
+    let sent: u64 = producers.iter().map(|p| p.records).sum();
+    let start_ns = producers.iter().map(|p| p.start_ns).min().ok_or("no producer results")?;
+    if c.records != case.records || sent != case.records {
         return Err(format!(
             "{}: expected {} records, producer sent {}, consumer validated {}",
             case.transport.as_str(),
             case.records,
-            p.records,
+            sent,
             c.records
         )
         .into());
     }
-    if c.end_ns < p.start_ns {
+    if c.end_ns < start_ns {
         return Err("the consumer finished before the producer started: clocks disagree".into());
     }
     Ok(RunMeasure {
         records: c.records,
         bytes: c.bytes,
-        elapsed_ns: c.end_ns - p.start_ns,
+        elapsed_ns: c.end_ns - start_ns,
         latency: c.latency.clone(),
-        producer_cpu_ns: p.cpu_ns,
+        producer_cpu_ns: producers.iter().map(|p| p.cpu_ns).sum(),
         consumer_cpu_ns: c.cpu_ns,
     })
 }

@@ -48,6 +48,23 @@ fn e2e_records(record: RecordShape, quick: bool) -> u64 {
 /// producer oversubscribes a 2-core machine).
 pub const E2E_PRODUCERS: [u32; 3] = [1, 2, 4];
 
+/// Producer counts of the throughput rows of the transports that take
+/// several producers into one consumer (the cost curve): ringlog (a lane per
+/// producer), the socket (a connection and a consumer thread per producer) and
+/// crossbeam (a sender thread per producer). The raw rings are single-producer
+/// by design; iceoryx2 rows have one publisher.
+pub const MULTI_PRODUCERS: [u32; 3] = [1, 2, 4];
+
+/// The producer counts `transport` runs in `mode`.
+fn producer_counts(transport: Transport, mode: Mode) -> &'static [u32] {
+    match (transport, mode) {
+        (Transport::RinglogE2e, _) => &E2E_PRODUCERS,
+        (Transport::RinglogE2eRuns, _) => &[E2E_RUNS],
+        (Transport::Ringlog | Transport::UdsProtobuf | Transport::Crossbeam, Mode::Throughput) => &MULTI_PRODUCERS,
+        _ => &[1],
+    }
+}
+
 /// Runs of the `ringlog-e2e-runs` row, one producer each.
 pub const E2E_RUNS: u32 = 16;
 
@@ -95,7 +112,8 @@ impl Plan {
     /// let cli = ringlog_benches::cli::Cli::parse_from(["compare", "--quick", "--transport", "ringlog"]);
     /// let plan = ringlog_benches::plan::Plan::from_args(&cli.compare);
     /// assert_eq!(plan.runs, 3);
-    /// assert_eq!(plan.cases.len(), 9); // 3 records x 3 modes
+    /// // 3 records x (throughput with 1, 2 and 4 producers + spinning + parked latency)
+    /// assert_eq!(plan.cases.len(), 15);
     ///
     /// // No parked-consumer rows for a ring that cannot park.
     /// let cli = ringlog_benches::cli::Cli::parse_from(["compare", "--transport", "raw-batched"]);
@@ -116,9 +134,7 @@ impl Plan {
             for &record in &records {
                 for &transport in transports.iter().filter(|&&t| has_rows(t, mode)) {
                     if transport.end_to_end() {
-                        let counts: &[u32] =
-                            if transport == Transport::RinglogE2e { &E2E_PRODUCERS } else { &[E2E_RUNS] };
-                        for &producers in counts {
+                        for &producers in producer_counts(transport, mode) {
                             cases.push(Case {
                                 transport,
                                 record,
@@ -136,15 +152,17 @@ impl Plan {
                         Mode::Latency => (latency_records(record, args.quick), args.pace_ns),
                         Mode::Parked => (parked_records(args.quick), args.parked_pace_ns),
                     };
-                    cases.push(Case {
-                        transport,
-                        record,
-                        mode,
-                        records: args.records.unwrap_or(default),
-                        warmup: warmup(transport, record, mode),
-                        pace_ns,
-                        producers: 1,
-                    });
+                    for &producers in producer_counts(transport, mode) {
+                        cases.push(Case {
+                            transport,
+                            record,
+                            mode,
+                            records: args.records.unwrap_or(default),
+                            warmup: warmup(transport, record, mode),
+                            pace_ns,
+                            producers,
+                        });
+                    }
                 }
             }
         }

@@ -43,7 +43,9 @@ pub fn warmup_records(shape: RecordShape) -> u64 {
 /// Segment errors, rejected frames, unexpected records, or no data for
 /// [`crate::idle_watch::IDLE_TIMEOUT`].
 pub fn consumer(case: &Case, ready: impl FnOnce(&str) -> BenchResult<()>) -> BenchResult<ConsumerOutcome> {
-    let cfg = SegmentConfig { lane_bytes: LANE_BYTES, max_lanes: 1, initial_lanes: 1, ..Default::default() };
+    // One lane per producer process.
+    let lanes = case.producers.max(1);
+    let cfg = SegmentConfig { lane_bytes: LANE_BYTES, max_lanes: lanes, initial_lanes: lanes, ..Default::default() };
     let segment = SegmentOwner::create(&cfg)?;
     let result = ready(segment.name()).and_then(|()| drain(&segment, case));
     let unlinked = segment.unlink();
@@ -61,7 +63,10 @@ fn drain(segment: &SegmentOwner, case: &Case) -> BenchResult<ConsumerOutcome> {
     let mut watch =
         if spinning { IdleWatch::spinning("ringlog consumer") } else { IdleWatch::blocking("ringlog consumer") };
     let total = case.total_records();
-    let (mut seen, mut bytes, mut last_step) = (0u64, 0u64, i64::MIN);
+    let (mut seen, mut bytes) = (0u64, 0u64);
+    // Per lane (one producer each): records seen and the last step.
+    let lanes = case.producers.max(1) as usize;
+    let (mut lane_seen, mut lane_last) = (vec![0u64; lanes], vec![i64::MIN; lanes]);
     let mut start_cpu = None;
     while seen < total {
         let n = consumer.read_batch(&mut batch);
@@ -93,12 +98,19 @@ fn drain(segment: &SegmentOwner, case: &Case) -> BenchResult<ConsumerOutcome> {
                 }
                 (other, _) => return Err(format!("ringlog consumer: unexpected record {other:?}").into()),
             };
-            // Throughput steps count 0, 1, 2...; latency steps are monotonic stamps.
-            let in_order = if latency_mode { step >= last_step } else { step == seen as i64 };
+            let lane = usize::from(frame.lane());
+            let (Some(lane_n), Some(last_step)) = (lane_seen.get_mut(lane), lane_last.get_mut(lane)) else {
+                return Err(format!("ringlog consumer: a record from lane {lane} of {lanes}").into());
+            };
+            // Throughput steps count 0, 1, 2... per lane; latency steps are monotonic stamps.
+            let in_order = if latency_mode { step >= *last_step } else { step == *lane_n as i64 };
             if !in_order {
-                return Err(format!("ringlog consumer: step {step} after {last_step} (record {seen})").into());
+                return Err(
+                    format!("ringlog consumer: lane {lane}: step {step} after {last_step} (record {lane_n})").into()
+                );
             }
-            last_step = step;
+            *last_step = step;
+            *lane_n += 1;
             if seen >= case.warmup {
                 bytes += frame.frame_bytes().len() as u64;
                 if let Some(l) = latency.as_mut() {
@@ -178,9 +190,11 @@ fn log(producer: &mut Producer, shape: RecordShape, logger: &mut Logger, step: i
 ///
 /// # Errors
 /// Segment or produce errors (a full lane blocks for the run's bounded timeout).
-pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
+pub fn producer(case: &Case, endpoint: &str, rank: u32) -> BenchResult<ProducerOutcome> {
     let segment = Segment::open(endpoint)?;
-    let mut producer = segment.claim(0)?;
+    let lane = u16::try_from(rank).map_err(|_| "ringlog producer: rank beyond the lane range")?;
+    let mut producer = segment.claim(lane)?;
+    let mine = case.producer_share(rank);
     let mut logger = Logger::new(&mut producer, case.record)?;
     let shape = case.record;
     for i in 0..case.warmup {
@@ -193,19 +207,19 @@ pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
     let (start_ns, start_cpu) = (monotonic_ns(), thread_cpu_ns());
     match case.mode {
         Mode::Throughput => {
-            for i in case.warmup..case.total_records() {
+            for i in case.warmup..case.warmup + mine {
                 log(&mut producer, shape, &mut logger, i as i64)?;
             }
         }
         Mode::Latency | Mode::Parked => {
             let mut pacer = Pacer::new(case.pace_ns);
-            for _ in 0..case.records {
+            for _ in 0..mine {
                 let stamp = pacer.wait();
                 log(&mut producer, shape, &mut logger, stamp as i64)?;
             }
         }
     }
-    Ok(ProducerOutcome::finished(start_ns, start_cpu, case.records))
+    Ok(ProducerOutcome::finished(start_ns, start_cpu, mine))
 }
 
 /// Removes a segment a failed run may have left behind.

@@ -100,8 +100,34 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8], watch: &mut IdleWatch) -> B
     Ok(())
 }
 
+/// Serves every producer's connection: one on this thread, or one thread
+/// per connection (as a socket server would) when several producers send.
 fn serve(listener: &UnixListener, case: &Case) -> BenchResult<ConsumerOutcome> {
-    let stream = accept(listener)?;
+    let mut streams = (0..case.producers.max(1)).map(|_| accept(listener)).collect::<BenchResult<Vec<_>>>()?;
+    if streams.len() == 1 {
+        let stream = streams.pop().ok_or("uds consumer: no connection")?;
+        return serve_stream(stream, case);
+    }
+    let outcomes = std::thread::scope(|scope| {
+        let handles: Vec<_> = streams.into_iter().map(|s| scope.spawn(move || serve_stream(s, case))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("uds consumer: a connection thread panicked".into())))
+            .collect::<BenchResult<Vec<_>>>()
+    })?;
+    Ok(ConsumerOutcome {
+        records: outcomes.iter().map(|o| o.records).sum(),
+        bytes: outcomes.iter().map(|o| o.bytes).sum(),
+        end_ns: outcomes.iter().map(|o| o.end_ns).max().unwrap_or_else(monotonic_ns),
+        latency: None,
+        cpu_ns: outcomes.iter().map(|o| o.cpu_ns).sum(),
+        producer: None,
+    })
+}
+
+/// Decodes and checks one producer's records. The producer first sends how
+/// many records it will measure (8 bytes, little-endian).
+fn serve_stream(stream: UnixStream, case: &Case) -> BenchResult<ConsumerOutcome> {
     let latency_mode = case.mode.is_latency();
     let mut watch = if case.mode == Mode::Latency {
         stream.set_nonblocking(true)?; // spinning consumer: never blocks in read(2)
@@ -115,7 +141,13 @@ fn serve(listener: &UnixListener, case: &Case) -> BenchResult<ConsumerOutcome> {
     let mut latency = latency_mode.then(LatencyRecorder::new);
     let metrics = case.record.metrics();
     let mut message = vec![0u8; MAX_MESSAGE];
-    let total = case.total_records();
+    let mut share = [0u8; 8];
+    read_full(&mut reader, &mut share, &mut watch)?;
+    let share = u64::from_le_bytes(share);
+    if share > case.records {
+        return Err(format!("uds consumer: a producer announced {share} of {} records", case.records).into());
+    }
+    let total = case.warmup + share;
     let (mut seen, mut bytes, mut last_step) = (0u64, 0u64, i64::MIN);
     let mut start_cpu = None;
     while seen < total {
@@ -239,9 +271,11 @@ impl Sender {
 ///
 /// # Errors
 /// Socket or encode errors; a write blocked for the idle timeout.
-pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
-    let stream = UnixStream::connect(endpoint)?;
+pub fn producer(case: &Case, endpoint: &str, rank: u32) -> BenchResult<ProducerOutcome> {
+    let mut stream = UnixStream::connect(endpoint)?;
     stream.set_write_timeout(Some(IDLE_TIMEOUT))?;
+    let mine = case.producer_share(rank);
+    stream.write_all(&mine.to_le_bytes())?;
     let mut sender = Sender::new(stream, case.record);
     for i in 0..case.warmup {
         sender.send(i, case.warmup_step(i))?;
@@ -252,19 +286,19 @@ pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
     let (start_ns, start_cpu) = (monotonic_ns(), thread_cpu_ns());
     match case.mode {
         Mode::Throughput => {
-            for i in case.warmup..case.total_records() {
+            for i in case.warmup..case.warmup + mine {
                 sender.send(i, i as i64)?;
             }
         }
         Mode::Latency | Mode::Parked => {
             let mut pacer = Pacer::new(case.pace_ns);
-            for i in case.warmup..case.total_records() {
+            for i in case.warmup..case.warmup + mine {
                 let stamp = pacer.wait();
                 sender.send(i, stamp as i64)?;
             }
         }
     }
-    Ok(ProducerOutcome::finished(start_ns, start_cpu, case.records))
+    Ok(ProducerOutcome::finished(start_ns, start_cpu, mine))
 }
 
 /// Removes the socket directory a failed run may have left behind.
