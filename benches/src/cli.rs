@@ -28,6 +28,9 @@ pub struct CompareArgs {
     /// Write the rows as a JSON array to FILE.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write the rows as a Markdown table to FILE (with the ratios and goals).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
     /// Measured records per run for every case (overrides the per-transport defaults).
     #[arg(long, value_name = "N")]
     pub records: Option<u64>,

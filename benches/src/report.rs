@@ -200,6 +200,41 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
+/// The rows as a Markdown table (for `docs/benchmarks.md`): one line per row,
+/// rates in millions per second, latencies in microseconds.
+///
+/// # Examples
+/// ```
+/// let md = ringlog_benches::report::markdown(&[]);
+/// assert!(md.starts_with("| transport |"));
+/// ```
+pub fn markdown(rows: &[Row]) -> String {
+    let us = |v: Option<u64>| v.map_or_else(|| "".to_owned(), |ns| format!("{:.2}", ns as f64 / 1e3));
+    let mut out = String::from(
+        "| transport | record | mode | producers | M records/s | GB/s | p50 µs | p99 µs | p99.9 µs | max µs \
+         | producer CPU ns/record | receiver CPU ms/M records |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        out += &format!(
+            "| {} | {} | {} | {}{} | {:.3} | {:.3} | {} | {} | {} | {} | {:.1} | {:.1} |\n",
+            r.transport,
+            r.record,
+            r.mode,
+            r.producers,
+            if r.oversubscribed { " (oversubscribed)" } else { "" },
+            r.records_per_s / 1e6,
+            r.bytes_per_s / 1e9,
+            us(r.p50_ns),
+            us(r.p99_ns),
+            us(r.p999_ns),
+            us(r.max_ns),
+            r.producer_cpu_ns_per_record,
+            r.service_cpu_ms_per_m_records,
+        );
+    }
+    out
+}
+
 /// ringlog's throughput over each peer's, per record shape (throughput rows
 /// with one producer): above 1, ringlog moves more records per second.
 pub fn ratios(rows: &[Row]) -> Vec<String> {

@@ -55,6 +55,19 @@ fn main() -> ExitCode {
     for line in report::goals(&rows) {
         println!("{line}");
     }
+    if let Some(path) = &args.markdown {
+        let mut text = report::markdown(&rows);
+        text += "\n```text\n";
+        for line in report::ratios(&rows).iter().chain(report::goals(&rows).iter()) {
+            text += line;
+            text.push('\n');
+        }
+        text += "```\n";
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("compare: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
     if let Some(path) = &args.json {
         let written = serde_json::to_string_pretty(&rows)
             .map_err(|e| e.to_string())
