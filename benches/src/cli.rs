@@ -50,8 +50,9 @@ pub struct CompareArgs {
     #[arg(long, value_name = "NS", default_value_t = 5_000)]
     pub pace_ns: u64,
     /// Interval between records in parked-consumer latency runs
-    /// (`latency-parked`), in nanoseconds: long enough that the consumer parks.
-    #[arg(long, value_name = "NS", default_value_t = 100_000)]
+    /// (`latency-parked`), in nanoseconds: long enough that the consumer parks
+    /// (ringlog's consumer spins for about 150 µs before it sleeps).
+    #[arg(long, value_name = "NS", default_value_t = 1_000_000)]
     pub parked_pace_ns: u64,
     /// Do not pin producer and consumer to CPUs 0 and 1.
     #[arg(long)]

@@ -77,9 +77,9 @@ fn latency_records(record: RecordShape, quick: bool) -> u64 {
 }
 
 /// Default measured records of a parked-consumer latency run: each record
-/// waits a whole pace, so a run lasts records x pace (1 s or 5 s at 100 µs).
+/// waits a whole pace, so a run lasts records x pace (2 s or 10 s at 1 ms).
 fn parked_records(quick: bool) -> u64 {
-    if quick { 10_000 } else { 50_000 }
+    if quick { 2_000 } else { 10_000 }
 }
 
 /// Whether `transport` has rows in `mode`: `ringlog-e2e` measures throughput

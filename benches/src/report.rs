@@ -50,11 +50,15 @@ pub struct Row {
     /// [`crate::latency::CDF_PERCENTILES`], each point the median over runs;
     /// null in throughput rows.
     pub latency_cdf: Option<Vec<[f64; 2]>>,
-    /// Median CPU time of the producing threads per measured record (ns).
-    pub producer_cpu_ns_per_record: f64,
+    /// Median CPU time of the producing threads per measured record (ns);
+    /// null in latency rows, where the producer busy-waits for its pace.
+    pub producer_cpu_ns_per_record: Option<f64>,
     /// Median CPU time of the receiving side per million records (ms): the
     /// consumer process (the service's stand-in), or for `ringlog-e2e` the
-    /// service itself (all its threads: drain, encode, write, fsync).
+    /// service itself (all its threads: drain, encode, write, fsync). In
+    /// latency rows it includes the receiver's idle polling between paced
+    /// records: a spinning consumer spends its whole core by design, and a
+    /// parked one what it spins before it sleeps.
     pub service_cpu_ms_per_m_records: f64,
     /// More processes (producers plus the receiver) than CPUs: the figures
     /// include time-sharing of cores.
@@ -140,7 +144,7 @@ impl Row {
             p999_ns: lat(|l| l.p999_ns),
             max_ns: lat(|l| l.max_ns),
             latency_cdf: cdf,
-            producer_cpu_ns_per_record: per_record(|m| m.producer_cpu_ns, 1.0),
+            producer_cpu_ns_per_record: (!case.mode.is_latency()).then(|| per_record(|m| m.producer_cpu_ns, 1.0)),
             // ns per record x 1e6 records / 1e6 ns per ms: the same number.
             service_cpu_ms_per_m_records: per_record(|m| m.consumer_cpu_ns, 1.0),
             oversubscribed: case.producers as usize + 1 > cpus,
@@ -177,7 +181,7 @@ pub fn table(rows: &[Row]) -> String {
     );
     for r in rows {
         out += &format!(
-            "{:<16} {:<8} {:<14} {:>5} {:>9} {:>4} {:>9.3} {:>9.1} {:>7.1} {:>8} {:>8} {:>8} {:>9} {:>8.1} {:>8.1}\n",
+            "{:<16} {:<8} {:<14} {:>5} {:>9} {:>4} {:>9.3} {:>9.1} {:>7.1} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8.1}\n",
             r.transport,
             r.record,
             r.mode,
@@ -191,7 +195,7 @@ pub fn table(rows: &[Row]) -> String {
             opt(r.p99_ns),
             opt(r.p999_ns),
             opt(r.max_ns),
-            r.producer_cpu_ns_per_record,
+            r.producer_cpu_ns_per_record.map_or_else(|| "-".to_owned(), |ns| format!("{ns:.1}")),
             r.service_cpu_ms_per_m_records,
         );
     }
@@ -216,7 +220,7 @@ pub fn markdown(rows: &[Row]) -> String {
     );
     for r in rows {
         out += &format!(
-            "| {} | {} | {} | {}{} | {:.3} | {:.3} | {} | {} | {} | {} | {:.1} | {:.1} |\n",
+            "| {} | {} | {} | {}{} | {:.3} | {:.3} | {} | {} | {} | {} | {} | {:.1} |\n",
             r.transport,
             r.record,
             r.mode,
@@ -228,7 +232,7 @@ pub fn markdown(rows: &[Row]) -> String {
             us(r.p99_ns),
             us(r.p999_ns),
             us(r.max_ns),
-            r.producer_cpu_ns_per_record,
+            r.producer_cpu_ns_per_record.map_or_else(String::new, |ns| format!("{ns:.1}")),
             r.service_cpu_ms_per_m_records,
         );
     }

@@ -7,9 +7,10 @@
 //! (`cargo build -p ringlog-service`; cargo cannot build another package's binary for
 //! this test). Without it they are left out, and the test says so.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
 
 /// Measured records per run: enough to cross a few batches, small enough for
 /// a debug build in a couple of seconds.
@@ -22,10 +23,6 @@ const RING_TRANSPORTS: [&str; 6] =
 /// Transports that can park their consumer (`latency-parked` rows).
 const PARKING: [&str; 3] = ["ringlog", "uds-protobuf", "crossbeam"];
 const RECORDS_SHAPES: [&str; 3] = ["scalar1", "scalar8", "f32x1024"];
-
-fn temp_json() -> PathBuf {
-    std::env::temp_dir().join(format!("ringlog-compare-smoke-{}.json", std::process::id()))
-}
 
 /// Whether the `ringlog` binary sits beside `compare`, where `compare` looks for it.
 fn ringlog_built() -> bool {
@@ -42,46 +39,23 @@ fn ringlog_built() -> bool {
 
 #[test]
 fn compare_writes_a_row_per_case() {
-    let json_path = temp_json();
-    let _ = std::fs::remove_file(&json_path);
     let e2e = ringlog_built();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_compare"));
-    command
-        .args(["--records", &RECORDS.to_string(), "--runs", "1", "--pace-ns", "1000", "--parked-pace-ns", "20000"])
-        .arg("--json")
-        .arg(&json_path);
+    let records = RECORDS.to_string();
+    let mut args = vec!["--records", &records, "--runs", "1", "--pace-ns", "1000", "--parked-pace-ns", "20000"];
+    let ring_only = RING_TRANSPORTS.join(",");
     if !e2e {
-        command.args(["--transport", &RING_TRANSPORTS.join(",")]);
+        args.extend(["--transport", &ring_only]);
     }
-    let mut child =
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start compare");
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for compare") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("compare did not finish within {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut stdout).expect("read stdout");
-    assert!(status.success(), "compare failed: {status}\n{stdout}");
-    assert!(stdout.contains("transport"), "no table printed:\n{stdout}");
-
-    let text = std::fs::read_to_string(&json_path).expect("JSON report written");
-    let _ = std::fs::remove_file(&json_path);
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON array");
+    let report = common::run_compare("smoke", &args, TIMEOUT);
+    let (rows, text) = (&report.rows, &report.text);
+    assert!(report.stdout.contains("transport"), "no table printed:\n{}", report.stdout);
     // ringlog-e2e: throughput of each shape with 1, 2 and 4 producers; ringlog-e2e-runs: 16 runs.
     let e2e_rows = if e2e { 3 * (3 + 1) } else { 0 };
     // The transports that can park also take 2 and 4 producers in throughput rows.
     let ring_rows = RECORDS_SHAPES.len() * (2 * RING_TRANSPORTS.len() + 3 * PARKING.len());
     assert_eq!(rows.len(), ring_rows + e2e_rows, "transports x records x modes, plus ringlog-e2e:\n{text}");
 
-    for row in &rows {
+    for row in rows {
         for field in [
             "transport",
             "record",
@@ -115,7 +89,11 @@ fn compare_writes_a_row_per_case() {
         assert!(row["records_per_s"].as_f64().is_some_and(|r| r > 0.0), "{row}");
         assert!(row["bytes_per_s"].as_f64().is_some_and(|r| r > 0.0), "{row}");
         // Both sides' CPU is measured (a tick of /proc CPU time is 10 ms, so the service's may read 0).
-        assert!(row["producer_cpu_ns_per_record"].as_f64().is_some_and(|ns| ns > 0.0), "{row}");
+        if row["mode"] == "throughput" {
+            assert!(row["producer_cpu_ns_per_record"].as_f64().is_some_and(|ns| ns > 0.0), "{row}");
+        } else {
+            assert!(row["producer_cpu_ns_per_record"].is_null(), "{row}");
+        }
         assert!(row["service_cpu_ms_per_m_records"].as_f64().is_some_and(|ms| ms >= 0.0), "{row}");
         // The run log's bytes per record: only the end-to-end rows have a run log.
         if row["transport"].as_str().is_some_and(|t| t.starts_with("ringlog-e2e")) {
@@ -177,33 +155,16 @@ fn compare_writes_a_row_per_case() {
 #[test]
 fn raw_batched_rows() {
     const RAW_RECORDS: u64 = 20_000;
-    let json_path = std::env::temp_dir().join(format!("ringlog-compare-raw-batched-{}.json", std::process::id()));
-    let _ = std::fs::remove_file(&json_path);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_compare"))
-        .args(["--transport", "raw-batched,raw-per-record", "--records", &RAW_RECORDS.to_string()])
-        .args(["--runs", "1", "--quick", "--pace-ns", "1000", "--mode", "throughput,latency", "--json"])
-        .arg(&json_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start compare");
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for compare") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("compare did not finish within {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "compare failed: {status}");
-    let text = std::fs::read_to_string(&json_path).expect("JSON report written");
-    let _ = std::fs::remove_file(&json_path);
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).expect("JSON array");
+    let records = RAW_RECORDS.to_string();
+    let report = common::run_compare(
+        "raw-batched",
+        &["--transport", "raw-batched,raw-per-record", "--records", &records, "--runs", "1", "--quick"]
+            .into_iter()
+            .chain(["--pace-ns", "1000", "--mode", "throughput,latency"])
+            .collect::<Vec<_>>(),
+        TIMEOUT,
+    );
+    let (rows, text) = (&report.rows, &report.text);
     for transport in ["raw-batched", "raw-per-record"] {
         for record in ["scalar1", "scalar8", "f32x1024"] {
             for mode in ["throughput", "latency"] {
