@@ -11,7 +11,7 @@
 #   clock.txt                   the `clock` group of the criterion bench `producer`
 #
 # Usage: bash scripts/bench-results.sh [--quick]
-#   --quick: fewer records and runs (about 10 minutes on 2 cores instead of about 40).
+#   --quick: fewer records (about 15 minutes on 2 cores instead of about 45).
 # Run it on a quiet machine: the figures are medians of repeated runs, but a
 # busy machine shifts all of them.
 set -euo pipefail

@@ -2,6 +2,8 @@
  * a plain single-producer/single-consumer ring in shared memory between two
  * pinned processes, the physical reference for moving N-byte records between
  * cores. Called from benches/src/raw_batched.rs, which maps the memory.
+ * Several producers get one ring each (a ring has exactly one producer and
+ * one consumer); the Rust consumer drains them round-robin.
  *
  * Nothing here waits: every call does what it can and returns, and the Rust
  * caller bounds its retries (IdleWatch, 5 s without progress). The only

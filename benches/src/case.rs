@@ -188,8 +188,10 @@ pub struct Case {
     pub warmup: u64,
     /// Interval between paced records in latency mode, in nanoseconds.
     pub pace_ns: u64,
-    /// Producer processes; `records` is their total. Only `ringlog-e2e`
-    /// runs more than one.
+    /// Producer processes (or threads, for `crossbeam`; runs, for
+    /// `ringlog-e2e-runs`); `records` is their total. Only throughput cases of
+    /// the transports that take several producers have more than one, and
+    /// then no warm-up.
     pub producers: u32,
 }
 

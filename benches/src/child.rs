@@ -21,7 +21,7 @@ mod iceoryx2_transport {
         Err(NOT_BUILT.into())
     }
 
-    pub fn producer(_: &Case, _: &str) -> BenchResult<ProducerOutcome> {
+    pub fn producer(_: &Case, _: &str, _: u32) -> BenchResult<ProducerOutcome> {
         Err(NOT_BUILT.into())
     }
 
@@ -58,14 +58,17 @@ pub fn run(args: &ChildArgs) -> BenchResult<()> {
             other => Err(format!("{} has no owner role", other.as_str()).into()),
         },
         Role::Producer => {
+            if args.start_barrier {
+                crate::outcome::enable_start_barrier();
+            }
             let endpoint = args.endpoint.as_deref().ok_or("producer: --endpoint is required")?;
             let outcome = match case.transport {
                 Transport::Ringlog => ringlog_transport::producer(&case, endpoint, args.rank)?,
                 Transport::UdsProtobuf => uds_protobuf::producer(&case, endpoint, args.rank)?,
                 Transport::RawSpsc => raw_spsc::producer(&case, endpoint)?,
-                Transport::RawBatched | Transport::RawPerRecord => raw_batched::producer(&case, endpoint)?,
+                Transport::RawBatched | Transport::RawPerRecord => raw_batched::producer(&case, endpoint, args.rank)?,
                 Transport::Crossbeam => return Err("crossbeam's producer is a thread of the consumer process".into()),
-                Transport::Iceoryx2 => iceoryx2_transport::producer(&case, endpoint)?,
+                Transport::Iceoryx2 => iceoryx2_transport::producer(&case, endpoint, args.rank)?,
                 Transport::RinglogE2e | Transport::RinglogE2eRuns => ringlog_e2e::producer(&case, endpoint, args.rank)?,
             };
             emit_result(&outcome)

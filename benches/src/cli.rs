@@ -51,7 +51,7 @@ pub struct CompareArgs {
     pub pace_ns: u64,
     /// Interval between records in parked-consumer latency runs
     /// (`latency-parked`), in nanoseconds: long enough that the consumer parks
-    /// (ringlog's consumer spins for about 150 µs before it sleeps).
+    /// (ringlog's consumer spins for about 130 µs before it sleeps).
     #[arg(long, value_name = "NS", default_value_t = 1_000_000)]
     pub parked_pace_ns: u64,
     /// Do not pin producer and consumer to CPUs 0 and 1.
@@ -97,10 +97,10 @@ pub struct ChildArgs {
     /// Measured records (all producers together).
     #[arg(long)]
     pub records: u64,
-    /// Producer processes sharing `records` (`ringlog-e2e`).
+    /// Producer processes sharing `records`.
     #[arg(long, default_value_t = 1)]
     pub producers: u32,
-    /// This producer's rank among `producers` (`ringlog-e2e`).
+    /// This producer's rank among `producers`: its lane, connection or ring.
     #[arg(long, default_value_t = 0)]
     pub rank: u32,
     /// Unmeasured records sent first.
@@ -116,6 +116,9 @@ pub struct ChildArgs {
     /// CPU to pin this process to.
     #[arg(long)]
     pub cpu: Option<usize>,
+    /// Producer only: announce readiness and wait for `GO` before measuring.
+    #[arg(long)]
+    pub start_barrier: bool,
 }
 
 impl ChildArgs {

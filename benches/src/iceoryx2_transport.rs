@@ -2,12 +2,17 @@
 //! the strongest shared-memory IPC peer (built with `--features peers`).
 //!
 //! The consumer creates a fresh inter-process ([`ipc::Service`]) service with
-//! one subscriber and announces its name; the producer opens it with one
-//! publisher. Each record is one sample: the producer loans a byte slice of
-//! the record's frame length, encodes the frame ([`scalar_frame::encode`], the
-//! bytes a ringlog lane holds) in place and sends it; the consumer receives
-//! the sample, copies the frame into private memory, releases the sample and
-//! checks the copy ([`scalar_frame::check`]). The bytes in the sample are
+//! one subscriber and announces its name; each producer process opens it with
+//! one publisher (throughput rows run 1, 2 or 4 producers, latency rows one).
+//! Each record is one sample: the producer loans a byte slice of the record's
+//! frame length, encodes the frame ([`scalar_frame::encode`], the bytes a
+//! ringlog lane holds) in place, writes its rank into the frame's lane field
+//! ([`scalar_frame::set_lane`]) and sends it; the consumer receives the
+//! sample, copies the frame into private memory, releases the sample and
+//! checks the copy ([`scalar_frame::check`]) against that producer's own
+//! sequence and step order, as ringlog's consumer does per lane. Each producer
+//! sends its share of the records ([`Case::producer_share`]); the consumer is
+//! done when every producer's share has arrived. The bytes in the sample are
 //! untrusted, as any bytes in shared memory: the received sample lends a
 //! `&[u8]` into the publisher's segment (iceoryx2 guarantees the publisher
 //! no longer writes a sent sample), which is only copied out of, after its
@@ -20,26 +25,34 @@
 //!   send to a full buffer waits with iceoryx2's adaptive wait (yield, then
 //!   short sleeps) until the subscriber takes a sample. A backpressure handler
 //!   bounds that wait: after [`IDLE_TIMEOUT`] without room the send fails.
-//! - Subscriber buffer of [`buffer_samples`]: as many samples as ringlog's
-//!   lane holds slots of the same shape (1 MiB / 48, 176 or 4144 bytes: 21845,
-//!   5957 or 253 samples). iceoryx2 takes these sizes as they are; no cap was
-//!   needed. History 0, one publisher, one subscriber, one sample on loan
-//!   and one borrowed at a time.
+//! - Subscriber buffer of [`buffer_samples`] per producer: as many samples as
+//!   ringlog's lane holds slots of the same shape (1 MiB / 48, 176 or 4144
+//!   bytes: 21845, 5957 or 253 samples). iceoryx2 gives every
+//!   publisher-subscriber connection its own buffer of this size, so with N
+//!   producers the subscriber holds N such buffers, as ringlog's consumer has
+//!   one lane per producer. iceoryx2 takes these sizes as they are; no cap was
+//!   needed. History 0, one publisher per producer (the service allows exactly
+//!   `case.producers`, and as many nodes plus the consumer's), one subscriber,
+//!   one sample on loan and one borrowed at a time.
 //! - Every send must reach exactly one subscriber, or the run fails.
 //!
 //! # Handshake
 //!
 //! A second, tiny service (`<endpoint>/control`, `u64` samples) carries two
-//! signals from the consumer back to the producer, neither inside the timed
-//! window:
+//! signals from the consumer back to every producer (one control subscriber
+//! each), neither inside the timed window:
 //!
-//! 1. `Connected`: the consumer saw the producer's publisher and
-//!    connected its subscriber. The producer sends nothing before it: a
+//! 1. `Connected`: the consumer saw all producers' publishers and
+//!    connected its subscriber. No producer sends before it: a
 //!    sender whose receiver is not connected yet would skip samples once the
 //!    buffer is full.
 //! 2. `WarmupTaken` (runs with warm-up only): the consumer has
-//!    taken the last warm-up record, so the producer starts measuring with an
-//!    empty buffer, not behind a backlog.
+//!    taken the last warm-up record of every producer, so the producers start
+//!    measuring with empty buffers, not behind a backlog. Every producer sends
+//!    `case.warmup` warm-up records and waits for this signal before its
+//!    measured ones, so until then every record the consumer takes is a
+//!    warm-up record. (Only latency rows have warm-up, and they run one
+//!    producer.)
 //!
 //! # Waiting
 //!
@@ -143,6 +156,8 @@ pub fn consumer(case: &Case, ready: impl FnOnce(&str) -> BenchResult<()>) -> Ben
     refuse_parked(case)?;
     let node = node()?;
     let name = fresh_name();
+    // One publisher, one node and one control subscriber per producer process.
+    let ports = case.producers.max(1) as usize;
     let buffer = buffer_samples(case.record);
     let data = node
         .service_builder(&ServiceName::new(&name)?)
@@ -151,49 +166,61 @@ pub fn consumer(case: &Case, ready: impl FnOnce(&str) -> BenchResult<()>) -> Ben
         .subscriber_max_buffer_size(buffer)
         .subscriber_max_borrowed_samples(1)
         .history_size(0)
-        .max_publishers(1)
+        .max_publishers(ports)
         .max_subscribers(1)
-        .max_nodes(2)
+        .max_nodes(ports + 1)
         .create()?;
     let subscriber = data.subscriber_builder().buffer_size(buffer).create()?;
     let control = node
         .service_builder(&ServiceName::new(&control_name(&name))?)
         .publish_subscribe::<u64>()
         .enable_safe_overflow(false)
-        // Room for both signals: the producer takes the first before the second is sent.
+        // Room for both signals: a producer takes the first before the second is sent.
         .subscriber_max_buffer_size(2)
         .history_size(0)
         .max_publishers(1)
-        .max_subscribers(1)
-        .max_nodes(2)
+        .max_subscribers(ports)
+        .max_nodes(ports + 1)
         .create()?;
     let signals = control.publisher_builder().create()?;
     ready(&name)?;
 
-    // The producer opens the control service before it creates its publisher,
-    // so once the publisher is visible its control subscriber is too.
-    let mut watch = IdleWatch::spinning("iceoryx2 consumer: waiting for the producer's publisher");
-    while data.dynamic_config().number_of_publishers() == 0 {
+    // A producer opens the control service before it creates its publisher,
+    // so once all publishers are visible, all control subscribers are too.
+    let mut watch = IdleWatch::spinning("iceoryx2 consumer: waiting for the producers' publishers");
+    while data.dynamic_config().number_of_publishers() < ports {
         watch.idle()?;
         std::hint::spin_loop();
     }
     subscriber.update_connections()?;
-    signal(&signals, Signal::Connected)?;
+    let signals = Signals { publisher: signals, producers: ports };
+    signals.send(Signal::Connected)?;
     drain(case, &subscriber, &signals)
 }
 
-/// Sends `signal` to the producer's control subscriber.
-fn signal(signals: &Publisher<ipc::Service, u64, ()>, signal: Signal) -> BenchResult<()> {
-    match signals.send_copy(signal as u64)? {
-        1 => Ok(()),
-        n => Err(format!("iceoryx2 consumer: {signal:?} reached {n} producers, expected 1").into()),
+/// The consumer's side of the control service: one publisher, whose every
+/// signal must reach all `producers` control subscribers.
+struct Signals {
+    publisher: Publisher<ipc::Service, u64, ()>,
+    producers: usize,
+}
+
+impl Signals {
+    /// Sends `signal` to every producer's control subscriber.
+    fn send(&self, signal: Signal) -> BenchResult<()> {
+        match self.publisher.send_copy(signal as u64)? {
+            n if n == self.producers => Ok(()),
+            n => {
+                Err(format!("iceoryx2 consumer: {signal:?} reached {n} producers, expected {}", self.producers).into())
+            }
+        }
     }
 }
 
 fn drain(
     case: &Case,
     subscriber: &Subscriber<ipc::Service, [u8], ()>,
-    signals: &Publisher<ipc::Service, u64, ()>,
+    signals: &Signals,
 ) -> BenchResult<ConsumerOutcome> {
     let shape = case.record;
     let len = frame_len(shape);
@@ -201,8 +228,13 @@ fn drain(
     let latency_mode = case.mode.is_latency();
     let mut latency = latency_mode.then(LatencyRecorder::new);
     let mut watch = IdleWatch::spinning("iceoryx2 consumer");
-    let total = case.total_records();
-    let (mut seen, mut last_step, mut start_cpu) = (0u64, i64::MIN, None);
+    // Per producer (by rank): the records it sends, those seen and the last step.
+    let producers = signals.producers;
+    let expected: Vec<u64> = (0..producers as u32).map(|r| case.warmup + case.producer_share(r)).collect();
+    let (mut rank_seen, mut rank_last) = (vec![0u64; producers], vec![i64::MIN; producers]);
+    let warmup_total = case.warmup * producers as u64;
+    let total = warmup_total + case.records;
+    let (mut seen, mut start_cpu) = (0u64, None);
     while seen < total {
         let Some(sample) = subscriber.receive()? else {
             watch.idle()?;
@@ -226,24 +258,39 @@ fn drain(
         frame.copy_from_slice(payload);
         // Hand the sample back to the publisher before checking the private copy.
         drop(sample);
-        let step = scalar_frame::check(&frame, shape, seen)?;
-        // Throughput steps count 0, 1, 2...; latency steps are monotonic stamps.
-        let in_order = if latency_mode { step >= last_step } else { step == seen as i64 };
-        if !in_order {
-            return Err(format!("iceoryx2 consumer: step {step} after {last_step} (record {seen})").into());
+        // The lane field holds the sender's rank: untrusted, so bounded first.
+        let rank = scalar_frame::lane(&frame).map_or(usize::MAX, usize::from);
+        let (Some(rank_n), Some(last_step), Some(&share)) =
+            (rank_seen.get_mut(rank), rank_last.get_mut(rank), expected.get(rank))
+        else {
+            return Err(format!("iceoryx2 consumer: a record from rank {rank} of {producers} producers").into());
+        };
+        if *rank_n == share {
+            return Err(format!("iceoryx2 consumer: producer {rank} sent more than its {share} records").into());
         }
-        last_step = step;
-        if seen >= case.warmup
+        let step = scalar_frame::check(&frame, shape, *rank_n)?;
+        // Throughput steps count 0, 1, 2... per producer; latency steps are monotonic stamps.
+        let in_order = if latency_mode { step >= *last_step } else { step == *rank_n as i64 };
+        if !in_order {
+            return Err(
+                format!("iceoryx2 consumer: producer {rank}: step {step} after {last_step} (record {rank_n})").into()
+            );
+        }
+        *last_step = step;
+        if *rank_n >= case.warmup
             && let Some(l) = latency.as_mut()
         {
             l.record(now.saturating_sub(step as u64));
         }
+        *rank_n += 1;
         seen += 1;
-        if seen == case.warmup {
-            signal(signals, Signal::WarmupTaken)?;
+        // No producer sends a measured record before this signal, so the
+        // first `warmup_total` records are all warm-up records.
+        if seen == warmup_total {
+            signals.send(Signal::WarmupTaken)?;
         }
     }
-    let records = seen - case.warmup;
+    let records = seen - warmup_total;
     Ok(ConsumerOutcome {
         records,
         bytes: records * len as u64,
@@ -279,9 +326,15 @@ fn retry_until_idle_timeout(info: &iceoryx2::port::BackpressureInfo) -> Backpres
     if info.elapsed_time < IDLE_TIMEOUT { BackpressureAction::Retry } else { BackpressureAction::DiscardDataAndFail }
 }
 
-/// Loans a sample, encodes record `seq` into it and sends it.
+/// Loans a sample, encodes record `seq` of producer `lane` into it and sends it.
 #[inline]
-fn send(publisher: &Publisher<ipc::Service, [u8], ()>, shape: RecordShape, seq: u64, step: i64) -> BenchResult<()> {
+fn send(
+    publisher: &Publisher<ipc::Service, [u8], ()>,
+    shape: RecordShape,
+    lane: u16,
+    seq: u64,
+    step: i64,
+) -> BenchResult<()> {
     // `loan_slice` zero-fills the loaned bytes; encoding into them then needs no
     // `unsafe` claim about what an uninitialized loan holds. The fill (a memset)
     // was 0.2% of a scalar1 throughput profile.
@@ -290,6 +343,7 @@ fn send(publisher: &Publisher<ipc::Service, [u8], ()>, shape: RecordShape, seq: 
     // The coarse clock ringlog stamps into every record, for equal work.
     let ts = ringlog_ring::clock::now_unix_ns();
     scalar_frame::encode(sample.payload_mut(), shape, seq, ts, step, |i| value + i as f64);
+    scalar_frame::set_lane(sample.payload_mut(), lane);
     match sample.send() {
         Ok(1) => Ok(()),
         Ok(n) => Err(format!("iceoryx2 producer: record {seq} reached {n} subscribers, expected 1").into()),
@@ -300,13 +354,19 @@ fn send(publisher: &Publisher<ipc::Service, [u8], ()>, shape: RecordShape, seq: 
     }
 }
 
-/// Producer side: opens the service `endpoint` and sends the case's records.
+/// Producer side: opens the service `endpoint` and sends producer `rank`'s
+/// share of the case's records, each marked with its rank.
 ///
 /// # Errors
 /// iceoryx2 errors, a record that reached no subscriber, or a consumer that
 /// takes nothing for [`IDLE_TIMEOUT`].
-pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
+pub fn producer(case: &Case, endpoint: &str, rank: u32) -> BenchResult<ProducerOutcome> {
     refuse_parked(case)?;
+    if rank >= case.producers.max(1) {
+        return Err(format!("iceoryx2 producer: rank {rank} of {} producers", case.producers).into());
+    }
+    let lane = u16::try_from(rank).map_err(|_| "iceoryx2 producer: rank beyond the lane range")?;
+    let mine = case.producer_share(rank);
     let node = node()?;
     let shape = case.record;
     // The control subscriber first: the consumer signals once it sees the publisher.
@@ -329,28 +389,30 @@ pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
         .create()?;
     wait_signal(&signals, Signal::Connected)?;
     for i in 0..case.warmup {
-        send(&publisher, shape, i, case.warmup_step(i))?;
+        send(&publisher, shape, lane, i, case.warmup_step(i))?;
     }
     // Start measuring from an empty buffer, not behind a backlog of warm-up records.
     if case.warmup > 0 {
         wait_signal(&signals, Signal::WarmupTaken)?;
     }
+    // Every producer of the run is set up: start together.
+    crate::outcome::start_barrier()?;
     let (start_ns, start_cpu) = (monotonic_ns(), thread_cpu_ns());
     match case.mode {
         Mode::Throughput => {
-            for i in case.warmup..case.total_records() {
-                send(&publisher, shape, i, i as i64)?;
+            for i in case.warmup..case.warmup + mine {
+                send(&publisher, shape, lane, i, i as i64)?;
             }
         }
         Mode::Latency | Mode::Parked => {
             let mut pacer = Pacer::new(case.pace_ns);
-            for i in case.warmup..case.total_records() {
+            for i in case.warmup..case.warmup + mine {
                 let stamp = pacer.wait();
-                send(&publisher, shape, i, stamp as i64)?;
+                send(&publisher, shape, lane, i, stamp as i64)?;
             }
         }
     }
-    Ok(ProducerOutcome::finished(start_ns, start_cpu, case.records))
+    Ok(ProducerOutcome::finished(start_ns, start_cpu, mine))
 }
 
 /// Removes what iceoryx2 nodes of failed runs left behind: the resources of

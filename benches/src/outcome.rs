@@ -11,6 +11,7 @@
 //! owner waits for [`FINISH`] before finishing its run.
 
 use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -101,6 +102,41 @@ pub fn emit_result<T: Serialize>(value: &T) -> BenchResult<()> {
     writeln!(out, "{RESULT_PREFIX}{json}")?;
     out.flush()?;
     Ok(())
+}
+
+/// Whether this process is a producer child of a run with a start barrier
+/// (set once from its command line, `--start-barrier`).
+static START_BARRIER: AtomicBool = AtomicBool::new(false);
+
+/// Makes [`start_barrier`] wait for the runner (a producer child of `compare`).
+pub fn enable_start_barrier() {
+    // Relaxed: set by the main thread before any producer code runs.
+    START_BARRIER.store(true, Ordering::Relaxed);
+}
+
+/// The start barrier of a producer process: announces `READY producer` once
+/// it is set up (connected, keys interned, warm-up drained), then waits for
+/// the runner's [`GO`], which the runner sends when every producer of the run
+/// is ready. So several producers start measuring together, and no
+/// producer's clock runs while another is still starting. Returns at once in
+/// a process without [`enable_start_barrier`] (tests that run both sides).
+///
+/// # Errors
+/// If stdout cannot be written or stdin does not say [`GO`].
+///
+/// # Examples
+/// ```
+/// // Not a producer child of `compare`: nothing to wait for.
+/// ringlog_benches::outcome::start_barrier()?;
+/// # Ok::<(), ringlog_benches::BenchError>(())
+/// ```
+pub fn start_barrier() -> BenchResult<()> {
+    // Relaxed: see enable_start_barrier.
+    if !START_BARRIER.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    emit_ready("producer")?;
+    wait_command(GO)
 }
 
 /// Blocks until the parent sends `command` on stdin.

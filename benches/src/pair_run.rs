@@ -16,7 +16,7 @@ use crate::child_process::{ChildProcess, Event, recv};
 use crate::cli::{ChildArgs, Role};
 use crate::error::BenchResult;
 use crate::latency::LatencySummary;
-use crate::outcome::{ConsumerOutcome, ProducerOutcome, READY_PREFIX, RESULT_PREFIX};
+use crate::outcome::{ConsumerOutcome, GO, ProducerOutcome, READY_PREFIX, RESULT_PREFIX};
 use crate::pin::{CONSUMER_CPU, PRODUCER_CPU};
 
 /// Bound on the consumer's setup (process start to `READY`).
@@ -83,6 +83,10 @@ fn spawn(name: String, args: Vec<String>, side: Side, tx: &Sender<Event<Side>>) 
 /// # Errors
 /// A child that fails, overruns, or reports nonsense.
 pub fn run_pair(case: &Case, pin: bool) -> BenchResult<RunMeasure> {
+    if case.producers > 1 && case.warmup > 0 {
+        // Each producer would send a warm-up the consumer counts once.
+        return Err("a run with several producers has no warm-up (latency runs have one producer)".into());
+    }
     let (tx, rx) = mpsc::channel();
     let cpu = |c: usize| pin.then_some(c);
     if case.transport.in_process() {
@@ -101,8 +105,13 @@ pub fn run_pair(case: &Case, pin: bool) -> BenchResult<RunMeasure> {
         let mut producers = Vec::with_capacity(case.producers as usize);
         for rank in 0..case.producers.max(1) {
             let mut args = ChildArgs::to_args(case, Role::Producer, Some(&endpoint), cpu(PRODUCER_CPU));
-            args.extend(["--rank".to_owned(), rank.to_string()]);
+            args.extend(["--rank".to_owned(), rank.to_string(), "--start-barrier".to_owned()]);
             producers.push(spawn(format!("producer {rank}"), args, Side::Producer(rank), &tx)?);
+        }
+        // The start barrier: every producer set up, then all released at once.
+        wait_producers_ready(&rx, case.producers.max(1), SETUP_TIMEOUT)?;
+        for p in &mut producers {
+            p.send_line(GO)?;
         }
         let (p, c) = collect(&rx, case.producers.max(1), Instant::now() + run_timeout(case))?;
         for child in producers.iter_mut().chain([&mut consumer]) {
@@ -130,6 +139,26 @@ fn wait_ready(rx: &Receiver<Event<Side>>, timeout: Duration) -> BenchResult<Stri
             Event::Closed(_) => return Err("the consumer exited before it was ready".into()),
         }
     }
+}
+
+/// Waits for the `READY` line of each of `producers` producers.
+fn wait_producers_ready(rx: &Receiver<Event<Side>>, producers: u32, timeout: Duration) -> BenchResult<()> {
+    let deadline = Instant::now() + timeout;
+    let mut ready = vec![false; producers as usize];
+    while ready.iter().any(|r| !r) {
+        match recv(rx, deadline, "the producers' READY lines")? {
+            Event::Line(Side::Producer(rank), line) if line.starts_with(READY_PREFIX) => {
+                if let Some(r) = ready.get_mut(rank as usize) {
+                    *r = true;
+                }
+            }
+            Event::Line(..) => {}
+            Event::Closed(side) => {
+                return Err(format!("{side:?} exited before the start (see its message above)").into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Collects the result line of the one child of an in-process run.

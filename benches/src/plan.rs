@@ -50,9 +50,11 @@ pub const E2E_PRODUCERS: [u32; 3] = [1, 2, 4];
 
 /// Producer counts of the throughput rows of the transports that take
 /// several producers into one consumer (the cost curve): ringlog (a lane per
-/// producer), the socket (a connection and a consumer thread per producer) and
-/// crossbeam (a sender thread per producer). The raw rings are single-producer
-/// by design; iceoryx2 rows have one publisher.
+/// producer), the socket (a connection and a consumer thread per producer),
+/// crossbeam (a sender thread per producer), iceoryx2 (a publisher per
+/// producer, one subscriber) and the C rings `raw-batched` and
+/// `raw-per-record` (single-producer by design, so a ring per producer,
+/// drained round-robin). `raw-spsc` stays single-producer.
 pub const MULTI_PRODUCERS: [u32; 3] = [1, 2, 4];
 
 /// The producer counts `transport` runs in `mode`.
@@ -60,7 +62,15 @@ fn producer_counts(transport: Transport, mode: Mode) -> &'static [u32] {
     match (transport, mode) {
         (Transport::RinglogE2e, _) => &E2E_PRODUCERS,
         (Transport::RinglogE2eRuns, _) => &[E2E_RUNS],
-        (Transport::Ringlog | Transport::UdsProtobuf | Transport::Crossbeam, Mode::Throughput) => &MULTI_PRODUCERS,
+        (
+            Transport::Ringlog
+            | Transport::UdsProtobuf
+            | Transport::Crossbeam
+            | Transport::Iceoryx2
+            | Transport::RawBatched
+            | Transport::RawPerRecord,
+            Mode::Throughput,
+        ) => &MULTI_PRODUCERS,
         _ => &[1],
     }
 }
@@ -115,8 +125,13 @@ impl Plan {
     /// // 3 records x (throughput with 1, 2 and 4 producers + spinning + parked latency)
     /// assert_eq!(plan.cases.len(), 15);
     ///
-    /// // No parked-consumer rows for a ring that cannot park.
+    /// // No parked-consumer rows for a ring that cannot park:
+    /// // 3 records x (throughput with 1, 2 and 4 producers + spinning latency).
     /// let cli = ringlog_benches::cli::Cli::parse_from(["compare", "--transport", "raw-batched"]);
+    /// assert_eq!(ringlog_benches::plan::Plan::from_args(&cli.compare).cases.len(), 12);
+    ///
+    /// // raw-spsc stays single-producer: 3 records x (throughput + spinning latency).
+    /// let cli = ringlog_benches::cli::Cli::parse_from(["compare", "--transport", "raw-spsc"]);
     /// assert_eq!(ringlog_benches::plan::Plan::from_args(&cli.compare).cases.len(), 6);
     ///
     /// // ringlog-e2e: throughput only, each record shape with 1, 2 and 4 producers.

@@ -10,6 +10,17 @@
 //! attaches the two ends and drives them; no C call ever waits, so every wait
 //! is a Rust loop bounded by [`IdleWatch`].
 //!
+//! # Several producers
+//!
+//! The C ring is single-producer by design, so N producer processes get N
+//! rings, as ringlog gives each producer its own lane: the consumer creates
+//! one shared memory object per producer, `<endpoint>-0` .. `<endpoint>-<N-1>`
+//! ([`ring_name`]), and announces the base name; producer `rank` maps only its
+//! own ring. Each ring carries its producer's share of the records
+//! ([`Case::producer_share`]) with its own sequence numbers, so the C checks
+//! stay per ring. The consumer drains the rings round-robin, up to 64 records
+//! ([`RR_CHUNK`]) from each in turn, until every ring has delivered its share.
+//!
 //! A record is the size of the ringlog frame of its shape (48, 168 or 4136
 //! bytes, in 48-, 176- or 4144-byte slots) but has a plain layout of u64
 //! words: seq, step, timestamp, then the values `seq + i`. The consumer checks
@@ -46,6 +57,10 @@ use crate::scalar_frame;
 pub const DATA_BYTES: usize = crate::ringlog_transport::LANE_BYTES;
 /// Most records one consumer call checks (the latency buffer of steps).
 const CONSUME_CHUNK: usize = 4096;
+/// Most records the consumer takes from one ring before it turns to the next,
+/// when it drains several: one publication batch of the producer (and one
+/// release of the consumer), so no ring waits long for its turn.
+const RR_CHUNK: u64 = 64;
 
 /// The C ring (`benches/csrc/raw_batched.c`); the prototypes mirror it.
 mod ffi {
@@ -116,9 +131,19 @@ impl Geometry {
     }
 }
 
-/// A fresh ring name (`/` plus at most 30 bytes).
+/// A fresh base name for the rings of one run (`/` plus at most 30 bytes).
 fn fresh_name() -> String {
     format!("/rlb-rb-{}-{:x}", std::process::id(), monotonic_ns() & 0xffff_ffff)
+}
+
+/// The shared memory object of producer `rank`'s ring under the announced `base` name.
+///
+/// # Examples
+/// ```
+/// assert_eq!(ringlog_benches::raw_batched::ring_name("/rlb-rb-1-2", 3), "/rlb-rb-1-2-3");
+/// ```
+pub fn ring_name(base: &str, rank: u32) -> String {
+    format!("{base}-{rank}")
 }
 
 /// Creates, sizes and initializes the shared memory object `name`; fails if it exists.
@@ -264,82 +289,124 @@ fn problem(code: c_int) -> &'static str {
     }
 }
 
-/// Consumer side: creates the ring, calls `ready` with its name, drains and
-/// checks the case's records in place, unlinks the ring.
+/// Consumer side: creates one ring per producer, calls `ready` with their
+/// base name, drains and checks the case's records in place, unlinks the rings.
 ///
 /// # Errors
 /// Ring setup errors, a bad record, or no record for the idle timeout.
 ///
 /// # Examples
-/// Both sides in one process (`compare` runs them in two):
+/// Both sides in one process (`compare` runs them in separate ones), two producers:
 /// ```
 /// use ringlog_benches::{Case, Mode, RecordShape, Transport, raw_batched};
 /// let case = Case {
 ///     transport: Transport::RawBatched,
 ///     record: RecordShape::Scalar8,
 ///     mode: Mode::Throughput,
-///     records: 1_000,
+///     records: 1_001,
 ///     warmup: 0,
 ///     pace_ns: 0,
-///     producers: 1,
+///     producers: 2,
 /// };
-/// let mut sender = None;
+/// let mut senders = Vec::new();
 /// let received = raw_batched::consumer(&case, |name| {
-///     let name = name.to_owned();
-///     sender = Some(std::thread::spawn(move || raw_batched::producer(&case, &name)));
+///     for rank in 0..2 {
+///         let name = name.to_owned();
+///         senders.push(std::thread::spawn(move || raw_batched::producer(&case, &name, rank)));
+///     }
 ///     Ok(())
 /// })?;
-/// let sent = sender.unwrap().join().unwrap()?;
-/// assert_eq!((received.records, sent.records), (1_000, 1_000));
+/// let sent: Vec<u64> = senders.into_iter().map(|s| s.join().unwrap().map(|p| p.records)).collect::<Result<_, _>>()?;
+/// assert_eq!((received.records, sent), (1_001, vec![501, 500]));
 /// # Ok::<(), ringlog_benches::BenchError>(())
 /// ```
 pub fn consumer(case: &Case, ready: impl FnOnce(&str) -> BenchResult<()>) -> BenchResult<ConsumerOutcome> {
-    let name = fresh_name();
+    let base = fresh_name();
     let geometry = Geometry::of(case.record);
-    let map = create(&name, geometry)?;
     let flags = if case.mode.is_latency() { ffi::STEPS_STAMPED } else { 0 };
-    // SAFETY: this is the only consumer: the ring was just created under a
-    // fresh name, which only `ready` hands to the one producer.
-    let ring = unsafe { End::attach(map, geometry, flags) }.map(RingConsumer);
-    let result = ring.and_then(|ring| ready(&name).and_then(|()| drain(ring, case)));
-    let unlinked = shm::unlink(&name).map_err(|e| format!("raw-batched: unlink {name}: {e}"));
+    let mut names = Vec::new();
+    let rings = (0..case.producers.max(1))
+        .map(|rank| {
+            let name = ring_name(&base, rank);
+            let map = create(&name, geometry)?;
+            names.push(name);
+            // SAFETY: this is the ring's only consumer: the ring was just
+            // created under a fresh name, which only `ready` hands to the
+            // producers, and producer `rank` alone attaches to it.
+            unsafe { End::attach(map, geometry, flags) }.map(RingConsumer)
+        })
+        .collect::<BenchResult<Vec<_>>>();
+    let result = rings.and_then(|rings| ready(&base).and_then(|()| drain(rings, case)));
+    // Unlink every ring, even after a failure, and report the first failure.
+    let unlink_failed = names
+        .iter()
+        .filter_map(|name| shm::unlink(name.as_str()).err().map(|e| format!("raw-batched: unlink {name}: {e}")))
+        .collect::<Vec<_>>();
     let outcome = result?;
-    unlinked?;
-    Ok(outcome)
+    match unlink_failed.into_iter().next() {
+        Some(e) => Err(e.into()),
+        None => Ok(outcome),
+    }
 }
 
-fn drain(mut ring: RingConsumer, case: &Case) -> BenchResult<ConsumerOutcome> {
+/// One ring being drained: its consumer end and what it still owes.
+struct Drained {
+    ring: RingConsumer,
+    /// Records this ring's producer sends in all (warm-up included).
+    total: u64,
+    /// Records taken from it so far.
+    seen: u64,
+}
+
+fn drain(rings: Vec<RingConsumer>, case: &Case) -> BenchResult<ConsumerOutcome> {
     let per_record = case.transport == Transport::RawPerRecord;
     let who = if per_record { "raw-per-record" } else { "raw-batched" };
     let latency_mode = case.mode.is_latency();
     let mut latency = latency_mode.then(LatencyRecorder::new);
     let mut steps = vec![0i64; if latency_mode { CONSUME_CHUNK } else { 0 }];
     let mut watch = IdleWatch::spinning(if per_record { "raw-per-record consumer" } else { "raw-batched consumer" });
-    let total = case.total_records();
-    let (mut seen, mut start_cpu) = (0u64, None);
-    while seen < total {
-        let max = (total - seen).min(CONSUME_CHUNK as u64);
-        let n = ring
-            .consume(max, latency_mode.then_some(&mut steps[..]))
-            .map_err(|(k, code)| format!("{who} consumer: record {}: {}", seen + k, problem(code)))?;
-        if n == 0 {
+    // One ring alone is drained in whole chunks; several take turns.
+    let turn = if rings.len() == 1 { CONSUME_CHUNK as u64 } else { RR_CHUNK };
+    let mut rings: Vec<Drained> = (0u32..)
+        .zip(rings)
+        .map(|(rank, ring)| Drained { ring, total: case.warmup + case.producer_share(rank), seen: 0 })
+        .collect();
+    let warmup_total = case.warmup * rings.len() as u64;
+    let (mut open, mut start_cpu) = (rings.iter().filter(|r| r.seen < r.total).count(), None);
+    while open > 0 {
+        let mut moved = 0;
+        for (rank, r) in rings.iter_mut().enumerate().filter(|(_, r)| r.seen < r.total) {
+            let max = (r.total - r.seen).min(turn);
+            let n = r.ring.consume(max, latency_mode.then_some(&mut steps[..])).map_err(|(k, code)| {
+                format!("{who} consumer: ring {rank}: record {}: {}", r.seen + k, problem(code))
+            })?;
+            if n == 0 {
+                continue;
+            }
+            if let Some(l) = latency.as_mut() {
+                let now = monotonic_ns();
+                for (k, &step) in steps[..n as usize].iter().enumerate() {
+                    if r.seen + k as u64 >= case.warmup {
+                        l.record(now.saturating_sub(step as u64));
+                    }
+                }
+            }
+            r.seen += n;
+            moved += n;
+            if r.seen == r.total {
+                open -= 1;
+            }
+        }
+        if moved == 0 {
             watch.idle()?;
             std::hint::spin_loop();
             continue;
         }
         watch.progress();
         start_cpu.get_or_insert_with(thread_cpu_ns);
-        if let Some(l) = latency.as_mut() {
-            let now = monotonic_ns();
-            for (k, &step) in steps[..n as usize].iter().enumerate() {
-                if seen + k as u64 >= case.warmup {
-                    l.record(now.saturating_sub(step as u64));
-                }
-            }
-        }
-        seen += n;
     }
-    let records = seen - case.warmup;
+    let seen: u64 = rings.iter().map(|r| r.seen).sum();
+    let records = seen - warmup_total;
     Ok(ConsumerOutcome {
         records,
         bytes: records * scalar_frame::frame_len(case.record) as u64,
@@ -350,17 +417,24 @@ fn drain(mut ring: RingConsumer, case: &Case) -> BenchResult<ConsumerOutcome> {
     })
 }
 
-/// Producer side: opens the ring `endpoint` and writes the case's records in
-/// place, publishing per 64 records (`raw-batched`) or per record
+/// Producer side: opens its ring under the base name `endpoint`
+/// ([`ring_name`]) and writes producer `rank`'s share of the case's records
+/// in place, publishing per 64 records (`raw-batched`) or per record
 /// (`raw-per-record`). See [`consumer`] for an example.
 ///
 /// # Errors
 /// Ring errors, or a consumer that releases nothing for the idle timeout.
-pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
+pub fn producer(case: &Case, endpoint: &str, rank: u32) -> BenchResult<ProducerOutcome> {
+    if rank >= case.producers.max(1) {
+        return Err(format!("raw-batched producer: rank {rank} of {} producers", case.producers).into());
+    }
     let per_record = case.transport == Transport::RawPerRecord;
     let flags = if per_record { ffi::PUBLISH_EACH } else { 0 };
-    // SAFETY: the only producer: `compare` starts one producer per ring name.
-    let mut ring = RingProducer(unsafe { End::attach(open(endpoint)?, Geometry::of(case.record), flags) }?);
+    let mine = case.producer_share(rank);
+    let map = open(&ring_name(endpoint, rank))?;
+    // SAFETY: the ring's only producer: `compare` starts one producer per
+    // rank, and each rank has a ring of its own.
+    let mut ring = RingProducer(unsafe { End::attach(map, Geometry::of(case.record), flags) }?);
     let mut watch = IdleWatch::spinning(if per_record { "raw-per-record producer" } else { "raw-batched producer" });
     for i in 0..case.warmup {
         ring.send(&mut watch, 1, case.warmup_step(i))?;
@@ -371,28 +445,36 @@ pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
         std::hint::spin_loop();
     }
     watch.progress();
+    // Every producer of the run is set up: start together.
+    crate::outcome::start_barrier()?;
     let (start_ns, start_cpu) = (monotonic_ns(), thread_cpu_ns());
     match case.mode {
-        Mode::Throughput => ring.send(&mut watch, case.records, case.warmup as i64)?,
+        Mode::Throughput => ring.send(&mut watch, mine, case.warmup as i64)?,
         Mode::Latency | Mode::Parked => {
             let mut pacer = Pacer::new(case.pace_ns);
-            for _ in 0..case.records {
+            for _ in 0..mine {
                 let stamp = pacer.wait();
                 ring.send(&mut watch, 1, stamp as i64)?;
             }
         }
     }
-    Ok(ProducerOutcome::finished(start_ns, start_cpu, case.records))
+    Ok(ProducerOutcome::finished(start_ns, start_cpu, mine))
 }
 
-/// Removes a ring a failed run may have left behind.
+/// Removes the rings a failed run may have left behind under the base name
+/// `endpoint`: `<endpoint>-0`, `<endpoint>-1`, ... up to the first that is
+/// missing (the consumer creates them in rank order).
 ///
 /// # Examples
 /// ```
 /// ringlog_benches::raw_batched::cleanup("/rlb-rb-no-such-ring"); // nothing there: nothing to do
 /// ```
 pub fn cleanup(endpoint: &str) {
-    let _ = shm::unlink(endpoint);
+    for rank in 0u32.. {
+        if shm::unlink(ring_name(endpoint, rank).as_str()).is_err() {
+            break;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -135,6 +135,8 @@ pub fn producer(case: &Case, endpoint: &str) -> BenchResult<ProducerOutcome> {
     }
     // Start measuring from an empty ring, not behind a backlog of warm-up records.
     producer.wait_drained(&mut watch)?;
+    // Every producer of the run is set up: start together.
+    crate::outcome::start_barrier()?;
     let (start_ns, start_cpu) = (monotonic_ns(), thread_cpu_ns());
     match case.mode {
         Mode::Throughput => {

@@ -204,6 +204,8 @@ pub fn producer(case: &Case, endpoint: &str, rank: u32) -> BenchResult<ProducerO
     if case.warmup > 0 && !producer.wait_drained(IDLE_TIMEOUT)? {
         return Err(format!("ringlog producer: warm-up not drained within {IDLE_TIMEOUT:?}").into());
     }
+    // Every producer of the run is set up: start together.
+    crate::outcome::start_barrier()?;
     let (start_ns, start_cpu) = (monotonic_ns(), thread_cpu_ns());
     match case.mode {
         Mode::Throughput => {

@@ -134,6 +134,36 @@ pub fn encode(out: &mut [u8], shape: RecordShape, seq: u64, ts_ns: u64, step: i6
     }
 }
 
+/// Writes `lane` into the header of an encoded frame (which [`encode`]
+/// leaves at lane 0), so a consumer fed by several producers can tell whose
+/// frame it holds, as ringlog's frames name their lane.
+///
+/// # Panics
+/// If `frame` is shorter than the header.
+///
+/// # Examples
+/// ```
+/// use ringlog_benches::{RecordShape, scalar_frame};
+/// let mut buf = [0u8; scalar_frame::MAX_FRAME_LEN];
+/// scalar_frame::encode(&mut buf, RecordShape::Scalar1, 7, 1, 42, |_| 0.5);
+/// scalar_frame::set_lane(&mut buf, 3);
+/// assert_eq!(scalar_frame::lane(&buf), Some(3));
+/// assert_eq!(scalar_frame::check(&buf[..48], RecordShape::Scalar1, 7), Ok(42));
+/// ```
+#[inline]
+pub fn set_lane(frame: &mut [u8], lane: u16) {
+    frame[6..8].copy_from_slice(&lane.to_le_bytes());
+}
+
+/// The lane in a frame's header, or `None` if `frame` is shorter than a header.
+///
+/// The value is as untrusted as the frame: a caller bounds it by the lanes it
+/// knows of before using it as an index.
+#[inline]
+pub fn lane(frame: &[u8]) -> Option<u16> {
+    frame.get(6..8).map(|b| u16::from_le_bytes([b[0], b[1]]))
+}
+
 /// Why [`check`] rejected a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameCheckError {
@@ -276,6 +306,21 @@ mod tests {
             assert_eq!(&buf[..frame_len(shape)], &expect[..], "{shape:?}");
             assert_eq!(check(&expect, shape, 8), Ok(42));
         }
+    }
+
+    #[test]
+    fn lane_round_trips_and_leaves_the_rest() {
+        let mut buf = [0u8; MAX_FRAME_LEN];
+        encode(&mut buf, RecordShape::Scalar8, 11, 1, 5, |i| i as f64);
+        assert_eq!(lane(&buf), Some(0));
+        let before = buf;
+        set_lane(&mut buf, 0xbeef);
+        assert_eq!(lane(&buf), Some(0xbeef));
+        assert_eq!(&buf[6..8], &[0xef, 0xbe], "little-endian, at header bytes 6..8");
+        assert_eq!(&buf[..6], &before[..6]);
+        assert_eq!(&buf[8..], &before[8..]);
+        assert_eq!(check(&buf, RecordShape::Scalar8, 11), Ok(5));
+        assert_eq!(lane(&buf[..7]), None);
     }
 
     #[test]

@@ -283,6 +283,8 @@ pub fn producer(case: &Case, endpoint: &str, rank: u32) -> BenchResult<ProducerO
     if case.warmup > 0 {
         sender.wait_ack()?;
     }
+    // Every producer of the run is set up: start together.
+    crate::outcome::start_barrier()?;
     let (start_ns, start_cpu) = (monotonic_ns(), thread_cpu_ns());
     match case.mode {
         Mode::Throughput => {

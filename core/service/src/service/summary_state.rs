@@ -94,7 +94,8 @@ impl Last {
 
 /// The running summary of one run.
 ///
-/// Memory holds one JSON value per distinct key.
+/// Memory holds one value per distinct key: a float, the last float array
+/// (raw), or a JSON value.
 ///
 /// # Examples
 /// ```
