@@ -36,7 +36,7 @@
 #define RB_PUBLISH_EACH 1 /* producer: publish tail after every record */
 #define RB_STEPS_STAMPED 2 /* consumer: steps are clock stamps (never decrease), not seq */
 /* rb_consume results: 0 is OK. */
-enum { RB_OK, RB_BAD_SEQ, RB_BAD_STEP, RB_BAD_VALUE };
+enum { RB_OK, RB_BAD_SEQ, RB_BAD_STEP, RB_BAD_VALUE, RB_BAD_TAIL };
 
 struct rb_shared {
     _Atomic uint64_t head;
@@ -60,6 +60,7 @@ struct rb_end {
     uint64_t index;     /* pos % slots */
     int64_t last_step;  /* consumer: step of the previous record */
     int flags;
+    int bad_head;       /* producer: the shared head was out of range (never cleared) */
 };
 
 uint64_t rb_ring_bytes(uint64_t slot_len, uint64_t slots) { return RB_DATA_OFFSET + slot_len * slots; }
@@ -136,7 +137,14 @@ uint64_t rb_produce(struct rb_end *e, uint64_t n, int64_t first_step) {
     for (; done < n; done++) {
         if (pos - e->other == slots) {
             /* SYNC POINT: slots released (Acquire; see release_head). */
-            e->other = atomic_load_explicit(&e->shared->head, memory_order_acquire);
+            uint64_t head = atomic_load_explicit(&e->shared->head, memory_order_acquire);
+            /* Shared memory is not trusted: a head ahead of our tail, or more
+             * than a ring behind it, would let us overwrite unread slots. */
+            if (head > pos || pos - head > slots) {
+                e->bad_head = 1;
+                break;
+            }
+            e->other = head;
             if (pos - e->other == slots)
                 break;
         }
@@ -161,9 +169,17 @@ uint64_t rb_produce(struct rb_end *e, uint64_t n, int64_t first_step) {
 /* Producer: records published and not yet released by the consumer. */
 uint64_t rb_unreleased(struct rb_end *e) {
     /* SYNC POINT: slots released (Acquire; see release_head). */
-    e->other = atomic_load_explicit(&e->shared->head, memory_order_acquire);
+    uint64_t head = atomic_load_explicit(&e->shared->head, memory_order_acquire);
+    if (head > e->pos || e->pos - head > e->slots) {
+        e->bad_head = 1;
+        return 0;
+    }
+    e->other = head;
     return e->pos - e->other;
 }
+
+/* Producer: whether the consumer's head was ever out of range (the ring is then unusable). */
+int rb_head_bad(const struct rb_end *e) { return e->bad_head; }
 
 /* Consumer: checks up to max published records in place, storing their steps
  * in steps[] if not NULL and their count in *done; releases head every
@@ -178,7 +194,14 @@ int rb_consume(struct rb_end *e, uint64_t max, int64_t *steps, uint64_t *done) {
     for (; n < max; n++) {
         if (pos == e->other) {
             /* SYNC POINT: records published (Acquire; see publish_tail). */
-            e->other = atomic_load_explicit(&e->shared->tail, memory_order_acquire);
+            uint64_t tail = atomic_load_explicit(&e->shared->tail, memory_order_acquire);
+            /* Shared memory is not trusted: a tail behind our head, or more
+             * than a ring ahead of it, would have us read slots never written. */
+            if (tail < pos || tail - pos > slots) {
+                result = RB_BAD_TAIL;
+                break;
+            }
+            e->other = tail;
             if (pos == e->other) {
                 release_head(e, pos);
                 break;

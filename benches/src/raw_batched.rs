@@ -82,6 +82,8 @@ mod ffi {
     pub const BAD_STEP: c_int = 2;
     /// `RB_BAD_VALUE`: a value word that is not `seq + i`.
     pub const BAD_VALUE: c_int = 3;
+    /// `RB_BAD_TAIL`: the producer's published tail is out of range.
+    pub const BAD_TAIL: c_int = 4;
 
     // SAFETY: these prototypes match the definitions in csrc/raw_batched.c
     // (u64 = uint64_t, i64 = int64_t, c_int = int); each function's pointer
@@ -102,6 +104,7 @@ mod ffi {
         pub fn rb_end_free(end: *mut RbEnd);
         pub fn rb_produce(end: *mut RbEnd, n: u64, first_step: i64) -> u64;
         pub fn rb_unreleased(end: *mut RbEnd) -> u64;
+        pub fn rb_head_bad(end: *const RbEnd) -> c_int;
         pub fn rb_consume(end: *mut RbEnd, max: u64, steps: *mut i64, done: *mut u64) -> c_int;
     }
 }
@@ -229,9 +232,23 @@ impl RingProducer {
     }
 
     /// Records published and not yet released by the consumer.
-    fn unreleased(&mut self) -> u64 {
+    ///
+    /// # Errors
+    /// If the consumer's head in shared memory is out of range.
+    fn unreleased(&mut self) -> BenchResult<u64> {
         // SAFETY: as in `produce`.
-        unsafe { ffi::rb_unreleased(self.0.end.as_ptr()) }
+        let n = unsafe { ffi::rb_unreleased(self.0.end.as_ptr()) };
+        self.check_head()?;
+        Ok(n)
+    }
+
+    /// Fails once the C side has seen the consumer's head out of range.
+    fn check_head(&self) -> BenchResult<()> {
+        // SAFETY: a live end (`End` owns it); the call only reads its private flag.
+        if unsafe { ffi::rb_head_bad(self.0.end.as_ptr()) } != 0 {
+            return Err("raw-batched producer: the consumer's head in shared memory is out of range".into());
+        }
+        Ok(())
     }
 
     /// Sends `n` records, retrying while the ring is full.
@@ -242,6 +259,7 @@ impl RingProducer {
         let mut sent = 0;
         while sent < n {
             let k = self.produce(n - sent, first_step + sent as i64);
+            self.check_head()?;
             if k == 0 {
                 watch.idle()?;
                 std::hint::spin_loop();
@@ -285,6 +303,7 @@ fn problem(code: c_int) -> &'static str {
         ffi::BAD_SEQ => "wrong sequence number",
         ffi::BAD_STEP => "step out of order",
         ffi::BAD_VALUE => "wrong value word",
+        ffi::BAD_TAIL => "published tail out of range",
         _ => "unknown problem",
     }
 }
@@ -440,7 +459,7 @@ pub fn producer(case: &Case, endpoint: &str, rank: u32) -> BenchResult<ProducerO
         ring.send(&mut watch, 1, case.warmup_step(i))?;
     }
     // Start measuring from an empty ring, not behind a backlog of warm-up records.
-    while ring.unreleased() > 0 {
+    while ring.unreleased()? > 0 {
         watch.idle()?;
         std::hint::spin_loop();
     }
@@ -515,7 +534,7 @@ mod tests {
             }
             assert_eq!(got, sent, "everything published was read");
         }
-        assert_eq!(producer.unreleased(), 0, "an empty poll releases the rest");
+        assert_eq!(producer.unreleased().unwrap(), 0, "an empty poll releases the rest");
     }
 
     #[test]
@@ -526,6 +545,29 @@ mod tests {
                 round_trip(shape, flags, slots * 5 + 7, slots * 2 / 3);
             }
         }
+    }
+
+    /// The head and tail in shared memory are checked before use: a scribbled
+    /// counter is an error on the side that reads it, never an overwrite or a
+    /// read of unwritten slots.
+    #[test]
+    fn out_of_range_counters_are_refused() {
+        let shape = RecordShape::Scalar1;
+        let slots = Geometry::of(shape).slots;
+        let (mut producer, mut consumer, map) = pair("bad-tail", shape, 0);
+        assert_eq!(producer.produce(10, 0), 10);
+        // SAFETY: the tail word lies 128 bytes into the live mapping, u64-aligned;
+        // nothing else touches it during this write (both ends are idle here).
+        unsafe { map.as_mut_ptr().add(128).cast::<u64>().write(10 + slots + 1) };
+        assert_eq!(consumer.consume(5, None), Err((0, ffi::BAD_TAIL)));
+
+        let (mut producer, _consumer, map) = pair("bad-head", shape, 0);
+        assert_eq!(producer.produce(slots, 0), slots, "the ring is full");
+        // SAFETY: the head word is at offset 0 of the live mapping, as above.
+        unsafe { map.as_mut_ptr().cast::<u64>().write(slots + 5) };
+        assert_eq!(producer.produce(1, 0), 0);
+        assert!(producer.check_head().is_err(), "a head ahead of the tail is refused");
+        assert!(producer.unreleased().is_err());
     }
 
     #[test]
