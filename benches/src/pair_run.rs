@@ -101,17 +101,26 @@ pub fn run_pair(case: &Case, pin: bool) -> BenchResult<RunMeasure> {
     let consumer_args = ChildArgs::to_args(case, Role::Consumer, None, cpu(CONSUMER_CPU));
     let mut consumer = spawn("consumer".into(), consumer_args, Side::Consumer, &tx)?;
     let endpoint = wait_ready(&rx, SETUP_TIMEOUT)?;
+    // A start barrier when several producers run: the window starts at the
+    // first producer's first record, so none may still be starting then. One
+    // producer's window starts at its own first record: no barrier needed.
+    let barrier = case.producers > 1;
     let result = (|| {
         let mut producers = Vec::with_capacity(case.producers as usize);
         for rank in 0..case.producers.max(1) {
             let mut args = ChildArgs::to_args(case, Role::Producer, Some(&endpoint), cpu(PRODUCER_CPU));
-            args.extend(["--rank".to_owned(), rank.to_string(), "--start-barrier".to_owned()]);
+            args.extend(["--rank".to_owned(), rank.to_string()]);
+            if barrier {
+                args.push("--start-barrier".to_owned());
+            }
             producers.push(spawn(format!("producer {rank}"), args, Side::Producer(rank), &tx)?);
         }
-        // The start barrier: every producer set up, then all released at once.
-        wait_producers_ready(&rx, case.producers.max(1), SETUP_TIMEOUT)?;
-        for p in &mut producers {
-            p.send_line(GO)?;
+        if barrier {
+            // Every producer set up, then all released at once.
+            wait_producers_ready(&rx, case.producers, SETUP_TIMEOUT)?;
+            for p in &mut producers {
+                p.send_line(GO)?;
+            }
         }
         let (p, c) = collect(&rx, case.producers.max(1), Instant::now() + run_timeout(case))?;
         for child in producers.iter_mut().chain([&mut consumer]) {
