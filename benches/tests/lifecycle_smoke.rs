@@ -7,9 +7,11 @@
 //! ringlog`; cargo cannot build another package's binary for this test).
 //! Without it the test says so and passes.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// Bound on the whole run (it normally takes a few seconds).
 const TIMEOUT: Duration = Duration::from_secs(180);
@@ -32,31 +34,13 @@ fn lifecycle_writes_every_measurement() {
     }
     let json_path = temp_json();
     let _ = std::fs::remove_file(&json_path);
-    let mut child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .args(["--inits", "3", "--cold-starts", "1", "--idle-seconds", "1", "--records", "200", "--runs"])
         .arg(RUNS.to_string())
         .arg("--json")
-        .arg(&json_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start lifecycle");
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for lifecycle") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("lifecycle did not finish within {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut stdout).expect("read stdout");
-    assert!(status.success(), "lifecycle failed: {status}\n{stdout}");
+        .arg(&json_path);
+    let stdout = common::run_bounded(command, TIMEOUT);
     assert!(stdout.contains("measure"), "no table printed:\n{stdout}");
 
     let text = std::fs::read_to_string(&json_path).expect("JSON report written");
