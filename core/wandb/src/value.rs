@@ -17,7 +17,8 @@
 //!
 //! Floats use Go's `strconv.FormatFloat(v, 'g', -1, 64)`: the shortest digits that read back
 //! to the same `f64`, in exponent form when the decimal exponent is below -4 or at least 6.
-//! This module reproduces that with `ryu`'s shortest digits, so the hot path never goes
+//! This module reproduces that with `zmij`'s shortest digits (the same digits as `ryu`'s, and
+//! what `serde_json` uses; about twice as fast as `ryu` here), so the hot path never goes
 //! through `serde_json`.
 
 use crate::downsample::Numeric;
@@ -174,7 +175,7 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
         out.extend_from_slice(if v.is_sign_negative() { b"-0" } else { b"0" });
         return;
     }
-    let mut buf = ryu::Buffer::new();
+    let mut buf = zmij::Buffer::new();
     let text = buf.format_finite(v).as_bytes();
     if write_from_fixed_notation(out, text) {
         return;
@@ -182,19 +183,20 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
     write_from_exponent_notation(out, text);
 }
 
-/// ryu's exponent form (`1e20`, `-1.5e-7`, used below 1e-5 and from 1e16) is also Go's,
-/// except that Go signs the exponent and writes at least two digits of it.
+/// zmij's exponent form (`1e+20`, `-1.5e-7`, used below 1e-5 and from 1e16) is also Go's,
+/// except that Go writes at least two digits of the exponent.
 fn write_from_exponent_notation(out: &mut Vec<u8>, text: &[u8]) {
     let Some(e) = text.iter().position(|&b| b == b'e') else {
-        // Not reached: ryu writes either fixed or exponent notation.
+        // Not reached: zmij writes either fixed or exponent notation.
         write_finite_general(out, text);
         return;
     };
     out.extend_from_slice(&text[..=e]);
     let exponent = &text[e + 1..];
-    let (sign, digits) = match exponent.strip_prefix(b"-") {
-        Some(digits) => (b'-', digits),
-        None => (b'+', exponent),
+    let (sign, digits) = match exponent.split_first() {
+        Some((b'-', digits)) => (b'-', digits),
+        Some((b'+', digits)) => (b'+', digits),
+        _ => (b'+', exponent),
     };
     out.push(sign);
     if digits.len() < 2 {
@@ -203,13 +205,13 @@ fn write_from_exponent_notation(out: &mut Vec<u8>, text: &[u8]) {
     out.extend_from_slice(digits);
 }
 
-/// The general path of [`write_f64`] for a non-zero finite value, from ryu's text of it.
+/// The general path of [`write_f64`] for a non-zero finite value, from zmij's text of it.
 fn write_finite_general(out: &mut Vec<u8>, text: &[u8]) {
     let (negative, text) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, text),
     };
-    // Split ryu's text ("123.45", "1e-7", "1.5e20") into its shortest digits and the position
+    // Split zmij's text ("123.45", "1e-7", "1.5e+20") into its shortest digits and the position
     // of the decimal point relative to them: value = 0.DIGITS * 10^point.
     let (mantissa, exponent) = match text.iter().position(|&b| b == b'e') {
         Some(e) => (&text[..e], parse_exponent(&text[e + 1..])),
@@ -279,9 +281,9 @@ fn write_finite_general(out: &mut Vec<u8>, text: &[u8]) {
     }
 }
 
-/// The hot-path conversion of [`write_f64`] for ryu's fixed notation (`ddd.ddd` for decimal
+/// The hot-path conversion of [`write_f64`] for zmij's fixed notation (`ddd.ddd` for decimal
 /// exponents 0..=15, `0.000ddd` for -5..=-1), which is what everyday values produce. Returns
-/// `false`, writing nothing, for ryu's exponent form, which takes the general path.
+/// `false`, writing nothing, for zmij's exponent form, which takes the general path.
 fn write_from_fixed_notation(out: &mut Vec<u8>, text: &[u8]) -> bool {
     let (sign, unsigned) = match text.strip_prefix(b"-") {
         Some(rest) => (&b"-"[..], rest),
@@ -298,7 +300,7 @@ fn write_from_fixed_notation(out: &mut Vec<u8>, text: &[u8]) -> bool {
             // 0.ddd down to 1e-4: Go's %f, the same text.
             out.extend_from_slice(text);
         } else {
-            // Below 1e-4 (ryu goes to 1e-5 in fixed notation): Go's d.ddde-05.
+            // Below 1e-4 (zmij goes to 1e-5 in fixed notation): Go's d.ddde-05.
             let digits = &frac[zeros..];
             out.extend_from_slice(sign);
             out.push(digits[0]);
@@ -312,7 +314,7 @@ fn write_from_fixed_notation(out: &mut Vec<u8>, text: &[u8]) -> bool {
         return true;
     }
     if int.len() <= 6 {
-        // Go's %f up to 999999.x: ryu's text without its ".0" on whole numbers.
+        // Go's %f up to 999999.x: zmij's text without its ".0" on whole numbers.
         out.extend_from_slice(text.strip_suffix(b".0").unwrap_or(text));
         return true;
     }
@@ -456,7 +458,7 @@ mod tests {
                 return;
             }
             let mut general = Vec::new();
-            write_finite_general(&mut general, ryu::Buffer::new().format_finite(v).as_bytes());
+            write_finite_general(&mut general, zmij::Buffer::new().format_finite(v).as_bytes());
             assert_eq!(f(v), String::from_utf8(general).expect("utf8"), "{v:e}");
         };
         for e in -330..=310 {

@@ -46,7 +46,7 @@ pub(crate) struct ScalarLines {
     layouts: Vec<Option<Layout>>,
     ids: Vec<u32>,
     values: Vec<f64>,
-    float: ryu::Buffer,
+    float: zmij::Buffer,
     int: itoa::Buffer,
 }
 
@@ -132,7 +132,7 @@ impl ScalarLines {
 }
 
 /// A float as `serde_json` writes `f64_json(v)`.
-fn write_f64(out: &mut impl Write, buf: &mut ryu::Buffer, v: f64) -> io::Result<()> {
+fn write_f64(out: &mut impl Write, buf: &mut zmij::Buffer, v: f64) -> io::Result<()> {
     if v.is_finite() {
         out.write_all(buf.format_finite(v).as_bytes())
     } else if v.is_nan() {
@@ -177,4 +177,29 @@ fn layout(lane: u16, ids: &[u32], keys: &KeyTable, sampling: &Sampling) -> Layou
         })
         .collect();
     Layout { ids: ids.to_vec(), fields, empty }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails with `ryu` (which writes `1e20` where `serde_json` writes `1e+20`): the fast
+    /// path and the general path must print every float the same way.
+    #[test]
+    fn floats_print_as_serde_json_prints_them() {
+        let mut buf = zmij::Buffer::new();
+        let mut x = 0x0bad_cafe_dead_beefu64;
+        let mut values = vec![0.0, -0.0, 1.0, 0.1, 1e20, 1.5e-7, 1e16, 123456789.0, f64::MAX, 5e-324];
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(f64::from_bits(x));
+        }
+        for v in values.into_iter().filter(|v| v.is_finite()) {
+            let mut fast = Vec::new();
+            write_f64(&mut fast, &mut buf, v).expect("a Vec takes every write");
+            assert_eq!(String::from_utf8(fast).expect("utf8"), serde_json::to_string(&v).expect("finite"), "{v:e}");
+        }
+    }
 }
