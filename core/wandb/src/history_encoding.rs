@@ -47,6 +47,18 @@ pub(crate) fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
+/// The constant bytes of a plain item of `key` (a one-element key path): the `nested_key`
+/// tag, length and bytes, then the `value_json` tag. [`HistoryEncoder::add_plain`] writes an
+/// item from these and the value's text; the summary state keeps them per key.
+pub(crate) fn plain_item_head(key: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() + 8);
+    out.push(NESTED_KEY_TAG);
+    put_varint(&mut out, key.len() as u64);
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(&VALUE_JSON_TAG);
+    out
+}
+
 /// Reused buffers for encoding one step's items and records.
 #[derive(Debug, Default)]
 pub(crate) struct HistoryEncoder {
@@ -92,20 +104,19 @@ impl HistoryEncoder {
         }
     }
 
-    /// Adds a float item (for `_runtime`, `_timestamp`) and returns its JSON text.
-    pub(crate) fn add_f64(&mut self, key: &str, v: f64) -> &[u8] {
+    /// Adds a plain item from its key's [`plain_item_head`] and the JSON text `write`
+    /// appends: the same bytes as [`add`](Self::add) of a one-element key path.
+    pub(crate) fn add_plain(&mut self, head: &[u8], write: impl FnOnce(&mut Vec<u8>)) {
         self.value.clear();
-        crate::value::write_f64(&mut self.value, v);
-        Self::item(&mut self.items, &[key], &self.value);
-        &self.value
-    }
-
-    /// Adds an integer item (for `_step`) and returns its JSON text.
-    pub(crate) fn add_i64(&mut self, key: &str, v: i64) -> &[u8] {
-        self.value.clear();
-        crate::value::write_i64(&mut self.value, v);
-        Self::item(&mut self.items, &[key], &self.value);
-        &self.value
+        write(&mut self.value);
+        let json = &self.value;
+        let body = head.len() + varint_len(json.len() as u64) + json.len();
+        self.items.reserve(1 + varint_len(body as u64) + body);
+        self.items.push(ITEM_TAG);
+        put_varint(&mut self.items, body as u64);
+        self.items.extend_from_slice(head);
+        put_varint(&mut self.items, json.len() as u64);
+        self.items.extend_from_slice(json);
     }
 
     fn item(out: &mut Vec<u8>, path: &[&str], json: &[u8]) {
@@ -125,19 +136,40 @@ impl HistoryEncoder {
         out.extend_from_slice(json);
     }
 
-    /// The payload of `Record{num, summary: SummaryRecord{update: <items>}}`.
+    /// The payload of `Record{num, summary: SummaryRecord{update: <items>}}` (the tests check
+    /// these bytes against `prost`'s).
+    #[cfg(test)]
     pub(crate) fn summary_record(&mut self, num: i64) -> &[u8] {
+        let [head, items] = self.summary_parts(num);
+        let joined = [head, items].concat();
+        self.record = joined;
+        &self.record
+    }
+
+    /// [`summary_record`](Self::summary_record) as the parts to join: the record's head
+    /// and the items (for [`RecordFramer::append_parts`](crate::RecordFramer::append_parts),
+    /// which frames them without copying the items twice).
+    pub(crate) fn summary_parts(&mut self, num: i64) -> [&[u8]; 2] {
         self.record.clear();
         self.record.push(RECORD_NUM_TAG);
         put_varint(&mut self.record, num as u64);
         self.record.push(RECORD_SUMMARY_TAG);
         put_varint(&mut self.record, self.items.len() as u64);
-        self.record.extend_from_slice(&self.items);
-        &self.record
+        [&self.record, &self.items]
     }
 
     /// The payload of `Record{num, history: HistoryRecord{item: <items>, step: {num: step}}}`.
+    #[cfg(test)]
     pub(crate) fn history_record(&mut self, num: i64, step: i64) -> &[u8] {
+        let [head, items, tail] = self.history_parts(num, step);
+        let joined = [head, items, tail].concat();
+        self.record = joined;
+        &self.record
+    }
+
+    /// [`history_record`](Self::history_record) as the parts to join: the record's head,
+    /// the items and the step.
+    pub(crate) fn history_parts(&mut self, num: i64, step: i64) -> [&[u8]; 3] {
         // HistoryStep{num}: empty for step 0 (proto3 default), as W&B writes it.
         let step_body = if step == 0 { 0 } else { 1 + varint_len(step as u64) };
         let history_len = self.items.len() + 1 + varint_len(step_body as u64) + step_body;
@@ -146,14 +178,15 @@ impl HistoryEncoder {
         put_varint(&mut self.record, num as u64);
         self.record.push(RECORD_HISTORY_TAG);
         put_varint(&mut self.record, history_len as u64);
-        self.record.extend_from_slice(&self.items);
+        let head_len = self.record.len();
         self.record.push(HISTORY_STEP_TAG);
         put_varint(&mut self.record, step_body as u64);
         if step != 0 {
             self.record.push(STEP_NUM_TAG);
             put_varint(&mut self.record, step as u64);
         }
-        &self.record
+        let (head, tail) = self.record.split_at(head_len);
+        [head, &self.items, tail]
     }
 }
 
@@ -188,7 +221,7 @@ mod tests {
             enc.add("train/loss", &WandbValue::F64(0.5), |_, _| {});
             enc.add("日本", &WandbValue::Str("ü".into()), |_, _| {});
             enc.add("h", &WandbValue::F32Array(vec![1.0, 2.0]), |_, _| {});
-            enc.add_i64("_step", step);
+            enc.add_plain(&plain_item_head("_step"), |out| crate::value::write_i64(out, step));
             let long_key = "k".repeat(300);
             enc.add(&long_key, &WandbValue::I64(1 << 60), |_, _| {});
             let items =

@@ -141,6 +141,44 @@ impl RecordFramer {
         self.file_offset
     }
 
+    /// Appends one record whose payload is `parts` joined, without joining them first when
+    /// the record fits in what is left of the current block (the common case: a history row
+    /// is a few hundred bytes); otherwise as [`append`](Self::append) of the joined bytes.
+    /// The bytes written are the same as `append`'s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringlog_wandb::RecordFramer;
+    /// let (mut a, mut b) = (Vec::new(), Vec::new());
+    /// RecordFramer::start_file(&mut a).append(b"hello world", &mut a);
+    /// RecordFramer::start_file(&mut b).append_parts(&[b"hello", b" ", b"world"], &mut b);
+    /// assert_eq!(a, b);
+    /// ```
+    pub fn append_parts(&mut self, parts: &[&[u8]], out: &mut Vec<u8>) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let left_in_block = BLOCK_SIZE - (self.file_offset % BLOCK_SIZE as u64) as usize;
+        if left_in_block < CHUNK_HEADER_LEN + len {
+            // Zero-filled tail or several chunks: the general path.
+            self.append(&parts.concat(), out);
+            return;
+        }
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&[ChunkType::Full as u8]);
+        for part in parts {
+            crc.update(part);
+        }
+        out.reserve(CHUNK_HEADER_LEN + len);
+        out.extend_from_slice(&crc.finalize().to_le_bytes());
+        // `len <= BLOCK_SIZE - 7`, which fits in u16.
+        out.extend_from_slice(&(len as u16).to_le_bytes());
+        out.push(ChunkType::Full as u8);
+        for part in parts {
+            out.extend_from_slice(part);
+        }
+        self.file_offset += (CHUNK_HEADER_LEN + len) as u64;
+    }
+
     /// Appends one record `payload` to `out` as one or more chunks.
     ///
     /// # Examples
@@ -254,6 +292,35 @@ mod tests {
             assert_eq!(framer.file_offset(), out.len() as u64);
         }
         out
+    }
+
+    /// Records of every size near a block's end (the FULL fast path, the zero-filled tail,
+    /// FIRST/LAST), framed from parts: the same bytes as from the joined payload.
+    #[test]
+    fn parts_frame_as_the_joined_payload() {
+        let mut whole = Vec::new();
+        let mut joined = RecordFramer::start_file(&mut whole);
+        let mut split = Vec::new();
+        let mut parted = RecordFramer::start_file(&mut split);
+        let mut seed = 0u8;
+        while joined.file_offset() < 3 * BLOCK_SIZE as u64 {
+            let left = BLOCK_SIZE - (joined.file_offset() % BLOCK_SIZE as u64) as usize;
+            // Sizes around what is left of the block, and ordinary ones.
+            let len = match seed % 4 {
+                0 => left.saturating_sub(CHUNK_HEADER_LEN),
+                1 => left.saturating_sub(CHUNK_HEADER_LEN - 1),
+                2 => left.saturating_sub(CHUNK_HEADER_LEN + 1),
+                _ => 300 + usize::from(seed),
+            };
+            let p = payload(len, seed);
+            joined.append(&p, &mut whole);
+            let (a, rest) = p.split_at(len / 3);
+            let (b, c) = rest.split_at(rest.len() / 2);
+            parted.append_parts(&[a, b, c], &mut split);
+            assert_eq!(whole, split, "record {seed} of {len} bytes");
+            seed = seed.wrapping_add(1);
+        }
+        assert!(decode(&split).is_ok());
     }
 
     fn payload(len: usize, seed: u8) -> Vec<u8> {

@@ -177,6 +177,13 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
     }
     let mut buf = zmij::Buffer::new();
     let text = buf.format_finite(v).as_bytes();
+    if (1e-4..1e6).contains(&v.abs()) {
+        // Everyday magnitudes: Go's %f and zmij's fixed notation are the same digits (the
+        // shortest digits read back to `v`, so they never reach the next power of ten),
+        // except that zmij ends a whole number with ".0".
+        out.extend_from_slice(text.strip_suffix(b".0").unwrap_or(text));
+        return;
+    }
     if write_from_fixed_notation(out, text) {
         return;
     }

@@ -385,23 +385,46 @@ impl WandbWriter {
         self.encoder.clear();
         self.summary.begin_step();
         for (key, value) in items {
-            let (summary, key) = (&mut self.summary, key.as_ref());
-            self.encoder.add(key, value, |part, json| summary.set(key, part, json));
+            self.add_item(key.as_ref(), value);
         }
         let runtime_s = timestamp_unix_ns.saturating_sub(self.start_time_unix_ns) as f64 / 1e9;
-        let json = self.encoder.add_f64("_runtime", runtime_s);
-        self.summary.set("_runtime", None, json);
-        let json = self.encoder.add_i64("_step", step);
-        self.summary.set("_step", None, json);
-        let json = self.encoder.add_f64("_timestamp", timestamp_unix_ns as f64 / 1e9);
-        self.summary.set("_timestamp", None, json);
+        self.add_item("_runtime", &WandbValue::F64(runtime_s));
+        self.add_item("_step", &WandbValue::I64(step));
+        self.add_item("_timestamp", &WandbValue::F64(timestamp_unix_ns as f64 / 1e9));
 
         let num = self.next_num;
-        self.framer.append(self.encoder.summary_record(num), &mut self.out);
-        self.framer.append(self.encoder.history_record(num + 1, step), &mut self.out);
+        self.framer.append_parts(&self.encoder.summary_parts(num), &mut self.out);
+        self.framer.append_parts(&self.encoder.history_parts(num + 1, step), &mut self.out);
         self.next_num += 2;
         self.last_step = Some(step);
         self.spill_if_full()
+    }
+
+    /// Encodes one item of the current step and makes it the key's summary value. Plain
+    /// numbers and booleans take the fast path: the key's item head comes from its summary
+    /// slot (one lookup serves both) and the value is formatted once.
+    fn add_item(&mut self, key: &str, value: &WandbValue) {
+        match value {
+            WandbValue::F64(v) => {
+                let slot = self.summary.slot(key);
+                self.encoder.add_plain(self.summary.item_head(slot), |out| crate::value::write_f64(out, *v));
+                self.summary.set_f64(slot, *v);
+            }
+            WandbValue::I64(v) => {
+                let slot = self.summary.slot(key);
+                self.encoder.add_plain(self.summary.item_head(slot), |out| crate::value::write_i64(out, *v));
+                self.summary.set_i64(slot, *v);
+            }
+            WandbValue::Bool(v) => {
+                let slot = self.summary.slot(key);
+                self.encoder.add_plain(self.summary.item_head(slot), |out| value.write_json(out));
+                self.summary.set_bool(slot, *v);
+            }
+            _ => {
+                let summary = &mut self.summary;
+                self.encoder.add(key, value, |part, json| summary.set(key, part, json));
+            }
+        }
     }
 
     /// Sets summary values, as `run.summary[key] = value` does: a summary record with the
@@ -434,11 +457,10 @@ impl WandbWriter {
         self.encoder.clear();
         self.summary.begin_step();
         for (key, value) in items {
-            let summary = &mut self.summary;
-            self.encoder.add(key, value, |part, json| summary.set(key, part, json));
+            self.add_item(key, value);
         }
         let num = self.next_num;
-        self.framer.append(self.encoder.summary_record(num), &mut self.out);
+        self.framer.append_parts(&self.encoder.summary_parts(num), &mut self.out);
         self.next_num += 1;
         self.spill_if_full()
     }
