@@ -57,8 +57,12 @@ pub struct MergedRow<V> {
 pub struct RowMerger<V> {
     step: Option<i64>,
     timestamp_unix_ns: u64,
-    /// (key, value, (timestamp, lane) of the row the value came from).
-    items: Vec<(Arc<str>, V, (u64, u32))>,
+    /// The current row's keys and values; handed out whole as the merged row's items.
+    items: Vec<(Arc<str>, V)>,
+    /// Per item, (timestamp, lane) of the row its value came from.
+    ranks: Vec<(u64, u32)>,
+    /// (timestamp, lane) of the row [`start`](Self::start) began last.
+    rank: (u64, u32),
     /// Key → index in `items`, kept only while a row has more than `SCAN_MAX` keys.
     slots: std::collections::HashMap<Arc<str>, usize, foldhash::fast::FixedState>,
 }
@@ -79,7 +83,14 @@ impl<V: Clone> RowMerger<V> {
     /// assert!(m.finish().is_none());
     /// ```
     pub fn new() -> Self {
-        Self { step: None, timestamp_unix_ns: 0, items: Vec::new(), slots: Default::default() }
+        Self {
+            step: None,
+            timestamp_unix_ns: 0,
+            items: Vec::new(),
+            ranks: Vec::new(),
+            rank: (0, 0),
+            slots: Default::default(),
+        }
     }
 
     /// Adds lane `lane`'s row for `step`. Returns the previous step's merged row when `step`
@@ -103,6 +114,39 @@ impl<V: Clone> RowMerger<V> {
         timestamp_unix_ns: u64,
         items: &[(K, V)],
     ) -> Result<Option<MergedRow<V>>, StepOrderError> {
+        let done = self.start(lane, step, timestamp_unix_ns)?;
+        for (key, value) in items {
+            match self.find(key.as_ref()) {
+                Some(slot) => self.replace(slot, value.clone()),
+                None => self.append(key.clone().into(), value.clone()),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Begins lane `lane`'s row for `step`, whose items follow with [`add`](Self::add):
+    /// [`push`](Self::push) without copying keys and values. Returns the previous step's
+    /// merged row when `step` is a new step.
+    ///
+    /// # Errors
+    ///
+    /// [`StepOrderError`] when `step` is before the current step.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut m = ringlog_wandb::RowMerger::new();
+    /// m.start(0, 1, 10).unwrap();
+    /// m.add("loss".into(), 0.5f64);
+    /// let row = m.start(0, 2, 20).unwrap().expect("step 1 is complete");
+    /// assert_eq!(row.items, vec![("loss".into(), 0.5)]);
+    /// ```
+    pub fn start(
+        &mut self,
+        lane: u32,
+        step: i64,
+        timestamp_unix_ns: u64,
+    ) -> Result<Option<MergedRow<V>>, StepOrderError> {
         let done = match self.step {
             Some(previous) if step < previous => return Err(StepOrderError { step, previous }),
             Some(previous) if step > previous => self.take_row(),
@@ -113,26 +157,36 @@ impl<V: Clone> RowMerger<V> {
             self.timestamp_unix_ns = timestamp_unix_ns;
         }
         self.timestamp_unix_ns = self.timestamp_unix_ns.max(timestamp_unix_ns);
-        let rank = (timestamp_unix_ns, lane);
-        for (key, value) in items {
-            match self.find(key.as_ref()) {
-                Some(slot) => {
-                    let entry = &mut self.items[slot];
-                    if rank >= entry.2 {
-                        entry.1 = value.clone();
-                        entry.2 = rank;
-                    }
-                }
-                None => {
-                    let key: Arc<str> = key.clone().into();
-                    if !self.slots.is_empty() {
-                        self.slots.insert(Arc::clone(&key), self.items.len());
-                    }
-                    self.items.push((key, value.clone(), rank));
-                }
-            }
-        }
+        self.rank = (timestamp_unix_ns, lane);
         Ok(done)
+    }
+
+    /// Adds an item to the row begun by the last [`start`](Self::start) (or
+    /// [`push`](Self::push)).
+    ///
+    /// # Examples
+    /// See [`RowMerger::start`].
+    pub fn add(&mut self, key: Arc<str>, value: V) {
+        match self.find(&key) {
+            Some(slot) => self.replace(slot, value),
+            None => self.append(key, value),
+        }
+    }
+
+    /// A value for a key the row has: kept when its row ranks at least as high.
+    fn replace(&mut self, slot: usize, value: V) {
+        if self.rank >= self.ranks[slot] {
+            self.items[slot].1 = value;
+            self.ranks[slot] = self.rank;
+        }
+    }
+
+    fn append(&mut self, key: Arc<str>, value: V) {
+        if !self.slots.is_empty() {
+            self.slots.insert(Arc::clone(&key), self.items.len());
+        }
+        self.items.push((key, value));
+        self.ranks.push(self.rank);
     }
 
     /// The index of `key` in the current row.
@@ -167,7 +221,8 @@ impl<V: Clone> RowMerger<V> {
     fn take_row(&mut self) -> Option<MergedRow<V>> {
         let step = self.step.take()?;
         self.slots.clear();
-        let items = self.items.drain(..).map(|(k, v, _)| (k, v)).collect();
+        self.ranks.clear();
+        let items = std::mem::replace(&mut self.items, Vec::with_capacity(self.ranks.capacity()));
         Some(MergedRow { step, timestamp_unix_ns: self.timestamp_unix_ns, items })
     }
 }

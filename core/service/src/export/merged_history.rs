@@ -223,6 +223,28 @@ impl MergedHistory {
         keys: &KeyTable,
         emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>,
     ) -> Result<(), E> {
+        if self.in_order && self.select.is_none() {
+            // Step-ordered input, every key kept: the items go straight into the merger.
+            match rec {
+                RecordRef::Scalar1(s) => {
+                    if !self.start_row(lane, s.step.to_native(), s.ts_ns.to_native(), emit)? {
+                        return Ok(());
+                    }
+                    self.add_to_row(lane, s.key.to_native(), keys, WandbValue::F64(s.value.to_native()));
+                    return Ok(());
+                }
+                RecordRef::Scalars(s) => {
+                    if !self.start_row(lane, s.step.to_native(), s.ts_ns.to_native(), emit)? {
+                        return Ok(());
+                    }
+                    for item in s.items.iter() {
+                        self.add_to_row(lane, item.key.to_native(), keys, WandbValue::F64(item.value.to_native()));
+                    }
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
         let (step, ts_ns, items) = match rec {
             RecordRef::KeyDef(def) => {
                 self.by_key.remove(&(lane, def.id.to_native()));
@@ -263,15 +285,7 @@ impl MergedHistory {
         let lane_step = self.lane_steps.entry(lane).or_insert(step);
         *lane_step = (*lane_step).max(step);
         if self.released.is_some_and(|released| step < released) {
-            self.late_rows += 1;
-            if self.late_rows == 1 {
-                tracing::warn!(
-                    lane,
-                    step,
-                    released = self.released,
-                    "history row after a later step was exported: dropped (counted as late rows)"
-                );
-            }
+            self.note_late(lane, step);
             return Ok(());
         }
         if self.in_order {
@@ -354,6 +368,53 @@ impl MergedHistory {
         Ok(())
     }
 
+    /// The step-ordered fast path's start of a row: counts it as late, or hands the
+    /// previous step's row on and begins this one. `Ok(false)` when the row is dropped.
+    fn start_row<E>(
+        &mut self,
+        lane: u16,
+        step: i64,
+        ts_ns: u64,
+        emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let lane_step = self.lane_steps.entry(lane).or_insert(step);
+        *lane_step = (*lane_step).max(step);
+        if self.released.is_some_and(|released| step < released) {
+            self.note_late(lane, step);
+            return Ok(false);
+        }
+        self.released = Some(step);
+        match self.merger.start(u32::from(lane), step, ts_ns) {
+            Ok(Some(merged)) => self.downsample(merged, emit)?,
+            Ok(None) => {}
+            // Unreachable: `released` refuses a step below the merger's. Counted.
+            Err(_) => {
+                self.late_rows += 1;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The step-ordered fast path's item: into the row [`Self::start_row`] began.
+    fn add_to_row(&mut self, lane: u16, id: u32, keys: &KeyTable, value: WandbValue) {
+        if let Some(name) = self.kept_name(lane, id, keys) {
+            self.merger.add(name, value);
+        }
+    }
+
+    fn note_late(&mut self, lane: u16, step: i64) {
+        self.late_rows += 1;
+        if self.late_rows == 1 {
+            tracing::warn!(
+                lane,
+                step,
+                released = self.released,
+                "history row after a later step was exported: dropped (counted as late rows)"
+            );
+        }
+    }
+
     fn add_item(
         &mut self,
         items: &mut Vec<(Arc<str>, WandbValue)>,
@@ -362,6 +423,15 @@ impl MergedHistory {
         keys: &KeyTable,
         value: WandbValue,
     ) {
+        if let Some(name) = self.kept_name(lane, id, keys) {
+            items.push((name, value));
+        }
+    }
+
+    /// The interned name of lane `lane`'s key `id`, or `None` for a key rows leave out
+    /// (empty, reserved by W&B, or not selected; counted in `dropped_items` unless it is
+    /// only unselected).
+    fn kept_name(&mut self, lane: u16, id: u32, keys: &KeyTable) -> Option<Arc<str>> {
         let name = match self.by_key.get(&(lane, id)) {
             Some(name) => Arc::clone(name),
             None => {
@@ -384,12 +454,12 @@ impl MergedHistory {
         };
         if name.is_empty() || matches!(&*name, "_step" | "_runtime" | "_timestamp" | "_wandb") {
             self.dropped_items += 1;
-            return;
+            return None;
         }
         if self.select.as_ref().is_some_and(|s| !s.keeps_key(&name)) {
-            return;
+            return None;
         }
-        items.push((name, value));
+        Some(name)
     }
 
     fn release<E>(

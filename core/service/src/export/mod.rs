@@ -10,5 +10,6 @@ pub(crate) mod scalar_jsonl;
 pub(crate) mod step_order_walk;
 pub mod tail;
 pub mod wandb_export;
+pub(crate) mod wandb_pipe;
 pub(crate) mod wandb_sink;
 pub mod wandb_value;

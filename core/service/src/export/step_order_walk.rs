@@ -12,12 +12,10 @@
 //! went back to an earlier step. Records without a step (key definitions,
 //! config, output, stats) flow with their lane.
 //!
-//! Cost: a first pass finds the lanes, then each lane's reader decodes the
-//! whole file (about 5 M records/s each), so a run of L lanes is read L + 1
-//! times. Memory: one record per lane. A log of one lane is read once, as
-//! [`walk`] does.
-
-use std::collections::BTreeSet;
+//! Cost: a first pass finds the lanes from the block headers (a version-1 log
+//! is decoded for it), then each lane's reader decodes the whole file (about
+//! 5 M records/s each), so a run of L lanes is decoded L times. Memory: one
+//! record per lane. A log of one lane is decoded once, as [`walk`] does.
 
 use ringlog_ring::record::schema::RecordRef;
 
@@ -58,12 +56,7 @@ pub(crate) fn walk_in_step_order(
     mut visit: impl FnMut(&LogRecord, &KeyTable) -> Result<(), ExportError>,
 ) -> Result<(ExportStats, Option<u64>), ExportError> {
     let path = log.path().to_owned();
-    let mut lanes = BTreeSet::new();
-    for rec in RunLog::open(&path)?.flatten() {
-        if limit.is_none_or(|l| rec.offset() <= l) {
-            lanes.insert(rec.lane());
-        }
-    }
+    let lanes = RunLog::lanes(&path, limit)?;
     if lanes.len() <= 1 {
         return walk(log, len, bar, limit, visit);
     }

@@ -107,7 +107,7 @@ pub fn export_wandb(
     let info = run_info(run_dir, meta.as_ref(), start_ns);
     let downsample = downsampling(run_dir, sampling)?;
 
-    let mut sink = WandbSink::create(out_dir.as_ref(), &info, MergedHistory::new(downsample).step_ordered())?;
+    let mut sink = WandbSink::create_piped(out_dir.as_ref(), &info, MergedHistory::new(downsample).step_ordered())?;
     let mut bar = Progress::new(progress, len, "W&B");
     let (mut stats, _) = crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, None, |rec, keys| {
         sink.observe(rec.lane(), &rec.record(), keys)

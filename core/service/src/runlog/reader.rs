@@ -378,6 +378,46 @@ impl RunLog {
 }
 
 impl RunLog {
+    /// The lanes that have records in the log, up to the record (block or frame) at file
+    /// offset `limit` when one is given. A version-2 log is answered from its block headers
+    /// (intact blocks, bodies not decoded); a version-1 log is read record by record.
+    ///
+    /// # Errors
+    /// As [`RunLog::open`]; an I/O error while reading.
+    ///
+    /// # Examples
+    /// ```
+    /// # use ringlog_service::{RunLog, RunLogHeader, RunLogWriter};
+    /// # let path = std::env::temp_dir().join(format!("ringlog-doc-lanes-{}.log", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// drop(RunLogWriter::create(&path, &RunLogHeader::new("r"))?);
+    /// assert!(RunLog::lanes(&path, None)?.is_empty());
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn lanes(path: impl AsRef<Path>, limit: Option<u64>) -> Result<std::collections::BTreeSet<u16>, RunLogError> {
+        let mut log = Self::open(path)?;
+        let mut lanes = std::collections::BTreeSet::new();
+        let within = |offset: u64| limit.is_none_or(|l| offset <= l);
+        if let Source::V2 { scanner, .. } = &mut log.source {
+            while let Some(scan) = scanner.next().map_err(RunLogError::io(&log.path, "reading blocks", READ_HINT))? {
+                if let BlockScan::Block { offset, header, .. } = scan
+                    && header.count > 0
+                    && within(offset)
+                {
+                    lanes.insert(header.lane);
+                }
+            }
+            return Ok(lanes);
+        }
+        for rec in log.flatten() {
+            if within(rec.offset()) {
+                lanes.insert(rec.lane());
+            }
+        }
+        Ok(lanes)
+    }
+
     /// A record kept as rkyv bytes: copied into an aligned buffer and validated.
     fn checked(
         path: &Path,
