@@ -48,6 +48,8 @@ pub(crate) struct ScalarLines {
     values: Vec<f64>,
     float: zmij::Buffer,
     int: itoa::Buffer,
+    /// The line being written.
+    line: Vec<u8>,
 }
 
 impl ScalarLines {
@@ -100,48 +102,51 @@ impl ScalarLines {
         if layout.empty {
             return Ok(Some(false));
         }
-        let mut first = true;
-        out.write_all(b"{")?;
-        for f in &layout.fields {
-            if !first {
-                out.write_all(b",")?;
+        // The line is built in memory and written with one call: a `BufWriter` call per
+        // field cost more than formatting the numbers.
+        let line = &mut self.line;
+        line.clear();
+        line.push(b'{');
+        for (i, f) in layout.fields.iter().enumerate() {
+            if i > 0 {
+                line.push(b',');
             }
-            first = false;
             match f {
                 Field::Step => {
-                    out.write_all(b"\"_step\":")?;
-                    out.write_all(self.int.format(step).as_bytes())?;
+                    line.extend_from_slice(b"\"_step\":");
+                    line.extend_from_slice(self.int.format(step).as_bytes());
                 }
                 Field::Timestamp => {
-                    out.write_all(b"\"_timestamp\":")?;
-                    write_f64(out, &mut self.float, ts_ns as f64 / 1e9)?;
+                    line.extend_from_slice(b"\"_timestamp\":");
+                    push_f64(line, &mut self.float, ts_ns as f64 / 1e9);
                 }
                 Field::Lane => {
-                    out.write_all(b"\"_lane\":")?;
-                    out.write_all(self.int.format(lane).as_bytes())?;
+                    line.extend_from_slice(b"\"_lane\":");
+                    line.extend_from_slice(self.int.format(lane).as_bytes());
                 }
                 Field::Item { index, name } => {
-                    out.write_all(name)?;
-                    write_f64(out, &mut self.float, self.values[*index])?;
+                    line.extend_from_slice(name);
+                    push_f64(line, &mut self.float, self.values[*index]);
                 }
             }
         }
-        out.write_all(b"}\n")?;
+        line.extend_from_slice(b"}\n");
+        out.write_all(line)?;
         Ok(Some(true))
     }
 }
 
 /// A float as `serde_json` writes `f64_json(v)`.
-fn write_f64(out: &mut impl Write, buf: &mut zmij::Buffer, v: f64) -> io::Result<()> {
-    if v.is_finite() {
-        out.write_all(buf.format_finite(v).as_bytes())
+fn push_f64(out: &mut Vec<u8>, buf: &mut zmij::Buffer, v: f64) {
+    out.extend_from_slice(if v.is_finite() {
+        buf.format_finite(v).as_bytes()
     } else if v.is_nan() {
-        out.write_all(b"\"NaN\"")
+        b"\"NaN\""
     } else if v > 0.0 {
-        out.write_all(b"\"Infinity\"")
+        b"\"Infinity\""
     } else {
-        out.write_all(b"\"-Infinity\"")
-    }
+        b"\"-Infinity\""
+    });
 }
 
 /// The field order of a line with these key ids: by name, a later item of a name
@@ -198,7 +203,7 @@ mod tests {
         }
         for v in values.into_iter().filter(|v| v.is_finite()) {
             let mut fast = Vec::new();
-            write_f64(&mut fast, &mut buf, v).expect("a Vec takes every write");
+            push_f64(&mut fast, &mut buf, v);
             assert_eq!(String::from_utf8(fast).expect("utf8"), serde_json::to_string(&v).expect("finite"), "{v:e}");
         }
     }
