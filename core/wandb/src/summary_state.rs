@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use crate::value::WandbValue;
+
 /// The latest value of a key. Plain numbers are kept as numbers and formatted once, at
 /// [`SummaryState::write_json`]: a history row sets every key of the row, and formatting each
 /// value a second time (or copying its text) per row cost more than the row's encoding.
@@ -15,9 +17,8 @@ use std::collections::HashMap;
 enum Latest {
     /// JSON text (strings, histograms, JSON values).
     Json(Vec<u8>),
-    F64(f64),
-    I64(i64),
-    Bool(bool),
+    /// A float, integer or boolean, written with [`WandbValue::write_json`].
+    Plain(WandbValue),
 }
 
 /// One key's summary slot.
@@ -80,19 +81,10 @@ impl SummaryState {
         &self.entries[slot].item_head
     }
 
-    /// Records `v` as the latest value of `slot`'s key.
-    pub(crate) fn set_f64(&mut self, slot: usize, v: f64) {
-        self.entries[slot].latest = Latest::F64(v);
-    }
-
-    /// Records `v` as the latest value of `slot`'s key.
-    pub(crate) fn set_i64(&mut self, slot: usize, v: i64) {
-        self.entries[slot].latest = Latest::I64(v);
-    }
-
-    /// Records `v` as the latest value of `slot`'s key.
-    pub(crate) fn set_bool(&mut self, slot: usize, v: bool) {
-        self.entries[slot].latest = Latest::Bool(v);
+    /// Records `v`, a float, integer or boolean, as the latest value of `slot`'s key.
+    pub(crate) fn set_plain(&mut self, slot: usize, v: WandbValue) {
+        debug_assert!(matches!(v, WandbValue::F64(_) | WandbValue::I64(_) | WandbValue::Bool(_)));
+        self.entries[slot].latest = Latest::Plain(v);
     }
 
     /// The JSON text buffer of `slot`, emptied (reusing its allocation when it held text).
@@ -171,9 +163,7 @@ impl Latest {
     fn write(&self, out: &mut Vec<u8>) {
         match self {
             Self::Json(text) => out.extend_from_slice(text),
-            Self::F64(v) => crate::value::write_f64(out, *v),
-            Self::I64(v) => crate::value::write_i64(out, *v),
-            Self::Bool(v) => out.extend_from_slice(if *v { b"true" } else { b"false" }),
+            Self::Plain(v) => v.write_json(out),
         }
     }
 }
@@ -199,9 +189,9 @@ mod tests {
         s.set("h", Some("values"), b"[1]");
         s.set("h", Some("bins"), b"[0,1]");
         let slot = s.slot("x");
-        s.set_f64(slot, 0.5);
+        s.set_plain(slot, WandbValue::F64(0.5));
         let slot = s.slot("n");
-        s.set_i64(slot, 1 << 60);
+        s.set_plain(slot, WandbValue::I64(1 << 60));
         assert_eq!(s.get("a").as_deref(), Some(&b"9"[..]));
         assert_eq!(s.get("b").as_deref(), Some(&b"2"[..]));
         let mut out = Vec::new();

@@ -288,9 +288,10 @@ fn write_finite_general(out: &mut Vec<u8>, text: &[u8]) {
     }
 }
 
-/// The hot-path conversion of [`write_f64`] for zmij's fixed notation (`ddd.ddd` for decimal
-/// exponents 0..=15, `0.000ddd` for -5..=-1), which is what everyday values produce. Returns
-/// `false`, writing nothing, for zmij's exponent form, which takes the general path.
+/// [`write_f64`]'s conversion of zmij's fixed notation outside the everyday magnitudes that
+/// `write_f64` writes directly: `0.0000ddd` (decimal exponent -5) and `ddd.ddd` from 1e6 to
+/// 1e16, both exponent form in Go. Returns `false`, writing nothing, for zmij's exponent
+/// form, which takes the general path.
 fn write_from_fixed_notation(out: &mut Vec<u8>, text: &[u8]) -> bool {
     let (sign, unsigned) = match text.strip_prefix(b"-") {
         Some(rest) => (&b"-"[..], rest),
@@ -302,27 +303,17 @@ fn write_from_fixed_notation(out: &mut Vec<u8>, text: &[u8]) -> bool {
     }
     let (int, frac) = (&unsigned[..point], &unsigned[point + 1..]);
     if int == b"0" {
+        // Below 1e-4 (zmij goes to 1e-5 in fixed notation): Go's d.ddde-05.
         let zeros = frac.iter().take_while(|&&b| b == b'0').count();
-        if zeros <= 3 {
-            // 0.ddd down to 1e-4: Go's %f, the same text.
-            out.extend_from_slice(text);
-        } else {
-            // Below 1e-4 (zmij goes to 1e-5 in fixed notation): Go's d.ddde-05.
-            let digits = &frac[zeros..];
-            out.extend_from_slice(sign);
-            out.push(digits[0]);
-            if digits.len() > 1 {
-                out.push(b'.');
-                out.extend_from_slice(&digits[1..]);
-            }
-            out.extend_from_slice(b"e-");
-            push_two_digit_exponent(out, zeros + 1);
+        let digits = &frac[zeros..];
+        out.extend_from_slice(sign);
+        out.push(digits[0]);
+        if digits.len() > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
         }
-        return true;
-    }
-    if int.len() <= 6 {
-        // Go's %f up to 999999.x: zmij's text without its ".0" on whole numbers.
-        out.extend_from_slice(text.strip_suffix(b".0").unwrap_or(text));
+        out.extend_from_slice(b"e-");
+        push_two_digit_exponent(out, zeros + 1);
         return true;
     }
     // 1e6 and up: Go's d.ddde+XX. The digits are int then frac, without trailing zeros.

@@ -405,20 +405,10 @@ impl WandbWriter {
     /// slot (one lookup serves both) and the value is formatted once.
     fn add_item(&mut self, key: &str, value: &WandbValue) {
         match value {
-            WandbValue::F64(v) => {
-                let slot = self.summary.slot(key);
-                self.encoder.add_plain(self.summary.item_head(slot), |out| crate::value::write_f64(out, *v));
-                self.summary.set_f64(slot, *v);
-            }
-            WandbValue::I64(v) => {
-                let slot = self.summary.slot(key);
-                self.encoder.add_plain(self.summary.item_head(slot), |out| crate::value::write_i64(out, *v));
-                self.summary.set_i64(slot, *v);
-            }
-            WandbValue::Bool(v) => {
+            WandbValue::F64(_) | WandbValue::I64(_) | WandbValue::Bool(_) => {
                 let slot = self.summary.slot(key);
                 self.encoder.add_plain(self.summary.item_head(slot), |out| value.write_json(out));
-                self.summary.set_bool(slot, *v);
+                self.summary.set_plain(slot, value.clone());
             }
             _ => {
                 let summary = &mut self.summary;

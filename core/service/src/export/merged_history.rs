@@ -282,10 +282,7 @@ impl MergedHistory {
         {
             return Ok(());
         }
-        let lane_step = self.lane_steps.entry(lane).or_insert(step);
-        *lane_step = (*lane_step).max(step);
-        if self.released.is_some_and(|released| step < released) {
-            self.note_late(lane, step);
+        if !self.admit(lane, step) {
             return Ok(());
         }
         if self.in_order {
@@ -368,8 +365,8 @@ impl MergedHistory {
         Ok(())
     }
 
-    /// The step-ordered fast path's start of a row: counts it as late, or hands the
-    /// previous step's row on and begins this one. `Ok(false)` when the row is dropped.
+    /// The step-ordered fast path's start of a row: [`Self::admit`], then
+    /// [`Self::begin_row`]. `Ok(false)` when the row is dropped.
     fn start_row<E>(
         &mut self,
         lane: u16,
@@ -377,17 +374,39 @@ impl MergedHistory {
         ts_ns: u64,
         emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>,
     ) -> Result<bool, E> {
+        if !self.admit(lane, step) {
+            return Ok(false);
+        }
+        self.begin_row(lane, step, ts_ns, emit)
+    }
+
+    /// Notes lane `lane`'s step; `false` (counted as late) for a step below one already
+    /// released.
+    fn admit(&mut self, lane: u16, step: i64) -> bool {
         let lane_step = self.lane_steps.entry(lane).or_insert(step);
         *lane_step = (*lane_step).max(step);
         if self.released.is_some_and(|released| step < released) {
             self.note_late(lane, step);
-            return Ok(false);
+            return false;
         }
+        true
+    }
+
+    /// Begins lane `lane`'s row of `step` in the merger, handing the previous step's merged
+    /// row on. `Ok(false)` when the merger refuses the step.
+    fn begin_row<E>(
+        &mut self,
+        lane: u16,
+        step: i64,
+        ts_ns: u64,
+        emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>,
+    ) -> Result<bool, E> {
         self.released = Some(step);
         match self.merger.start(u32::from(lane), step, ts_ns) {
             Ok(Some(merged)) => self.downsample(merged, emit)?,
             Ok(None) => {}
-            // Unreachable: `released` refuses a step below the merger's. Counted.
+            // Unreachable: the window releases steps in order, and `admit` refuses rows below
+            // the last released step. Counted rather than trusted.
             Err(_) => {
                 self.late_rows += 1;
                 return Ok(false);
@@ -487,17 +506,12 @@ impl MergedHistory {
         items: &[(Arc<str>, WandbValue)],
         emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>,
     ) -> Result<(), E> {
-        self.released = Some(step);
-        match self.merger.push(u32::from(lane), step, ts_ns, items) {
-            Ok(Some(merged)) => self.downsample(merged, emit),
-            Ok(None) => Ok(()),
-            // Unreachable: the window releases steps in order and refuses rows below the
-            // last released step. Counted rather than trusted.
-            Err(_) => {
-                self.late_rows += 1;
-                Ok(())
+        if self.begin_row(lane, step, ts_ns, emit)? {
+            for (key, value) in items {
+                self.merger.add(Arc::clone(key), value.clone());
             }
         }
+        Ok(())
     }
 
     fn downsample<E>(
