@@ -27,7 +27,7 @@ pub use export::tail::{Tail, follow, tail_with};
 pub use export::wandb_export::{WandbExport, export_wandb, wandb_run_id};
 pub use export::wandb_value::{wandb_value, wandb_value_json};
 pub use runlog::format::{RunLogError, RunLogHeader};
-pub use runlog::reader::{LogRecord, RunLog};
+pub use runlog::reader::{Entry, LogRecord, RunLog, ScalarsEntry};
 pub use runlog::run_meta::{RUN_LOG_FILE, RUN_META_FILE, RunMeta, SUMMARY_FILE, write_json_atomic};
 pub use runlog::writer::{Appended, Recovery, RunLogCounters, RunLogWriter};
 pub use service::summary_state::{SUMMARY_META_KEY, SummaryCounts, SummaryState, SummaryWriteError};

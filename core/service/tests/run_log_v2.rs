@@ -9,7 +9,7 @@ use ringlog_ring::{Batch, HeapRun, KeyId, Producer, RecordKind, RecordRef};
 use ringlog_service::runlog::block::{BLOCK_HEADER_LEN, BLOCK_MAGIC};
 use ringlog_service::runlog::format::RUN_LOG_HEADER_LEN;
 use ringlog_service::runlog::index::{RunIndex, index_path};
-use ringlog_service::{LogRecord, RunLog, RunLogError, RunLogHeader, RunLogWriter};
+use ringlog_service::{Entry, LogRecord, RunLog, RunLogError, RunLogHeader, RunLogWriter};
 
 const LANE_BYTES: usize = 1 << 20;
 
@@ -669,4 +669,70 @@ fn a_region_full_of_crafted_block_headers_is_scanned_in_linear_time() {
         let _ = tx.send(RunLogWriter::open_append(&path).unwrap().recovery().truncated_bytes);
     });
     assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(60)).expect("recovery finishes"), size as u64);
+}
+
+/// What `try_for_each_entry` hands out, as the iterator's items (scalars rebuilt).
+fn entries_as_items(log: &mut RunLog) -> Vec<Result<LogRecord, RunLogError>> {
+    let mut items = Vec::new();
+    let _ = log.try_for_each_entry(|e| {
+        items.push(match e {
+            Entry::Scalars(s) => Ok(s.to_record()),
+            Entry::Record(r) => Ok(r),
+            Entry::Error(e) => Err(e),
+        });
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    items
+}
+
+fn same_items(a: &[Result<LogRecord, RunLogError>], b: &[Result<LogRecord, RunLogError>]) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        match (x, y) {
+            (Ok(x), Ok(y)) => assert_eq!(
+                (x.offset(), x.lane(), x.seq(), x.kind(), x.format(), x.payload()),
+                (y.offset(), y.lane(), y.seq(), y.kind(), y.format(), y.payload())
+            ),
+            (x, y) => assert_eq!(format!("{x:?}"), format!("{y:?}")),
+        }
+    }
+}
+
+/// Fails if `try_for_each_entry` decodes a scalar differently from the iterator, drops or
+/// repeats the iterator's buffered items, or counts damage differently (e.g. with the
+/// `self.damaged += 1` of `visit_block` removed).
+#[test]
+fn entries_are_the_iterators_items_with_scalars_left_decoded() {
+    let dir = TempDir::new("entries");
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    write_log(&dir.log(), 20_000, |p, keys, i| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if x.is_multiple_of(3) {
+            let _ = p.log_scalar1(i, keys[(x % 8) as usize], f64::from_bits(x)).unwrap();
+        } else {
+            let items: Vec<(KeyId, f64)> = (0..(x % 9) as usize).map(|j| (keys[j], (i + j as i64) as f64)).collect();
+            let _ = p.log_scalars(i - (x % 5) as i64, &items).unwrap();
+        }
+    });
+    // Damage a block in the middle: one damaged region, the rest reads on.
+    let len = std::fs::metadata(dir.log()).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(dir.log()).unwrap();
+    f.write_all_at(&[0xA5; 3], len / 2).unwrap();
+
+    let mut it = RunLog::open(dir.log()).unwrap();
+    let want: Vec<_> = it.by_ref().collect();
+    assert!(want.iter().any(|r| matches!(r, Err(RunLogError::CorruptFrame { .. }))), "the damage is seen");
+    let mut log = RunLog::open(dir.log()).unwrap();
+    same_items(&entries_as_items(&mut log), &want);
+    assert_eq!(
+        (log.records(), log.damaged_regions(), log.rejected_records(), log.is_finished(), log.bytes_read()),
+        (it.records(), it.damaged_regions(), it.rejected_records(), true, it.bytes_read())
+    );
+    // Items the iterator buffered come first, once.
+    let mut log = RunLog::open(dir.log()).unwrap();
+    let mut got: Vec<_> = log.by_ref().take(5).collect();
+    got.extend(entries_as_items(&mut log));
+    same_items(&got, &want);
 }

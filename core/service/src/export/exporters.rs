@@ -54,6 +54,7 @@ use ringlog_wandb::{MergedRow, WandbValue};
 use serde_json::{Map, Value as Json};
 
 use crate::export::key_table::KeyTable;
+use crate::export::log_walk::{Item, walk_items_with};
 use crate::export::merged_history::MergedHistory;
 use crate::export::record_json::{LANE_FIELD, Row, STEP_FIELD, TIMESTAMP_FIELD, f64_json, is_history, row};
 use crate::export::sampling::Sampling;
@@ -381,7 +382,14 @@ pub fn export_jsonl_with(
     let mut rows = 0;
     let write_err = |e: io::Error| ExportError::Write { format: "JSONL", source: e };
     let mut fast = ScalarLines::default();
-    let mut stats = walk_selected(run_dir.as_ref(), log, len, &mut bar, sampling, |rec, keys| {
+    let mut stats = walk_selected(run_dir.as_ref(), log, len, &mut bar, sampling, |item, keys| {
+        let rec = match item {
+            Item::Scalars(s) => {
+                rows += u64::from(fast.write_entry(&mut out, &s, keys, sampling).map_err(write_err)?);
+                return Ok(());
+            }
+            Item::Record(rec) => rec,
+        };
         match fast.write(&mut out, rec.lane(), &rec.record(), keys, sampling) {
             Ok(Some(true)) => {
                 rows += 1;
@@ -767,8 +775,8 @@ fn export_jsonl_merged(
         Ok(())
     };
     let mut merged = MergedHistory::new(downsample).step_ordered().with_selection(sampling);
-    let (mut stats, _) = crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, None, |rec, keys| {
-        merged.observe(rec.lane(), &rec.record(), keys, &mut write)
+    let (mut stats, _) = crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, None, |item, keys| {
+        merged.observe_item(item, keys, &mut write)
     })?;
     stats.late_rows = merged.late_rows();
     merged.finish(&mut write)?;
@@ -800,8 +808,8 @@ fn export_csv_merged(
     };
     let mut merged = MergedHistory::new(downsample).step_ordered().with_selection(sampling);
     let (mut stats, last_offset) =
-        crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, None, |rec, keys| {
-            merged.observe(rec.lane(), &rec.record(), keys, &mut collect)
+        crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, None, |item, keys| {
+            merged.observe_item(item, keys, &mut collect)
         })?;
     stats.late_rows = merged.late_rows();
     merged.finish(&mut collect)?;
@@ -840,8 +848,8 @@ fn export_csv_merged(
             Ok(())
         };
         let mut merged = MergedHistory::new(downsample).step_ordered().with_selection(sampling);
-        crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, Some(limit), |rec, keys| {
-            merged.observe(rec.lane(), &rec.record(), keys, &mut write)
+        crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, Some(limit), |item, keys| {
+            merged.observe_item(item, keys, &mut write)
         })?;
         merged.finish(&mut write)?;
     }
@@ -915,11 +923,14 @@ pub(crate) fn walk_selected(
     len: u64,
     bar: &mut Progress,
     sampling: &Sampling,
-    mut visit: impl FnMut(&LogRecord, &KeyTable) -> Result<(), ExportError>,
+    mut visit: impl FnMut(Item<'_>, &KeyTable) -> Result<(), ExportError>,
 ) -> Result<ExportStats, ExportError> {
-    let Some((lo, hi)) = sampling.steps else { return walk(log, len, bar, None, visit).map(|(s, _)| s) };
+    let whole = |mut log: RunLog, bar: &mut Progress, visit| {
+        walk_items_with(&mut log, len, &mut KeyTable::new(), bar, None, visit).map(|(s, _)| s)
+    };
+    let Some((lo, hi)) = sampling.steps else { return whole(log, bar, visit) };
     if log.header().version != crate::runlog::format::RUN_LOG_VERSION {
-        return walk(log, len, bar, None, visit).map(|(s, _)| s);
+        return whole(log, bar, visit);
     }
     drop(log);
     let path = run_dir.join(RUN_LOG_FILE);
@@ -938,7 +949,7 @@ pub(crate) fn walk_selected(
         // The names defined before this range, in log order.
         let mut keys = index.keys_before(start);
         let mut log = RunLog::open_at(&path, start)?;
-        let (part, _) = walk_with(&mut log, len, &mut keys, bar, Some(end.saturating_sub(1)), &mut visit)?;
+        let (part, _) = walk_items_with(&mut log, len, &mut keys, bar, Some(end.saturating_sub(1)), &mut visit)?;
         stats.damaged_ranges.extend(part.damaged_ranges.iter().copied());
         stats.add_read(&part);
     }
@@ -970,46 +981,10 @@ pub(crate) fn walk_with(
     limit: Option<u64>,
     mut visit: impl FnMut(&LogRecord, &KeyTable) -> Result<(), ExportError>,
 ) -> Result<(ExportStats, Option<u64>), ExportError> {
-    let mut stats = ExportStats { log_bytes: len, ..ExportStats::default() };
-    let mut last_offset = None;
-    let mut stopped = false;
-    for item in log.by_ref() {
-        let offset = match &item {
-            Ok(rec) => Some(rec.offset()),
-            Err(e) => frame_error_offset(e),
-        };
-        if let (Some(limit), Some(offset)) = (limit, offset)
-            && offset > limit
-        {
-            stopped = true;
-            break;
-        }
-        last_offset = offset.or(last_offset);
-        match item {
-            Ok(rec) => {
-                stats.records += 1;
-                keys.observe(rec.lane(), &rec.record());
-                visit(&rec, keys)?;
-                bar.at(rec.offset());
-            }
-            Err(e) => stats.note_read_error(e, true)?,
-        }
-    }
-    if !stopped {
-        stats.torn_tail_bytes = log.torn_tail_bytes();
-    }
-    stats.bytes_read = log.bytes_read();
-    Ok((stats, last_offset))
-}
-
-/// File offset of a per-frame reader error; `None` for other errors.
-fn frame_error_offset(e: &RunLogError) -> Option<u64> {
-    match e {
-        RunLogError::CorruptFrame { offset, .. }
-        | RunLogError::UnknownKind { offset, .. }
-        | RunLogError::InvalidRecord { offset, .. } => Some(*offset),
-        _ => None,
-    }
+    walk_items_with(log, len, keys, bar, limit, |item, keys| match item {
+        Item::Scalars(s) => visit(&s.to_record(), keys),
+        Item::Record(rec) => visit(rec, keys),
+    })
 }
 
 /// The history row of `rec`, if it is one, with only the keys and steps `sampling` keeps

@@ -41,6 +41,7 @@ use ringlog_ring::record::schema::RecordRef;
 use ringlog_wandb::{Downsampler, MergedRow, RowMerger, WandbValue};
 
 use crate::export::key_table::KeyTable;
+use crate::export::log_walk::Item;
 use crate::export::sampling::Sampling;
 use crate::export::wandb_value::{heap_bytes, wandb_value};
 
@@ -223,50 +224,18 @@ impl MergedHistory {
         keys: &KeyTable,
         emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>,
     ) -> Result<(), E> {
-        if self.in_order && self.select.is_none() {
-            // Step-ordered input, every key kept: the items go straight into the merger.
-            match rec {
-                RecordRef::Scalar1(s) => {
-                    if !self.start_row(lane, s.step.to_native(), s.ts_ns.to_native(), emit)? {
-                        return Ok(());
-                    }
-                    self.add_to_row(lane, s.key.to_native(), keys, WandbValue::F64(s.value.to_native()));
-                    return Ok(());
-                }
-                RecordRef::Scalars(s) => {
-                    if !self.start_row(lane, s.step.to_native(), s.ts_ns.to_native(), emit)? {
-                        return Ok(());
-                    }
-                    for item in s.items.iter() {
-                        self.add_to_row(lane, item.key.to_native(), keys, WandbValue::F64(item.value.to_native()));
-                    }
-                    return Ok(());
-                }
-                _ => {}
-            }
-        }
         let (step, ts_ns, items) = match rec {
             RecordRef::KeyDef(def) => {
                 self.by_key.remove(&(lane, def.id.to_native()));
                 return Ok(());
             }
             RecordRef::Scalar1(s) => {
-                let mut items = self.take_scratch();
-                self.add_item(&mut items, lane, s.key.to_native(), keys, WandbValue::F64(s.value.to_native()));
-                (s.step.to_native(), s.ts_ns.to_native(), items)
+                let item = (s.key.to_native(), s.value.to_native());
+                return self.observe_scalars(lane, s.step.to_native(), s.ts_ns.to_native(), [item], keys, emit);
             }
             RecordRef::Scalars(s) => {
-                let mut items = self.take_scratch();
-                for item in s.items.iter() {
-                    self.add_item(
-                        &mut items,
-                        lane,
-                        item.key.to_native(),
-                        keys,
-                        WandbValue::F64(item.value.to_native()),
-                    );
-                }
-                (s.step.to_native(), s.ts_ns.to_native(), items)
+                let items = s.items.iter().map(|i| (i.key.to_native(), i.value.to_native()));
+                return self.observe_scalars(lane, s.step.to_native(), s.ts_ns.to_native(), items, keys, emit);
             }
             RecordRef::History(h) => {
                 let mut items = self.take_scratch();
@@ -277,6 +246,78 @@ impl MergedHistory {
             }
             _ => return Ok(()),
         };
+        self.place(lane, step, ts_ns, items, emit)
+    }
+
+    /// [`observe`](Self::observe) of a record as the exports' walks hand it out.
+    pub(crate) fn observe_item<E>(
+        &mut self,
+        item: Item<'_>,
+        keys: &KeyTable,
+        emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match item {
+            Item::Scalars(s) => {
+                let items = s.items.iter().map(|i| (i.key, i.value));
+                self.observe_scalars(s.lane, s.step, s.ts_ns, items, keys, emit)
+            }
+            Item::Record(rec) => self.observe(rec.lane(), &rec.record(), keys, emit),
+        }
+    }
+
+    /// [`observe`](Self::observe) of a scalar record (`Scalar1` or `Scalars`) of lane
+    /// `lane`, given as its step, time and `(key id, value)` items.
+    ///
+    /// # Errors
+    /// Whatever `emit` returns.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlog_service::{KeyTable, MergedHistory};
+    /// let mut keys = KeyTable::new();
+    /// keys.define(0, 3, "loss");
+    /// let mut merged = MergedHistory::new(None).step_ordered();
+    /// let mut rows = Vec::new();
+    /// let mut emit = |row: ringlog_wandb::MergedRow<_>| Ok::<(), ()>(rows.push((row.step, row.items.len())));
+    /// merged.observe_scalars(0, 1, 10, [(3, 0.5)], &keys, &mut emit).unwrap();
+    /// merged.finish(&mut emit).unwrap();
+    /// assert_eq!(rows, [(1, 1)]);
+    /// ```
+    pub fn observe_scalars<E>(
+        &mut self,
+        lane: u16,
+        step: i64,
+        ts_ns: u64,
+        items: impl IntoIterator<Item = (u32, f64)>,
+        keys: &KeyTable,
+        emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if self.in_order && self.select.is_none() {
+            // Step-ordered input, every key kept: the items go straight into the merger.
+            if self.start_row(lane, step, ts_ns, emit)? {
+                for (key, value) in items {
+                    self.add_to_row(lane, key, keys, WandbValue::F64(value));
+                }
+            }
+            return Ok(());
+        }
+        let mut row = self.take_scratch();
+        for (key, value) in items {
+            self.add_item(&mut row, lane, key, keys, WandbValue::F64(value));
+        }
+        self.place(lane, step, ts_ns, row, emit)
+    }
+
+    /// Takes a history row of lane `lane` built by `observe`: drops it if the selection
+    /// leaves nothing of it, then merges it (step-ordered input) or puts it in the window.
+    fn place<E>(
+        &mut self,
+        lane: u16,
+        step: i64,
+        ts_ns: u64,
+        items: Vec<(Arc<str>, WandbValue)>,
+        emit: &mut impl FnMut(MergedRow<WandbValue>) -> Result<(), E>,
+    ) -> Result<(), E> {
         if let Some(select) = &self.select
             && (!select.keeps_step(step) || items.is_empty())
         {

@@ -46,8 +46,9 @@ use parquet::schema::types::ColumnPath;
 use ringlog_ring::record::schema::{ArchivedValue, RecordRef};
 use ringlog_wandb::{MergedRow, WandbValue};
 
-use crate::export::exporters::{ExportError, ExportStats, Progress, open_log, walk, warn_late_rows};
+use crate::export::exporters::{ExportError, ExportStats, Progress, open_log, warn_late_rows};
 use crate::export::key_table::KeyTable;
+use crate::export::log_walk::{Item, walk_items};
 use crate::export::merged_history::MergedHistory;
 use crate::export::record_json::{LANE_FIELD, STEP_FIELD, TIMESTAMP_FIELD, f64_json, value_json};
 use crate::export::sampling::Sampling;
@@ -131,7 +132,20 @@ pub fn export_parquet(
     // Pass 1: the keys and what their values were.
     let mut found = FoundKeys::default();
     let mut slots = KeySlots::default();
-    let (mut stats, last_offset) = walk(log, len, &mut bar, None, |rec, keys| {
+    let (mut stats, last_offset) = walk_items(log, len, &mut bar, None, |item, keys| {
+        let rec = match item {
+            Item::Scalars(s) => {
+                if sampling.keeps_step(s.step) {
+                    for i in s.items {
+                        if let Some(k) = slots.slot(s.lane, i.key, keys, |name| found.index(name, sampling)) {
+                            found.widen(k, ColumnType::Float);
+                        }
+                    }
+                }
+                return Ok(());
+            }
+            Item::Record(rec) => rec,
+        };
         let lane = rec.lane();
         let record = rec.record();
         if let RecordRef::KeyDef(def) = record {
@@ -164,9 +178,23 @@ pub fn export_parquet(
         let by_name: HashMap<&str, usize> = columns.iter().enumerate().map(|(i, (n, _))| (n.as_str(), i)).collect();
         let mut slots = KeySlots::default();
         let selects = sampling.selects();
-        walk(log, len, &mut bar, Some(limit), |rec, keys| {
-            let lane = rec.lane();
+        walk_items(log, len, &mut bar, Some(limit), |item, keys| {
             let lookup = |name: &str| by_name.get(name).copied();
+            let rec = match item {
+                Item::Scalars(s) if sampling.keeps_step(s.step) => {
+                    let mut row = RowStart { step: s.step, lane: s.lane, ts_ns: s.ts_ns, row: None };
+                    out.start_row_unless(&mut row, selects);
+                    for i in s.items {
+                        if let Some(c) = slots.slot(s.lane, i.key, keys, lookup) {
+                            out.put(&mut row, c, Cell::F64(i.value));
+                        }
+                    }
+                    return if row.row.is_some() { out.end_row() } else { Ok(()) };
+                }
+                Item::Scalars(_) => return Ok(()),
+                Item::Record(rec) => rec,
+            };
+            let lane = rec.lane();
             let record = rec.record();
             if let RecordRef::KeyDef(def) = record {
                 slots.forget(lane, def.id.to_native());
@@ -234,8 +262,8 @@ fn export_parquet_merged(
     };
     let mut merged = MergedHistory::new(downsample).step_ordered().with_selection(sampling);
     let (mut stats, last_offset) =
-        crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, None, |rec, keys| {
-            merged.observe(rec.lane(), &rec.record(), keys, &mut collect)
+        crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, None, |item, keys| {
+            merged.observe_item(item, keys, &mut collect)
         })?;
     stats.late_rows = merged.late_rows();
     merged.finish(&mut collect)?;
@@ -258,8 +286,8 @@ fn export_parquet_merged(
             out.end_row()
         };
         let mut merged = MergedHistory::new(downsample).step_ordered().with_selection(sampling);
-        crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, Some(limit), |rec, keys| {
-            merged.observe(rec.lane(), &rec.record(), keys, &mut write)
+        crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, Some(limit), |item, keys| {
+            merged.observe_item(item, keys, &mut write)
         })?;
         merged.finish(&mut write)?;
     }

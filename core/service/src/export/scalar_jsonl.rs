@@ -15,6 +15,7 @@ use std::io::{self, Write};
 use crate::export::key_table::KeyTable;
 use crate::export::record_json::{LANE_FIELD, STEP_FIELD, TIMESTAMP_FIELD};
 use crate::export::sampling::Sampling;
+use crate::runlog::reader::ScalarsEntry;
 use ringlog_ring::record::schema::RecordRef;
 
 /// One field of a line, in output order.
@@ -88,8 +89,39 @@ impl ScalarLines {
             }
             _ => return Ok(None),
         };
+        self.write_line(out, lane, step, ts_ns, keys, sampling).map(Some)
+    }
+
+    /// Writes the line of a scalar record read straight from its block; `Ok(false)`
+    /// when the selection leaves it out.
+    pub(crate) fn write_entry(
+        &mut self,
+        out: &mut impl Write,
+        s: &ScalarsEntry<'_>,
+        keys: &KeyTable,
+        sampling: &Sampling,
+    ) -> io::Result<bool> {
+        self.ids.clear();
+        self.values.clear();
+        for item in s.items {
+            self.ids.push(item.key);
+            self.values.push(item.value);
+        }
+        self.write_line(out, s.lane, s.step, s.ts_ns, keys, sampling)
+    }
+
+    /// Writes the line of the scalars in `ids` and `values`.
+    fn write_line(
+        &mut self,
+        out: &mut impl Write,
+        lane: u16,
+        step: i64,
+        ts_ns: u64,
+        keys: &KeyTable,
+        sampling: &Sampling,
+    ) -> io::Result<bool> {
         if !sampling.keeps_step(step) {
-            return Ok(Some(false));
+            return Ok(false);
         }
         let l = usize::from(lane);
         if self.layouts.len() <= l {
@@ -100,7 +132,7 @@ impl ScalarLines {
         }
         let layout = self.layouts[l].as_ref().expect("set above");
         if layout.empty {
-            return Ok(Some(false));
+            return Ok(false);
         }
         // The line is built in memory and written with one call: a `BufWriter` call per
         // field cost more than formatting the numbers.
@@ -132,7 +164,7 @@ impl ScalarLines {
         }
         line.extend_from_slice(b"}\n");
         out.write_all(line)?;
-        Ok(Some(true))
+        Ok(true)
     }
 }
 

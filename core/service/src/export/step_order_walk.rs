@@ -15,12 +15,13 @@
 //! Cost: a first pass finds the lanes from the block headers (a version-1 log
 //! is decoded for it), then each lane's reader decodes the whole file (about
 //! 5 M records/s each), so a run of L lanes is decoded L times. Memory: one
-//! record per lane. A log of one lane is decoded once, as [`walk`] does.
+//! record per lane. A log of one lane is decoded once, as [`walk_items`] does.
 
 use ringlog_ring::record::schema::RecordRef;
 
-use crate::export::exporters::{ExportError, ExportStats, Progress, walk};
+use crate::export::exporters::{ExportError, ExportStats, Progress};
 use crate::export::key_table::KeyTable;
+use crate::export::log_walk::{Item, walk_items};
 use crate::runlog::reader::{LogRecord, RunLog};
 
 /// One lane's reader and its next record.
@@ -53,12 +54,12 @@ pub(crate) fn walk_in_step_order(
     len: u64,
     bar: &mut Progress,
     limit: Option<u64>,
-    mut visit: impl FnMut(&LogRecord, &KeyTable) -> Result<(), ExportError>,
+    mut visit: impl FnMut(Item<'_>, &KeyTable) -> Result<(), ExportError>,
 ) -> Result<(ExportStats, Option<u64>), ExportError> {
     let path = log.path().to_owned();
     let lanes = RunLog::lanes(&path, limit)?;
     if lanes.len() <= 1 {
-        return walk(log, len, bar, limit, visit);
+        return walk_items(log, len, bar, limit, visit);
     }
     drop(log);
     let mut cursors = Vec::with_capacity(lanes.len());
@@ -87,7 +88,7 @@ pub(crate) fn walk_in_step_order(
         c.last_step = sort_step(&rec, c.last_step);
         stats.records += 1;
         keys.observe(rec.lane(), &rec.record());
-        visit(&rec, &keys)?;
+        visit(Item::Record(&rec), &keys)?;
         last_offset = Some(last_offset.map_or(rec.offset(), |o| o.max(rec.offset())));
         bar.at(last_offset.unwrap_or(0));
     }

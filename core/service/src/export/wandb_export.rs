@@ -109,8 +109,8 @@ pub fn export_wandb(
 
     let mut sink = WandbSink::create_piped(out_dir.as_ref(), &info, MergedHistory::new(downsample).step_ordered())?;
     let mut bar = Progress::new(progress, len, "W&B");
-    let (mut stats, _) = crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, None, |rec, keys| {
-        sink.observe(rec.lane(), &rec.record(), keys)
+    let (mut stats, _) = crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, None, |item, keys| {
+        sink.observe_item(item, keys)
     })?;
     bar.finish();
     let runtime_ms = meta.as_ref().map(|m| m.runtime_ms).filter(|&ms| ms > 0);

@@ -10,6 +10,7 @@ use ringlog_wandb::{AlertLevel, MergedRow, Outcome, RunDir, RunInfo, Stream, Wan
 
 use crate::export::exporters::ExportError;
 use crate::export::key_table::KeyTable;
+use crate::export::log_walk::Item;
 use crate::export::merged_history::MergedHistory;
 use crate::export::wandb_pipe::WandbPipe;
 use crate::export::wandb_value::wandb_value;
@@ -107,6 +108,21 @@ impl WandbSink {
             sink.target = Target::Piped(WandbPipe::start(*writer)?);
         }
         Ok(sink)
+    }
+
+    /// [`observe`](Self::observe) of a record as the exports' walks hand it out.
+    pub(crate) fn observe_item(&mut self, item: Item<'_>, keys: &KeyTable) -> Result<(), ExportError> {
+        match item {
+            Item::Scalars(s) => {
+                let (target, rows) = (&mut self.target, &mut self.rows);
+                let items = s.items.iter().map(|i| (i.key, i.value));
+                self.merged
+                    .observe_scalars(s.lane, s.step, s.ts_ns, items, keys, &mut |row| write_row(target, row, rows))?;
+                self.last_ts = self.last_ts.max(s.ts_ns);
+                Ok(())
+            }
+            Item::Record(rec) => self.observe(rec.lane(), &rec.record(), keys),
+        }
     }
 
     /// Writes (or, for history, buffers) one record of lane `lane`.

@@ -25,6 +25,7 @@
 //! bounds every count, length and varint against the bytes that are there.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 
 use crate::runlog::varint::{Cursor, put_varint, zigzag};
 use ringlog_ring::record::schema::{RECORD_FORMAT_VERSION, RecordRef, Scalar1, ScalarItem};
@@ -380,6 +381,55 @@ pub fn decode_block(
     count: u32,
     mut each: impl FnMut(Decoded<'_>),
 ) -> Result<u64, String> {
+    let done = decode_block_until(dec, body, first_seq, count, |d| {
+        each(d);
+        ControlFlow::Continue(())
+    })?;
+    Ok(match done {
+        ControlFlow::Continue(last) | ControlFlow::Break(last) => last,
+    })
+}
+
+/// [`decode_block`], stopping early when `each` breaks: then returns
+/// `Ok(Break(seq))` with the sequence number of the record that broke (the
+/// rest of the body is neither decoded nor checked).
+///
+/// # Errors
+/// As [`decode_block`].
+///
+/// # Examples
+/// ```
+/// use std::ops::ControlFlow;
+/// use ringlog_ring::{Batch, HeapRun};
+/// use ringlog_service::runlog::block_codec::{decode_block_until, BlockDecoder, BlockEncoder, RecordIn};
+/// let run = HeapRun::new(1 << 16, 1).unwrap();
+/// let mut p = run.claim(0, Default::default())?;
+/// let k = p.key("loss")?;
+/// for step in 0..10 { p.log_scalar1(step, k, 0.5)?; }
+/// let mut c = run.consumer()?;
+/// let mut batch = Batch::new(1 << 16);
+/// c.read_batch(&mut batch);
+/// let (mut enc, mut body) = (BlockEncoder::default(), Vec::new());
+/// enc.begin(0);
+/// for f in batch.frames() {
+///     let h = f.header();
+///     enc.push(&mut body, RecordIn { seq: f.seq(), kind: h.kind, format: h.format, payload: f.payload(), record: f.record() });
+/// }
+/// let mut seen = 0;
+/// let stop = decode_block_until(&mut BlockDecoder::default(), &body, 0, 11, |_| {
+///     seen += 1;
+///     if seen == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+/// });
+/// assert_eq!(stop, Ok(ControlFlow::Break(2)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn decode_block_until(
+    dec: &mut BlockDecoder,
+    body: &[u8],
+    first_seq: u64,
+    count: u32,
+    mut each: impl FnMut(Decoded<'_>) -> ControlFlow<()>,
+) -> Result<ControlFlow<u64, u64>, String> {
     let s = &mut dec.state;
     s.reset(first_seq);
     let mut c = Cursor::new(body);
@@ -411,7 +461,9 @@ pub fn decode_block(
             let len =
                 usize::try_from(len).ok().filter(|&l| l <= c.remaining()).ok_or_else(|| bad("length past the body"))?;
             let payload = c.bytes(len).ok_or_else(|| bad("length past the body"))?;
-            each(Decoded::Raw { seq, kind, format, payload });
+            if each(Decoded::Raw { seq, kind, format, payload }).is_break() {
+                return Ok(ControlFlow::Break(seq));
+            }
             continue;
         }
         if class != CLASS_SCALAR1 && class != CLASS_SCALARS {
@@ -445,7 +497,9 @@ pub fn decode_block(
             let v = get_residue(code, &mut c).ok_or_else(|| bad("truncated value"))? ^ p.guess();
             p.learn(v);
             let record = Scalar1 { ts_ns: ts, step, value: f64::from_bits(v), key, reserved: 0 };
-            each(Decoded::Scalar1 { seq, record });
+            if each(Decoded::Scalar1 { seq, record }).is_break() {
+                return Ok(ControlFlow::Break(seq));
+            }
             continue;
         }
         if tag & KEYS_SAME == 0 {
@@ -475,12 +529,14 @@ pub fn decode_block(
             p.learn(v);
             dec.items.push(ScalarItem { key: *key, reserved: 0, value: f64::from_bits(v) });
         }
-        each(Decoded::Scalars { seq, ts_ns: ts, step, items: &dec.items });
+        if each(Decoded::Scalars { seq, ts_ns: ts, step, items: &dec.items }).is_break() {
+            return Ok(ControlFlow::Break(seq));
+        }
     }
     if !c.is_empty() {
         return Err(format!("{} bytes after the block's {count} records", c.remaining()));
     }
-    last.ok_or_else(|| "block holds no records".to_owned())
+    last.map(ControlFlow::Continue).ok_or_else(|| "block holds no records".to_owned())
 }
 
 #[cfg(test)]

@@ -11,14 +11,15 @@
 
 use std::collections::VecDeque;
 use std::iter::FusedIterator;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use crate::runlog::block::{BlockScan, BlockScanner};
-use crate::runlog::block_codec::{BlockDecoder, Decoded, decode_block};
+use crate::runlog::block_codec::{BlockDecoder, Decoded, decode_block, decode_block_until};
 use crate::runlog::format::{self, READ_HINT, RUN_LOG_VERSION_1, RunLogError, RunLogHeader};
 use crate::runlog::frame_v1::{Scan, Scanner};
 use crate::runlog::payload_buf::PayloadBuf;
-use ringlog_ring::record::schema::{self, RECORD_FORMAT_VERSION, RecordKind, RecordRef};
+use ringlog_ring::record::schema::{self, RECORD_FORMAT_VERSION, RecordKind, RecordRef, Scalar1, ScalarItem};
 
 /// One validated record from a run log.
 ///
@@ -109,6 +110,88 @@ impl std::fmt::Debug for LogRecord {
             .field("seq", &self.seq)
             .field("record", &self.record())
             .finish()
+    }
+}
+
+/// One item of a run log as [`RunLog::try_for_each_entry`] hands it out: the
+/// iterator's items, with compact scalar records left decoded.
+#[derive(Debug)]
+pub enum Entry<'a> {
+    /// A compact `Scalar1` or `Scalars` record (version 2), as decoded from its
+    /// block: nothing is rebuilt or copied for it.
+    Scalars(ScalarsEntry<'a>),
+    /// Any other valid record (and every record of a version-1 log).
+    Record(LogRecord),
+    /// A damaged region or a record that cannot be used: the iterator's `Err` items.
+    Error(RunLogError),
+}
+
+/// A compact scalar record, borrowed from the reader's block decoder.
+///
+/// # Examples
+/// See [`RunLog::try_for_each_entry`].
+#[derive(Debug, Clone, Copy)]
+pub struct ScalarsEntry<'a> {
+    /// File offset of its block.
+    pub offset: u64,
+    /// Lane it was logged on.
+    pub lane: u16,
+    /// Its sequence number in that lane.
+    pub seq: u64,
+    /// [`RecordKind::Scalar1`] (then `items` holds one item) or [`RecordKind::Scalars`].
+    pub kind: RecordKind,
+    /// Training step.
+    pub step: i64,
+    /// Unix ns.
+    pub ts_ns: u64,
+    /// The values, in logged order.
+    pub items: &'a [ScalarItem],
+}
+
+impl ScalarsEntry<'_> {
+    /// The record as the iterator hands it out (the archive the producer wrote).
+    ///
+    /// # Examples
+    /// ```
+    /// # use std::ops::ControlFlow;
+    /// # use ringlog_ring::{Batch, HeapRun};
+    /// # use ringlog_service::{Entry, RunLog, RunLogHeader, RunLogWriter};
+    /// # let path = std::env::temp_dir().join(format!("ringlog-doc-to-record-{}.log", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// # let run = HeapRun::new(1 << 16, 1).unwrap();
+    /// # let mut p = run.claim(0, Default::default())?;
+    /// # let loss = p.key("loss")?;
+    /// # p.log_scalar1(7, loss, 0.25)?;
+    /// # let mut c = run.consumer()?;
+    /// # let mut batch = Batch::new(1 << 16);
+    /// # c.drain(&mut batch);
+    /// # RunLogWriter::create(&path, &RunLogHeader::new("doc"))?.append_batch(&batch)?;
+    /// let mut records = Vec::new();
+    /// let _ = RunLog::open(&path)?.try_for_each_entry(|e| {
+    ///     if let Entry::Scalars(s) = e { records.push(s.to_record()) }
+    ///     ControlFlow::<()>::Continue(())
+    /// });
+    /// let expected: Vec<_> = RunLog::open(&path)?.skip(1).collect::<Result<_, _>>()?;
+    /// assert_eq!(records[0].payload(), expected[0].payload());
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_record(&self) -> LogRecord {
+        let (kind, payload) = match (self.kind, self.items) {
+            (RecordKind::Scalar1, [item]) => (
+                RecordKind::Scalar1,
+                PayloadBuf::scalar1(&Scalar1 {
+                    ts_ns: self.ts_ns,
+                    step: self.step,
+                    value: item.value,
+                    key: item.key,
+                    reserved: item.reserved,
+                }),
+            ),
+            // The decoder makes `Scalar1` entries of exactly one item.
+            _ => (RecordKind::Scalars, PayloadBuf::scalars(self.ts_ns, self.step, self.items)),
+        };
+        LogRecord { offset: self.offset, lane: self.lane, seq: self.seq, kind, format: RECORD_FORMAT_VERSION, payload }
     }
 }
 
@@ -418,6 +501,163 @@ impl RunLog {
         Ok(lanes)
     }
 
+    /// Hands every item to `f`, in file order, until `f` breaks: what the
+    /// iterator yields, except that a compact scalar record (version 2) comes as
+    /// an [`Entry::Scalars`] borrowed from the block decoder, without the archive
+    /// the iterator rebuilds for it. The counters ([`RunLog::records`],
+    /// [`RunLog::damaged_regions`], ...) count as the iterator does. Items the
+    /// iterator had buffered come first; after a break, the rest of that
+    /// block is not handed out again.
+    ///
+    /// # Examples
+    /// ```
+    /// # use std::ops::ControlFlow;
+    /// use ringlog_service::{Entry, RunLog};
+    /// # use ringlog_ring::{Batch, HeapRun};
+    /// # use ringlog_service::{RunLogHeader, RunLogWriter};
+    /// # let path = std::env::temp_dir().join(format!("ringlog-doc-entries-{}.log", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// # let run = HeapRun::new(1 << 16, 1).unwrap();
+    /// # let mut p = run.claim(0, Default::default())?;
+    /// # let loss = p.key("loss")?;
+    /// # for step in 0..10 { p.log_scalar1(step, loss, 0.5)?; }
+    /// # let mut c = run.consumer()?;
+    /// # let mut batch = Batch::new(1 << 16);
+    /// # c.drain(&mut batch);
+    /// # RunLogWriter::create(&path, &RunLogHeader::new("doc"))?.append_batch(&batch)?;
+    /// // The log holds a key definition, then loss = 0.5 at steps 0 to 9.
+    /// let mut log = RunLog::open(&path)?;
+    /// let mut steps = Vec::new();
+    /// let stopped = log.try_for_each_entry(|e| match e {
+    ///     Entry::Scalars(s) if s.step == 5 => ControlFlow::Break(s.items[0].value),
+    ///     Entry::Scalars(s) => ControlFlow::Continue(steps.push(s.step)),
+    ///     Entry::Record(_) | Entry::Error(_) => ControlFlow::Continue(()),
+    /// });
+    /// assert_eq!(stopped, ControlFlow::Break(0.5));
+    /// assert_eq!(steps, [0, 1, 2, 3, 4]);
+    /// assert_eq!(log.records(), 7);
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_for_each_entry<B>(&mut self, mut f: impl FnMut(Entry<'_>) -> ControlFlow<B>) -> ControlFlow<B> {
+        loop {
+            if self.finished {
+                return ControlFlow::Continue(());
+            }
+            let buffered = match &mut self.source {
+                Source::V2 { pending, .. } => pending.pop_front(),
+                Source::V1(_) => None,
+            };
+            let item = match buffered {
+                Some(item) => Some(item),
+                None if matches!(self.source, Source::V1(_)) => self.next_v1(),
+                None => {
+                    if !self.visit_block(&mut f)? {
+                        self.finished = true;
+                    }
+                    continue;
+                }
+            };
+            self.tally(item.as_ref());
+            match item {
+                None => return ControlFlow::Continue(()),
+                Some(Ok(rec)) => f(Entry::Record(rec))?,
+                Some(Err(e)) => f(Entry::Error(e))?,
+            }
+        }
+    }
+
+    /// Reads the next block and hands its items to `f`; `Continue(false)` at the end.
+    fn visit_block<B>(&mut self, f: &mut impl FnMut(Entry<'_>) -> ControlFlow<B>) -> ControlFlow<B, bool> {
+        let Source::V2 { scanner, decoder, .. } = &mut self.source else { return ControlFlow::Continue(false) };
+        let path = &self.path;
+        let scan = match scanner.next() {
+            Ok(scan) => scan,
+            Err(e) => {
+                self.failed = true;
+                self.finished = true;
+                f(Entry::Error(RunLogError::io(path, "reading blocks", READ_HINT)(e)))?;
+                return ControlFlow::Continue(false);
+            }
+        };
+        let (offset, header, body) = match scan {
+            None => return ControlFlow::Continue(false),
+            Some(BlockScan::Damaged { offset, len }) => {
+                self.damaged += 1;
+                f(Entry::Error(RunLogError::CorruptFrame { path: path.clone(), offset, len }))?;
+                return ControlFlow::Continue(true);
+            }
+            Some(BlockScan::Block { offset, header, body }) => (offset, header, body),
+        };
+        let lane = header.lane;
+        let mut last_seq = header.first_seq;
+        let mut broke = None;
+        let (records, rejected) = (&mut self.records, &mut self.rejected);
+        let result = decode_block_until(decoder, body, header.first_seq, header.count, |d| {
+            let one: [ScalarItem; 1];
+            let entry = match d {
+                Decoded::Scalar1 { seq, record } => {
+                    one = [ScalarItem { key: record.key, reserved: record.reserved, value: record.value }];
+                    let (step, ts_ns) = (record.step, record.ts_ns);
+                    Entry::Scalars(ScalarsEntry {
+                        offset,
+                        lane,
+                        seq,
+                        kind: RecordKind::Scalar1,
+                        step,
+                        ts_ns,
+                        items: &one,
+                    })
+                }
+                Decoded::Scalars { seq, ts_ns, step, items } => {
+                    Entry::Scalars(ScalarsEntry { offset, lane, seq, kind: RecordKind::Scalars, step, ts_ns, items })
+                }
+                Decoded::Raw { seq, kind, format, payload } => {
+                    match Self::checked(path, offset, lane, seq, kind, format, payload) {
+                        Ok(rec) => Entry::Record(rec),
+                        Err(e) => Entry::Error(e),
+                    }
+                }
+            };
+            match &entry {
+                Entry::Scalars(ScalarsEntry { seq, .. }) | Entry::Record(LogRecord { seq, .. }) => {
+                    *records += 1;
+                    last_seq = *seq;
+                }
+                Entry::Error(_) => *rejected += 1,
+            }
+            f(entry).map_break(|b| broke = Some(b))
+        });
+        if let Some(b) = broke {
+            return ControlFlow::Break(b);
+        }
+        if let Err(reason) = result {
+            self.rejected += 1;
+            f(Entry::Error(RunLogError::InvalidRecord {
+                path: path.clone(),
+                offset,
+                lane,
+                seq: last_seq,
+                reason: format!("malformed block body ({reason}); the rest of the block is skipped"),
+            }))?;
+        }
+        ControlFlow::Continue(true)
+    }
+
+    /// Counts an item the iterator hands out (`None`: the end).
+    fn tally(&mut self, item: Option<&Result<LogRecord, RunLogError>>) {
+        match item {
+            None => self.finished = true,
+            Some(Ok(_)) => self.records += 1,
+            Some(Err(RunLogError::CorruptFrame { .. })) => self.damaged += 1,
+            Some(Err(e)) if e.is_frame_error() => self.rejected += 1,
+            Some(Err(_)) => {
+                self.failed = true;
+                self.finished = true;
+            }
+        }
+    }
+
     /// A record kept as rkyv bytes: copied into an aligned buffer and validated.
     fn checked(
         path: &Path,
@@ -526,16 +766,7 @@ impl Iterator for RunLog {
                 }
             }
         };
-        match &item {
-            None => self.finished = true,
-            Some(Ok(_)) => self.records += 1,
-            Some(Err(RunLogError::CorruptFrame { .. })) => self.damaged += 1,
-            Some(Err(e)) if e.is_frame_error() => self.rejected += 1,
-            Some(Err(_)) => {
-                self.failed = true;
-                self.finished = true;
-            }
-        }
+        self.tally(item.as_ref());
         item
     }
 }
