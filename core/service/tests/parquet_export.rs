@@ -154,6 +154,10 @@ fn log_run(run_dir: &Path) {
             l.drain();
         }
     }
+    // Lane B's last record before the restart logs key id 0 alone, as the restarted lane's
+    // first record does under another name: a column cached for that id list must go
+    // when the id is redefined.
+    assert_eq!(l.b.log_scalar1(STEPS - 1, b_keys[0], 1.5).unwrap(), Logged::Written);
     l.drain();
     // A new producer process on lane B: key ids restart at 0 with other names.
     // SAFETY: the assignment drops the previous producer of lane B first.

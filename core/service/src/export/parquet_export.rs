@@ -34,6 +34,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::{Scope, ScopedJoinHandle};
 
 use arrow_array::builder::{ArrayBuilder, Float64Builder, Int64Builder};
 use arrow_array::{ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
@@ -43,7 +45,7 @@ use parquet::basic::Compression;
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
-use ringlog_ring::record::schema::{ArchivedValue, RecordRef};
+use ringlog_ring::record::schema::{ArchivedValue, RecordRef, ScalarItem};
 use ringlog_wandb::{MergedRow, WandbValue};
 
 use crate::export::exporters::{ExportError, ExportStats, Progress, open_log, warn_late_rows};
@@ -132,15 +134,20 @@ pub fn export_parquet(
     // Pass 1: the keys and what their values were.
     let mut found = FoundKeys::default();
     let mut slots = KeySlots::default();
+    let mut seen = ScalarLayouts::default();
     let (mut stats, last_offset) = walk_items(log, len, &mut bar, None, |item, keys| {
         let rec = match item {
             Item::Scalars(s) => {
-                if sampling.keeps_step(s.step) {
-                    for i in s.items {
-                        if let Some(k) = slots.slot(s.lane, i.key, keys, |name| found.index(name, sampling)) {
+                // A key list this lane logged last needs no second look: its keys are Float already.
+                if sampling.keeps_step(s.step) && !seen.is_last(s.lane, s.items) {
+                    let found = &mut found;
+                    seen.remember(s.lane, s.items, |id| {
+                        let k = slots.slot(s.lane, id, keys, |name| found.index(name, sampling));
+                        if let Some(k) = k {
                             found.widen(k, ColumnType::Float);
                         }
-                    }
+                        k
+                    });
                 }
                 return Ok(());
             }
@@ -150,6 +157,7 @@ pub fn export_parquet(
         let record = rec.record();
         if let RecordRef::KeyDef(def) = record {
             slots.forget(lane, def.id.to_native());
+            seen.forget(lane);
             return Ok(());
         }
         if history_step(&record).is_none_or(|step| !sampling.keeps_step(step)) {
@@ -171,73 +179,82 @@ pub fn export_parquet(
     let columns = found.into_sorted();
 
     // Pass 2: the rows, up to where pass 1 ended.
-    let mut out = ParquetOut::new(w, &columns, true)?;
-    if let Some(limit) = last_offset {
-        let (log, _) = open_log(run_dir)?;
-        bar.base = len;
-        let by_name: HashMap<&str, usize> = columns.iter().enumerate().map(|(i, (n, _))| (n.as_str(), i)).collect();
-        let mut slots = KeySlots::default();
-        let selects = sampling.selects();
-        walk_items(log, len, &mut bar, Some(limit), |item, keys| {
-            let lookup = |name: &str| by_name.get(name).copied();
-            let rec = match item {
-                Item::Scalars(s) if sampling.keeps_step(s.step) => {
-                    let mut row = RowStart { step: s.step, lane: s.lane, ts_ns: s.ts_ns, row: None };
-                    out.start_row_unless(&mut row, selects);
-                    for i in s.items {
-                        if let Some(c) = slots.slot(s.lane, i.key, keys, lookup) {
-                            out.put(&mut row, c, Cell::F64(i.value));
+    std::thread::scope(|scope| {
+        let mut out = ParquetOut::new(scope, w, &columns, true)?;
+        if let Some(limit) = last_offset {
+            let (log, _) = open_log(run_dir)?;
+            bar.base = len;
+            let by_name: HashMap<&str, usize> = columns.iter().enumerate().map(|(i, (n, _))| (n.as_str(), i)).collect();
+            let mut slots = KeySlots::default();
+            let selects = sampling.selects();
+            let mut layouts = ScalarLayouts::default();
+            walk_items(log, len, &mut bar, Some(limit), |item, keys| {
+                let lookup = |name: &str| by_name.get(name).copied();
+                let rec = match item {
+                    Item::Scalars(s) if sampling.keeps_step(s.step) => {
+                        let mut row = RowStart { step: s.step, lane: s.lane, ts_ns: s.ts_ns, row: None };
+                        out.start_row_unless(&mut row, selects);
+                        let columns = if layouts.is_last(s.lane, s.items) {
+                            layouts.last(s.lane)
+                        } else {
+                            layouts.remember(s.lane, s.items, |id| slots.slot(s.lane, id, keys, lookup))
+                        };
+                        for (i, c) in s.items.iter().zip(columns) {
+                            if let Some(c) = *c {
+                                out.put_f64(&mut row, c, i.value);
+                            }
+                        }
+                        return if row.row.is_some() { out.end_row() } else { Ok(()) };
+                    }
+                    Item::Scalars(_) => return Ok(()),
+                    Item::Record(rec) => rec,
+                };
+                let lane = rec.lane();
+                let record = rec.record();
+                if let RecordRef::KeyDef(def) = record {
+                    slots.forget(lane, def.id.to_native());
+                    layouts.forget(lane);
+                    return Ok(());
+                }
+                let Some(step) = history_step(&record).filter(|&step| sampling.keeps_step(step)) else { return Ok(()) };
+                // With a key filter a row starts at its first kept value, so a row left with no
+                // key is not written (as in JSONL); without one every history record is a row.
+                let mut row = RowStart { step, lane, ts_ns: 0, row: None };
+                match record {
+                    RecordRef::Scalar1(s) => {
+                        row.ts_ns = s.ts_ns.to_native();
+                        out.start_row_unless(&mut row, selects);
+                        if let Some(c) = slots.slot(lane, s.key.to_native(), keys, lookup) {
+                            out.put(&mut row, c, Cell::F64(s.value.to_native()));
                         }
                     }
-                    return if row.row.is_some() { out.end_row() } else { Ok(()) };
-                }
-                Item::Scalars(_) => return Ok(()),
-                Item::Record(rec) => rec,
-            };
-            let lane = rec.lane();
-            let record = rec.record();
-            if let RecordRef::KeyDef(def) = record {
-                slots.forget(lane, def.id.to_native());
-                return Ok(());
-            }
-            let Some(step) = history_step(&record).filter(|&step| sampling.keeps_step(step)) else { return Ok(()) };
-            // With a key filter a row starts at its first kept value, so a row left with no
-            // key is not written (as in JSONL); without one every history record is a row.
-            let mut row = RowStart { step, lane, ts_ns: 0, row: None };
-            match record {
-                RecordRef::Scalar1(s) => {
-                    row.ts_ns = s.ts_ns.to_native();
-                    out.start_row_unless(&mut row, selects);
-                    if let Some(c) = slots.slot(lane, s.key.to_native(), keys, lookup) {
-                        out.put(&mut row, c, Cell::F64(s.value.to_native()));
-                    }
-                }
-                RecordRef::Scalars(s) => {
-                    row.ts_ns = s.ts_ns.to_native();
-                    out.start_row_unless(&mut row, selects);
-                    for item in s.items.iter() {
-                        if let Some(c) = slots.slot(lane, item.key.to_native(), keys, lookup) {
-                            out.put(&mut row, c, Cell::F64(item.value.to_native()));
+                    RecordRef::Scalars(s) => {
+                        row.ts_ns = s.ts_ns.to_native();
+                        out.start_row_unless(&mut row, selects);
+                        for item in s.items.iter() {
+                            if let Some(c) = slots.slot(lane, item.key.to_native(), keys, lookup) {
+                                out.put(&mut row, c, Cell::F64(item.value.to_native()));
+                            }
                         }
                     }
-                }
-                RecordRef::History(h) => {
-                    row.ts_ns = h.ts_ns.to_native();
-                    out.start_row_unless(&mut row, selects);
-                    for item in h.items.iter() {
-                        if let Some(c) = slots.slot(lane, item.key.to_native(), keys, lookup) {
-                            out.put(&mut row, c, Cell::Archived(&item.value));
+                    RecordRef::History(h) => {
+                        row.ts_ns = h.ts_ns.to_native();
+                        out.start_row_unless(&mut row, selects);
+                        for item in h.items.iter() {
+                            if let Some(c) = slots.slot(lane, item.key.to_native(), keys, lookup) {
+                                out.put(&mut row, c, Cell::Archived(&item.value));
+                            }
                         }
                     }
+                    _ => {}
                 }
-                _ => {}
-            }
-            if row.row.is_some() { out.end_row() } else { Ok(()) }
-        })?;
-    }
-    stats.rows = out.finish()?;
-    bar.finish();
-    Ok(stats)
+                if row.row.is_some() { out.end_row() } else { Ok(()) }
+            })?;
+        }
+        stats.rows = out.finish()?;
+        bar.finish();
+        Ok(stats)
+    })
 }
 
 /// Parquet of the rows merged across lanes and downsampled (see [`export_parquet`]).
@@ -270,31 +287,33 @@ fn export_parquet_merged(
     let columns: Vec<(String, ColumnType)> = found.into_iter().collect();
 
     // Pass 2: the same rows, up to where pass 1 ended.
-    let mut out = ParquetOut::new(w, &columns, false)?;
-    if let Some(limit) = last_offset {
-        let (log, _) = open_log(run_dir)?;
-        bar.base = len;
-        let by_name: HashMap<&str, usize> = columns.iter().enumerate().map(|(i, (n, _))| (n.as_str(), i)).collect();
-        let mut write = |row: MergedRow<WandbValue>| -> Result<(), ExportError> {
-            let r = out.batch.start_row(row.step, row.timestamp_unix_ns, 0);
-            for (key, value) in &row.items {
-                // Every key was seen in pass 1, which read the same records.
-                if let Some(&c) = by_name.get(&**key) {
-                    out.batch.put(c, r, Cell::Wandb(value));
+    std::thread::scope(|scope| {
+        let mut out = ParquetOut::new(scope, w, &columns, false)?;
+        if let Some(limit) = last_offset {
+            let (log, _) = open_log(run_dir)?;
+            bar.base = len;
+            let by_name: HashMap<&str, usize> = columns.iter().enumerate().map(|(i, (n, _))| (n.as_str(), i)).collect();
+            let mut write = |row: MergedRow<WandbValue>| -> Result<(), ExportError> {
+                let r = out.batch.start_row(row.step, row.timestamp_unix_ns, 0);
+                for (key, value) in &row.items {
+                    // Every key was seen in pass 1, which read the same records.
+                    if let Some(&c) = by_name.get(&**key) {
+                        out.batch.put(c, r, Cell::Wandb(value));
+                    }
                 }
-            }
-            out.end_row()
-        };
-        let mut merged = MergedHistory::new(downsample).step_ordered().with_selection(sampling);
-        crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, Some(limit), |item, keys| {
-            merged.observe_item(item, keys, &mut write)
-        })?;
-        merged.finish(&mut write)?;
-    }
-    stats.rows = out.finish()?;
-    bar.finish();
-    warn_late_rows(&stats);
-    Ok(stats)
+                out.end_row()
+            };
+            let mut merged = MergedHistory::new(downsample).step_ordered().with_selection(sampling);
+            crate::export::step_order_walk::walk_in_step_order(log, len, &mut bar, Some(limit), |item, keys| {
+                merged.observe_item(item, keys, &mut write)
+            })?;
+            merged.finish(&mut write)?;
+        }
+        stats.rows = out.finish()?;
+        bar.finish();
+        warn_late_rows(&stats);
+        Ok(stats)
+    })
 }
 
 /// The step of a history record; `None` for other records.
@@ -470,6 +489,59 @@ impl KeySlots {
     }
 }
 
+/// Per lane, the key ids of the scalar record it logged last and their columns: a run
+/// logs the same keys step after step, so a record is matched to its columns by comparing
+/// its ids with the last list instead of looking up every key.
+#[derive(Default)]
+struct ScalarLayouts {
+    /// `[lane]`: the ids and, for each, its column (`None`: left out).
+    lanes: Vec<(Vec<u32>, Vec<Option<usize>>)>,
+}
+
+impl ScalarLayouts {
+    /// Whether `items` have the ids of the list `lane` logged last.
+    fn is_last(&self, lane: u16, items: &[ScalarItem]) -> bool {
+        self.lanes
+            .get(usize::from(lane))
+            .is_some_and(|(ids, _)| ids.len() == items.len() && ids.iter().zip(items).all(|(&id, i)| id == i.key))
+    }
+
+    /// The columns of the list `lane` logged last.
+    fn last(&self, lane: u16) -> &[Option<usize>] {
+        self.lanes.get(usize::from(lane)).map_or(&[], |(_, columns)| columns)
+    }
+
+    /// Makes `items`' ids the list `lane` logged last, with `column` of each id; returns
+    /// the columns.
+    fn remember(
+        &mut self,
+        lane: u16,
+        items: &[ScalarItem],
+        mut column: impl FnMut(u32) -> Option<usize>,
+    ) -> &[Option<usize>] {
+        let l = usize::from(lane);
+        if self.lanes.len() <= l {
+            self.lanes.resize_with(l + 1, Default::default);
+        }
+        let (ids, columns) = &mut self.lanes[l];
+        ids.clear();
+        columns.clear();
+        for item in items {
+            ids.push(item.key);
+            columns.push(column(item.key));
+        }
+        columns
+    }
+
+    /// Forgets `lane`'s list: the lane (re)defined a key, which may move it to another column.
+    fn forget(&mut self, lane: u16) {
+        if let Some((ids, columns)) = self.lanes.get_mut(usize::from(lane)) {
+            ids.clear();
+            columns.clear();
+        }
+    }
+}
+
 /// One value to put into a row.
 enum Cell<'a> {
     /// A float of a `Scalar1` or `Scalars` record.
@@ -632,6 +704,17 @@ impl BatchBuilder {
         }
     }
 
+    /// [`put`](Self::put) of a float; without a detour when it is the column's next value.
+    fn put_f64(&mut self, c: usize, row: usize, x: f64) {
+        if let ColumnBuilder::Float(b) = &mut self.columns[c]
+            && b.len() == row
+        {
+            b.append_value(x);
+            return;
+        }
+        self.put(c, row, Cell::F64(x));
+    }
+
     fn rows(&self) -> usize {
         self.steps.len()
     }
@@ -659,17 +742,38 @@ impl BatchBuilder {
     }
 }
 
-/// The Parquet writer and the batch being built for it.
-struct ParquetOut<W: Write + Send> {
-    writer: ArrowWriter<W>,
+/// What the batch-building thread sends the Parquet writer's thread.
+enum ToWriter {
+    Batch(RecordBatch),
+    /// Every batch is sent: write the footer and flush. Without it (the export failed)
+    /// the writer stops without a footer, so a partial file does not read as whole.
+    Finish,
+}
+
+/// Record batches in flight to the writer's thread besides the one it is encoding.
+const BATCHES_IN_FLIGHT: usize = 1;
+
+/// The batch being built, and the Parquet writer on a thread of its own: encoding and
+/// compressing the columns costs about as much as reading the log and filling them, so
+/// the two run side by side. Memory: at most [`BATCHES_IN_FLIGHT`] + 2 batches.
+struct ParquetOut<'scope> {
+    to_writer: SyncSender<ToWriter>,
+    /// `None` once joined.
+    writer: Option<ScopedJoinHandle<'scope, Result<(), ExportError>>>,
     schema: SchemaRef,
     batch: BatchBuilder,
     rows: u64,
 }
 
-impl<W: Write + Send> ParquetOut<W> {
-    /// A writer of `columns` (after `_step`, `_timestamp` and, `with_lane`, `_lane`) to `w`.
-    fn new(w: W, columns: &[(String, ColumnType)], with_lane: bool) -> Result<Self, ExportError> {
+impl<'scope> ParquetOut<'scope> {
+    /// A writer of `columns` (after `_step`, `_timestamp` and, `with_lane`, `_lane`) to `w`,
+    /// writing on a thread of `scope`.
+    fn new<'env, W: Write + Send + 'scope>(
+        scope: &'scope Scope<'scope, 'env>,
+        w: W,
+        columns: &[(String, ColumnType)],
+        with_lane: bool,
+    ) -> Result<Self, ExportError> {
         let mut fields =
             vec![Field::new(STEP_FIELD, DataType::Int64, false), Field::new(TIMESTAMP_FIELD, DataType::Float64, false)];
         if with_lane {
@@ -689,7 +793,23 @@ impl<W: Write + Send> ParquetOut<W> {
             }
         }
         let props = props.build();
-        let writer = ArrowWriter::try_new(w, schema.clone(), Some(props)).map_err(parquet_error)?;
+        let mut writer = ArrowWriter::try_new(w, schema.clone(), Some(props)).map_err(parquet_error)?;
+        let (to_writer, batches) = sync_channel(BATCHES_IN_FLIGHT);
+        let writer = std::thread::Builder::new()
+            .name("parquet-writer".into())
+            .spawn_scoped(scope, move || {
+                for msg in batches {
+                    match msg {
+                        ToWriter::Batch(batch) => writer.write(&batch).map_err(parquet_error)?,
+                        ToWriter::Finish => {
+                            let mut w = writer.into_inner().map_err(parquet_error)?;
+                            return w.flush().map_err(write_error);
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .map_err(write_error)?;
         let capacity = (BATCH_CELLS / columns.len().max(1)).clamp(MIN_BATCH_ROWS, BATCH_ROWS);
         let batch = BatchBuilder {
             steps: Vec::with_capacity(capacity),
@@ -700,7 +820,7 @@ impl<W: Write + Send> ParquetOut<W> {
             json: columns.iter().map(|(_, ty)| *ty == ColumnType::Json).collect(),
             capacity,
         };
-        Ok(Self { writer, schema, batch, rows: 0 })
+        Ok(Self { to_writer, writer: Some(writer), schema, batch, rows: 0 })
     }
 
     /// Starts `row` now, unless `lazy` (then [`put`](Self::put) starts it).
@@ -716,7 +836,13 @@ impl<W: Write + Send> ParquetOut<W> {
         self.batch.put(c, r, value);
     }
 
-    /// Ends the row started last; writes the batch when it is full.
+    /// [`put`](Self::put) of a float.
+    fn put_f64(&mut self, row: &mut RowStart, c: usize, x: f64) {
+        let r = *row.row.get_or_insert_with(|| self.batch.start_row(row.step, row.ts_ns, row.lane));
+        self.batch.put_f64(c, r, x);
+    }
+
+    /// Ends the row started last; sends the batch to the writer when it is full.
     fn end_row(&mut self) -> Result<(), ExportError> {
         self.rows += 1;
         if self.batch.rows() >= self.batch.capacity { self.write_batch() } else { Ok(()) }
@@ -727,14 +853,31 @@ impl<W: Write + Send> ParquetOut<W> {
             return Ok(());
         }
         let batch = self.batch.finish(&self.schema)?;
-        self.writer.write(&batch).map_err(parquet_error)
+        self.send(ToWriter::Batch(batch))
+    }
+
+    /// Sends `msg` to the writer; if it has stopped, its error.
+    fn send(&mut self, msg: ToWriter) -> Result<(), ExportError> {
+        if self.to_writer.send(msg).is_ok() {
+            return Ok(());
+        }
+        // The writer only stops early on an error.
+        Err(self.join_writer().err().unwrap_or_else(|| write_error(io::Error::other("the Parquet writer stopped"))))
+    }
+
+    /// Waits for the writer's thread to end; its error, if it had one.
+    fn join_writer(&mut self) -> Result<(), ExportError> {
+        match self.writer.take() {
+            Some(writer) => writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            None => Ok(()),
+        }
     }
 
     /// Writes the last rows and the file footer, flushes; returns the rows written.
     fn finish(mut self) -> Result<u64, ExportError> {
         self.write_batch()?;
-        let mut w = self.writer.into_inner().map_err(parquet_error)?;
-        w.flush().map_err(write_error)?;
+        self.send(ToWriter::Finish)?;
+        self.join_writer()?;
         Ok(self.rows)
     }
 }
