@@ -128,10 +128,12 @@ pub fn export_parquet(
     if sampling.is_active() {
         return export_parquet_merged(run_dir, w, sampling, progress);
     }
-    let (log, len) = open_log(run_dir)?;
+    let (mut log, len) = open_log(run_dir)?;
     let mut bar = Progress::new(progress, len.saturating_mul(2), FORMAT);
 
-    // Pass 1: the keys and what their values were.
+    // Pass 1: the keys and what their values were (a scalar's value is a float, whatever
+    // it is, so scalar values are not decoded).
+    log.skip_scalar_values();
     let mut found = FoundKeys::default();
     let mut slots = KeySlots::default();
     let mut seen = ScalarLayouts::default();

@@ -339,6 +339,32 @@ pub enum Decoded<'a> {
 pub struct BlockDecoder {
     state: BlockState,
     items: Vec<ScalarItem>,
+    /// Scalar values are skipped, not decoded: every value reads as 0.0.
+    skip_values: bool,
+}
+
+impl BlockDecoder {
+    /// A decoder that skips scalar values instead of decoding them: each value
+    /// of a `Scalar1` or `Scalars` record reads as 0.0, everything else
+    /// (steps, times, keys, other records, every check of the body) is as
+    /// usual. For a pass that only needs the keys; decoding a value costs more
+    /// than everything else about it.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringlog_service::runlog::block_codec::BlockDecoder;
+    /// let dec = BlockDecoder::skipping_values();
+    /// # let _ = dec;
+    /// ```
+    pub fn skipping_values() -> Self {
+        Self { skip_values: true, ..Self::default() }
+    }
+}
+
+/// Bytes the residue stored under `code` takes.
+#[inline]
+fn residue_len(code: u8) -> usize {
+    usize::from(if code > 8 { code - 8 } else { code })
 }
 
 /// Decodes a block body of `count` records starting at `first_seq`, calling
@@ -493,9 +519,15 @@ pub fn decode_block_until(
             if code > 15 {
                 return Err(bad("value code out of range"));
             }
-            let p = s.scalar1.get(key);
-            let v = get_residue(code, &mut c).ok_or_else(|| bad("truncated value"))? ^ p.guess();
-            p.learn(v);
+            let v = if dec.skip_values {
+                c.bytes(residue_len(code)).ok_or_else(|| bad("truncated value"))?;
+                0.0f64.to_bits()
+            } else {
+                let p = s.scalar1.get(key);
+                let v = get_residue(code, &mut c).ok_or_else(|| bad("truncated value"))? ^ p.guess();
+                p.learn(v);
+                v
+            };
             let record = Scalar1 { ts_ns: ts, step, value: f64::from_bits(v), key, reserved: 0 };
             if each(Decoded::Scalar1 { seq, record }).is_break() {
                 return Ok(ControlFlow::Break(seq));
@@ -523,11 +555,19 @@ pub fn decode_block_until(
         let n = s.scalars_keys.len();
         let controls = c.bytes(n.div_ceil(2)).ok_or_else(|| bad("truncated value codes"))?;
         dec.items.clear();
-        for (i, (key, p)) in s.scalars_keys.iter().zip(s.scalars.iter_mut()).enumerate() {
-            let code = (controls[i / 2] >> (4 * (i % 2))) & 0x0F;
-            let v = get_residue(code, &mut c).ok_or_else(|| bad("truncated value"))? ^ p.guess();
-            p.learn(v);
-            dec.items.push(ScalarItem { key: *key, reserved: 0, value: f64::from_bits(v) });
+        if dec.skip_values {
+            for (i, key) in s.scalars_keys.iter().enumerate() {
+                let code = (controls[i / 2] >> (4 * (i % 2))) & 0x0F;
+                c.bytes(residue_len(code)).ok_or_else(|| bad("truncated value"))?;
+                dec.items.push(ScalarItem { key: *key, reserved: 0, value: 0.0 });
+            }
+        } else {
+            for (i, (key, p)) in s.scalars_keys.iter().zip(s.scalars.iter_mut()).enumerate() {
+                let code = (controls[i / 2] >> (4 * (i % 2))) & 0x0F;
+                let v = get_residue(code, &mut c).ok_or_else(|| bad("truncated value"))? ^ p.guess();
+                p.learn(v);
+                dec.items.push(ScalarItem { key: *key, reserved: 0, value: f64::from_bits(v) });
+            }
         }
         if each(Decoded::Scalars { seq, ts_ns: ts, step, items: &dec.items }).is_break() {
             return Ok(ControlFlow::Break(seq));
@@ -553,6 +593,75 @@ mod tests {
             assert_eq!(get_residue(code, &mut c), Some(x), "{x:#x}");
             assert!(c.is_empty());
         }
+    }
+
+    /// Fails if skipping a value consumes a different number of bytes than decoding it
+    /// (e.g. `residue_len` returning `code` for the high-byte codes 9 to 15): the records
+    /// after it would be misread, or the body reported malformed.
+    #[test]
+    fn skipping_values_reads_everything_else_the_same() {
+        use ringlog_ring::{Batch, HeapRun, KeyId};
+        let run = HeapRun::new(1 << 20, 1).unwrap();
+        let mut p = run.claim(0, Default::default()).unwrap();
+        let keys: Vec<KeyId> = (0..5).map(|i| p.key(&format!("k{i}")).unwrap()).collect();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for step in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Random bits, small integers (low-byte residues) and powers of two (high-byte ones).
+            let v = match x % 3 {
+                0 => f64::from_bits(x),
+                1 => (x % 100) as f64,
+                _ => 2f64.powi((x % 40) as i32),
+            };
+            let _ = if x.is_multiple_of(4) {
+                p.log_scalar1(step, keys[(x % 5) as usize], v)
+            } else {
+                let items: Vec<(KeyId, f64)> = keys.iter().take(1 + (x % 5) as usize).map(|&k| (k, v * 1.5)).collect();
+                p.log_scalars(step - (x % 3) as i64, &items)
+            }
+            .unwrap();
+        }
+        let mut c = run.consumer().unwrap();
+        let mut batch = Batch::new(1 << 20);
+        c.read_batch(&mut batch);
+        let (mut enc, mut body) = (BlockEncoder::default(), Vec::new());
+        enc.begin(0);
+        let mut count = 0;
+        for f in batch.frames() {
+            let h = f.header();
+            enc.push(
+                &mut body,
+                RecordIn { seq: f.seq(), kind: h.kind, format: h.format, payload: f.payload(), record: f.record() },
+            );
+            count += 1;
+        }
+        type Seen = (u64, i64, u64, Vec<u32>, usize);
+        let read = |dec: &mut BlockDecoder, body: &[u8]| {
+            let mut seen: Vec<Seen> = Vec::new();
+            let mut zero = true;
+            let last = decode_block(dec, body, 0, count, |d| match d {
+                Decoded::Scalar1 { seq, record } => {
+                    zero &= record.value == 0.0;
+                    seen.push((seq, record.step, record.ts_ns, vec![record.key], 1));
+                }
+                Decoded::Scalars { seq, ts_ns, step, items } => {
+                    zero &= items.iter().all(|i| i.value == 0.0);
+                    seen.push((seq, step, ts_ns, items.iter().map(|i| i.key).collect(), items.len()));
+                }
+                Decoded::Raw { seq, payload, .. } => seen.push((seq, 0, 0, Vec::new(), payload.len())),
+            });
+            (last, seen, zero)
+        };
+        let (last, decoded, zero) = read(&mut BlockDecoder::default(), &body);
+        assert_eq!((last.clone(), decoded.len(), zero), (Ok(u64::from(count) - 1), count as usize, false));
+        let (skipped_last, skipped, zero) = read(&mut BlockDecoder::skipping_values(), &body);
+        assert_eq!((skipped_last, zero), (last, true));
+        assert_eq!(skipped, decoded);
+        // A value cut short is still reported.
+        let (cut, _, _) = read(&mut BlockDecoder::skipping_values(), &body[..body.len() - 1]);
+        assert!(cut.is_err(), "{cut:?}");
     }
 
     #[test]

@@ -326,6 +326,15 @@ impl RunLog {
         })
     }
 
+    /// Skips the values of compact scalar records from here on: they read as 0.0
+    /// ([`BlockDecoder::skipping_values`]), everything else as usual. For a pass
+    /// that only needs keys, steps and times.
+    pub(crate) fn skip_scalar_values(&mut self) {
+        if let Source::V2 { decoder, .. } = &mut self.source {
+            **decoder = BlockDecoder::skipping_values();
+        }
+    }
+
     /// The log's header.
     ///
     /// # Examples
