@@ -4,7 +4,7 @@
 //! offline run to files beside the log, removed after each run).
 //!
 //! ```text
-//! cargo run --release -p ringlog-benches --bin runlog -- [--steps N] [--repeat R] [--dir DIR] [--cpu-time]
+//! cargo run --release -p ringlog-benches --bin runlog -- [--steps N] [--repeat R] [--dir DIR] [--cpu-time] [--exports parquet,jsonl,wandb]
 //! ```
 //!
 //! Every figure is a median of `--repeat` runs, with records (or rows) per
@@ -35,6 +35,16 @@ struct Args {
     /// count, so A/B comparisons of code are steadier. Not what a user waits for.
     #[arg(long)]
     cpu_time: bool,
+    /// Only these exports (comma-separated: parquet, jsonl, wandb); the others show as 0.
+    #[arg(long, value_delimiter = ',', default_values = ["parquet", "jsonl", "wandb"])]
+    exports: Vec<Export>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Export {
+    Parquet,
+    Jsonl,
+    Wandb,
 }
 
 /// Seconds of the clock the figures use: wall time, or the process's CPU time.
@@ -82,9 +92,10 @@ fn demo_values(t: f64) -> [f64; 8] {
     ]
 }
 
+/// The median; 0 for an export not run.
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Logs `steps` into a heap lane and times only the writer's appends.
@@ -165,23 +176,31 @@ fn main() {
             let t = clock(args.cpu_time);
             let n = RunLog::open(&path).expect("open").filter(|r| r.is_ok()).count();
             reads.push(n as f64 / (clock(args.cpu_time) - t) / 1e6);
-            parquet.push(
-                export_rate(args.steps, args.cpu_time, || {
-                    ringlog_service::export_parquet(&run_dir, std::io::sink(), &sampling, false).expect("parquet")
-                }) / 1e6,
-            );
-            jsonl.push(
-                export_rate(args.steps, args.cpu_time, || {
-                    ringlog_service::export_jsonl_with(&run_dir, &mut std::io::sink(), &sampling, false).expect("jsonl")
-                }) / 1e6,
-            );
-            let _ = std::fs::remove_dir_all(&wandb_out);
-            wandb.push(
-                export_rate(args.steps, args.cpu_time, || {
-                    ringlog_service::export_wandb(&run_dir, &wandb_out, &sampling, false).expect("wandb").stats
-                }) / 1e6,
-            );
-            let _ = std::fs::remove_dir_all(&wandb_out);
+            let wants = |e: Export| args.exports.contains(&e);
+            if wants(Export::Parquet) {
+                parquet.push(
+                    export_rate(args.steps, args.cpu_time, || {
+                        ringlog_service::export_parquet(&run_dir, std::io::sink(), &sampling, false).expect("parquet")
+                    }) / 1e6,
+                );
+            }
+            if wants(Export::Jsonl) {
+                jsonl.push(
+                    export_rate(args.steps, args.cpu_time, || {
+                        ringlog_service::export_jsonl_with(&run_dir, &mut std::io::sink(), &sampling, false)
+                            .expect("jsonl")
+                    }) / 1e6,
+                );
+            }
+            if wants(Export::Wandb) {
+                let _ = std::fs::remove_dir_all(&wandb_out);
+                wandb.push(
+                    export_rate(args.steps, args.cpu_time, || {
+                        ringlog_service::export_wandb(&run_dir, &wandb_out, &sampling, false).expect("wandb").stats
+                    }) / 1e6,
+                );
+                let _ = std::fs::remove_dir_all(&wandb_out);
+            }
         }
         println!(
             "{:<26} {:>14.2} {:>14.2} {:>12.2} {:>18.2} {:>16.2} {:>16.2}",

@@ -372,6 +372,37 @@ impl WandbWriter {
         timestamp_unix_ns: u64,
         items: &[(K, WandbValue)],
     ) -> Result<(), WandbError> {
+        self.history_with_json(step, timestamp_unix_ns, items, &[])
+    }
+
+    /// [`history`](Self::history), with the JSON text of some values written already (on
+    /// another thread, say): `json[i]`, when not empty, is used for item `i` in place of
+    /// formatting its value again, and must be what [`WandbValue::write_json`] writes for
+    /// it. It is used only for numbers and booleans; items past `json`'s end, and every
+    /// other value, are formatted here.
+    ///
+    /// # Errors
+    ///
+    /// As [`history`](Self::history).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use ringlog_wandb::WandbValue;
+    /// # let mut w: ringlog_wandb::WandbWriter = unimplemented!();
+    /// let loss = WandbValue::F64(0.25);
+    /// let mut text = Vec::new();
+    /// loss.write_json(&mut text);
+    /// w.history_with_json(10, 1_796_137_118_000_000_000, &[("loss", loss)], &[&text])?;
+    /// # Ok::<(), ringlog_wandb::WandbError>(())
+    /// ```
+    pub fn history_with_json<K: AsRef<str>>(
+        &mut self,
+        step: i64,
+        timestamp_unix_ns: u64,
+        items: &[(K, WandbValue)],
+        json: &[&[u8]],
+    ) -> Result<(), WandbError> {
         self.check_usable()?;
         if let Some(previous) = self.last_step
             && step <= previous
@@ -384,13 +415,13 @@ impl WandbWriter {
         }
         self.encoder.clear();
         self.summary.begin_step();
-        for (key, value) in items {
-            self.add_item(key.as_ref(), value);
+        for (i, (key, value)) in items.iter().enumerate() {
+            self.add_item(key.as_ref(), value, json.get(i).copied().unwrap_or_default());
         }
         let runtime_s = timestamp_unix_ns.saturating_sub(self.start_time_unix_ns) as f64 / 1e9;
-        self.add_item("_runtime", &WandbValue::F64(runtime_s));
-        self.add_item("_step", &WandbValue::I64(step));
-        self.add_item("_timestamp", &WandbValue::F64(timestamp_unix_ns as f64 / 1e9));
+        self.add_item("_runtime", &WandbValue::F64(runtime_s), &[]);
+        self.add_item("_step", &WandbValue::I64(step), &[]);
+        self.add_item("_timestamp", &WandbValue::F64(timestamp_unix_ns as f64 / 1e9), &[]);
 
         let num = self.next_num;
         self.framer.append_parts(&self.encoder.summary_parts(num), &mut self.out);
@@ -402,12 +433,15 @@ impl WandbWriter {
 
     /// Encodes one item of the current step and makes it the key's summary value. Plain
     /// numbers and booleans take the fast path: the key's item head comes from its summary
-    /// slot (one lookup serves both) and the value is formatted once.
-    fn add_item(&mut self, key: &str, value: &WandbValue) {
+    /// slot (one lookup serves both) and the value is formatted once, or not at all when
+    /// `json` (not empty) holds its text already.
+    fn add_item(&mut self, key: &str, value: &WandbValue, json: &[u8]) {
         match value {
             WandbValue::F64(_) | WandbValue::I64(_) | WandbValue::Bool(_) => {
                 let slot = self.summary.slot(key);
-                self.encoder.add_plain(self.summary.item_head(slot), |out| value.write_json(out));
+                self.encoder.add_plain(self.summary.item_head(slot), |out| {
+                    if json.is_empty() { value.write_json(out) } else { out.extend_from_slice(json) }
+                });
                 self.summary.set_plain(slot, value.clone());
             }
             _ => {
@@ -447,7 +481,7 @@ impl WandbWriter {
         self.encoder.clear();
         self.summary.begin_step();
         for (key, value) in items {
-            self.add_item(key, value);
+            self.add_item(key, value, &[]);
         }
         let num = self.next_num;
         self.framer.append_parts(&self.encoder.summary_parts(num), &mut self.out);

@@ -29,12 +29,17 @@ const QUEUED_BATCHES: usize = 4;
 type Call = Box<dyn FnOnce(&mut WandbWriter) -> Result<(), WandbError> + Send>;
 
 /// Rows flattened: per row its step, timestamp and item count; the items' key ids and values
-/// in one list each.
+/// in one list each, and the JSON text of each number or boolean (formatting it is a third
+/// of the writer's work, so the reading side, which has time to spare, does it).
 #[derive(Default)]
 struct Batch {
     rows: Vec<(i64, u64, u32)>,
     keys: Vec<u32>,
     values: Vec<WandbValue>,
+    /// The texts, one after another.
+    json: Vec<u8>,
+    /// Per item, where its text in `json` ends (an empty text: formatted by the writer).
+    json_ends: Vec<u32>,
 }
 
 enum Msg {
@@ -99,6 +104,11 @@ impl WandbPipe {
                 }
             };
             b.keys.push(id);
+            if matches!(value, WandbValue::F64(_) | WandbValue::I64(_) | WandbValue::Bool(_)) {
+                value.write_json(&mut b.json);
+            }
+            // A batch's texts stay far below 4 GiB: 1,024 rows of short numbers.
+            b.json_ends.push(b.json.len() as u32);
             b.values.push(value);
         }
         if b.rows.len() >= BATCH_ROWS {
@@ -183,13 +193,19 @@ fn run(mut w: WandbWriter, rx: Receiver<Msg>) -> Result<WandbWriter, ExportError
             Msg::Names(new) => names.extend(new),
             Msg::Rows(batch) => {
                 let mut items: Vec<(&str, WandbValue)> = Vec::new();
+                let mut texts: Vec<&[u8]> = Vec::new();
                 let (mut keys, mut values) = (batch.keys.into_iter(), batch.values.into_iter());
+                let mut ends = batch.json_ends.iter().map(|&e| e as usize);
+                let mut start = 0;
                 for (step, ts, n) in batch.rows {
                     items.clear();
-                    for (key, value) in keys.by_ref().zip(values.by_ref()).take(n as usize) {
+                    texts.clear();
+                    for ((key, value), end) in keys.by_ref().zip(values.by_ref()).zip(ends.by_ref()).take(n as usize) {
                         items.push((&names[key as usize], value));
+                        texts.push(&batch.json[start..end]);
+                        start = end;
                     }
-                    w.history(step, ts, &items)?;
+                    w.history_with_json(step, ts, &items, &texts)?;
                 }
             }
             Msg::Call(f) => f(&mut w)?,
@@ -221,7 +237,17 @@ mod tests {
             items: keys[..if step < 3_000 { 3 } else { 4 }]
                 .iter()
                 .enumerate()
-                .map(|(i, k)| (Arc::clone(k), WandbValue::F64(step as f64 * 0.25 + i as f64)))
+                .map(|(i, k)| {
+                    // Numbers, booleans (texts written by the sender) and strings (written by
+                    // the writer) mixed, so a text that lands on the wrong item shows.
+                    let value = match (i, step % 7) {
+                        (1, 0) => WandbValue::Str(format!("s{step}")),
+                        (1, 1) => WandbValue::I64(step << 40),
+                        (2, 2) => WandbValue::Bool(step % 2 == 0),
+                        _ => WandbValue::F64(step as f64 * 0.25 + i as f64),
+                    };
+                    (Arc::clone(k), value)
+                })
                 .collect(),
         })
     }

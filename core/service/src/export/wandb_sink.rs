@@ -40,7 +40,7 @@ pub(crate) struct Ended {
 #[derive(Debug)]
 enum Target {
     Direct(Box<WandbWriter>),
-    Piped(WandbPipe),
+    Piped(Box<WandbPipe>),
 }
 
 impl Target {
@@ -105,7 +105,7 @@ impl WandbSink {
     pub(crate) fn create_piped(out_dir: &Path, info: &RunInfo, merged: MergedHistory) -> Result<Self, ExportError> {
         let mut sink = Self::create(out_dir, info, merged)?;
         if let Target::Direct(writer) = sink.target {
-            sink.target = Target::Piped(WandbPipe::start(*writer)?);
+            sink.target = Target::Piped(Box::new(WandbPipe::start(*writer)?));
         }
         Ok(sink)
     }
