@@ -107,9 +107,15 @@ impl HistoryEncoder {
     /// Adds a plain item from its key's [`plain_item_head`] and the JSON text `write`
     /// appends: the same bytes as [`add`](Self::add) of a one-element key path.
     pub(crate) fn add_plain(&mut self, head: &[u8], write: impl FnOnce(&mut Vec<u8>)) {
-        self.value.clear();
-        write(&mut self.value);
-        let json = &self.value;
+        let mut json = std::mem::take(&mut self.value);
+        json.clear();
+        write(&mut json);
+        self.add_plain_text(head, &json);
+        self.value = json;
+    }
+
+    /// [`add_plain`](Self::add_plain) of a value whose JSON text is `json`.
+    pub(crate) fn add_plain_text(&mut self, head: &[u8], json: &[u8]) {
         let body = head.len() + varint_len(json.len() as u64) + json.len();
         self.items.reserve(1 + varint_len(body as u64) + body);
         self.items.push(ITEM_TAG);

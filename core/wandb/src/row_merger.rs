@@ -65,6 +65,8 @@ pub struct RowMerger<V> {
     rank: (u64, u32),
     /// Key → index in `items`, kept only while a row has more than `SCAN_MAX` keys.
     slots: std::collections::HashMap<Arc<str>, usize, foldhash::fast::FixedState>,
+    /// Every key is interned (see [`interned`](Self::interned)): keys compare by address.
+    interned: bool,
 }
 
 impl<V: Clone> Default for RowMerger<V> {
@@ -90,7 +92,30 @@ impl<V: Clone> RowMerger<V> {
             ranks: Vec::new(),
             rank: (0, 0),
             slots: Default::default(),
+            interned: false,
         }
+    }
+
+    /// The same merger, for a caller whose keys are interned: every key of one name is
+    /// the same `Arc` (a clone of it), so keys compare by address, without comparing
+    /// their text. With keys that are not interned, two keys of one name would be kept
+    /// as two items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let loss: Arc<str> = Arc::from("loss");
+    /// let mut m = ringlog_wandb::RowMerger::new().interned();
+    /// m.start(0, 1, 10).unwrap();
+    /// m.add(Arc::clone(&loss), 1.0);
+    /// m.add(Arc::clone(&loss), 2.0);
+    /// let row = m.start(0, 2, 20).unwrap().unwrap();
+    /// assert_eq!(row.items, vec![(loss, 2.0)]);
+    /// ```
+    pub fn interned(mut self) -> Self {
+        self.interned = true;
+        self
     }
 
     /// Adds lane `lane`'s row for `step`. Returns the previous step's merged row when `step`
@@ -191,12 +216,13 @@ impl<V: Clone> RowMerger<V> {
 
     /// The index of `key` in the current row.
     fn find(&mut self, key: &str) -> Option<usize> {
+        let same_address = |k: &Arc<str>| std::ptr::eq(k.as_ptr(), key.as_ptr()) && k.len() == key.len();
+        if self.interned {
+            return self.items.iter().position(|(k, ..)| same_address(k));
+        }
         if self.items.len() <= SCAN_MAX {
             // The same interned name is the same address: compared first.
-            return self
-                .items
-                .iter()
-                .position(|(k, ..)| (std::ptr::eq(k.as_ptr(), key.as_ptr()) && k.len() == key.len()) || **k == *key);
+            return self.items.iter().position(|(k, ..)| same_address(k) || **k == *key);
         }
         if self.slots.len() != self.items.len() {
             // The row just grew past SCAN_MAX: index the keys it has.

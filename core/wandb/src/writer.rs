@@ -379,7 +379,9 @@ impl WandbWriter {
     /// another thread, say): `json[i]`, when not empty, is used for item `i` in place of
     /// formatting its value again, and must be what [`WandbValue::write_json`] writes for
     /// it. It is used only for numbers and booleans; items past `json`'s end, and every
-    /// other value, are formatted here.
+    /// other value, are formatted here. Three more entries past the items, when given, are
+    /// the texts of the row's `_runtime`, `_step` and `_timestamp` (see
+    /// [`row_time_json`](Self::row_time_json)).
     ///
     /// # Errors
     ///
@@ -415,13 +417,15 @@ impl WandbWriter {
         }
         self.encoder.clear();
         self.summary.begin_step();
+        let text = |i: usize| json.get(i).copied().unwrap_or_default();
         for (i, (key, value)) in items.iter().enumerate() {
-            self.add_item(key.as_ref(), value, json.get(i).copied().unwrap_or_default());
+            self.add_item(key.as_ref(), value, text(i));
         }
-        let runtime_s = timestamp_unix_ns.saturating_sub(self.start_time_unix_ns) as f64 / 1e9;
-        self.add_item("_runtime", &WandbValue::F64(runtime_s), &[]);
-        self.add_item("_step", &WandbValue::I64(step), &[]);
-        self.add_item("_timestamp", &WandbValue::F64(timestamp_unix_ns as f64 / 1e9), &[]);
+        let [runtime, step_value, timestamp] = Self::row_time_values(self.start_time_unix_ns, step, timestamp_unix_ns);
+        let n = items.len();
+        self.add_item("_runtime", &runtime, text(n));
+        self.add_item("_step", &step_value, text(n + 1));
+        self.add_item("_timestamp", &timestamp, text(n + 2));
 
         let num = self.next_num;
         self.framer.append_parts(&self.encoder.summary_parts(num), &mut self.out);
@@ -429,6 +433,47 @@ impl WandbWriter {
         self.next_num += 2;
         self.last_step = Some(step);
         self.spill_if_full()
+    }
+
+    /// The values of a row's `_runtime` (seconds since the run's start), `_step` and
+    /// `_timestamp` (seconds since the Unix epoch).
+    fn row_time_values(start_time_unix_ns: u64, step: i64, timestamp_unix_ns: u64) -> [WandbValue; 3] {
+        let runtime_s = timestamp_unix_ns.saturating_sub(start_time_unix_ns) as f64 / 1e9;
+        [WandbValue::F64(runtime_s), WandbValue::I64(step), WandbValue::F64(timestamp_unix_ns as f64 / 1e9)]
+    }
+
+    /// Appends to `out` the JSON texts of the `_runtime`, `_step` and `_timestamp` items of
+    /// a row of a run that started at `start_time_unix_ns`, and returns where each ends in
+    /// `out`: the three entries [`history_with_json`](Self::history_with_json) takes after
+    /// the items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut out = Vec::new();
+    /// let ends = ringlog_wandb::WandbWriter::row_time_json(1_000_000_000, 7, 3_500_000_000, &mut out);
+    /// assert_eq!(&out[..ends[0]], b"2.5");
+    /// assert_eq!(&out[ends[0]..ends[1]], b"7");
+    /// assert_eq!(&out[ends[1]..ends[2]], b"3.5");
+    /// ```
+    pub fn row_time_json(start_time_unix_ns: u64, step: i64, timestamp_unix_ns: u64, out: &mut Vec<u8>) -> [usize; 3] {
+        let values = Self::row_time_values(start_time_unix_ns, step, timestamp_unix_ns);
+        values.map(|v| {
+            v.write_json(out);
+            out.len()
+        })
+    }
+
+    /// The run's start time (Unix ns), as given in its [`RunInfo`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let w: ringlog_wandb::WandbWriter = unimplemented!();
+    /// let start_ns = w.start_time_unix_ns();
+    /// ```
+    pub fn start_time_unix_ns(&self) -> u64 {
+        self.start_time_unix_ns
     }
 
     /// Encodes one item of the current step and makes it the key's summary value. Plain
@@ -439,9 +484,12 @@ impl WandbWriter {
         match value {
             WandbValue::F64(_) | WandbValue::I64(_) | WandbValue::Bool(_) => {
                 let slot = self.summary.slot(key);
-                self.encoder.add_plain(self.summary.item_head(slot), |out| {
-                    if json.is_empty() { value.write_json(out) } else { out.extend_from_slice(json) }
-                });
+                let head = self.summary.item_head(slot);
+                if json.is_empty() {
+                    self.encoder.add_plain(head, |out| value.write_json(out));
+                } else {
+                    self.encoder.add_plain_text(head, json);
+                }
                 self.summary.set_plain(slot, value.clone());
             }
             _ => {

@@ -135,7 +135,8 @@ impl MergedHistory {
             window_limit: DEFAULT_WINDOW_BYTES,
             arrivals: 0,
             released: None,
-            merger: RowMerger::new(),
+            // `kept_name` interns every name (one `Arc` per name, in `names`).
+            merger: RowMerger::new().interned(),
             downsampler: downsample.map(|(every, agg)| Downsampler::new(every, agg)),
             last_merged_ts: 0,
             late_rows: 0,

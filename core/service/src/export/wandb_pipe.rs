@@ -40,6 +40,10 @@ struct Batch {
     json: Vec<u8>,
     /// Per item, where its text in `json` ends (an empty text: formatted by the writer).
     json_ends: Vec<u32>,
+    /// Per row, the texts of its `_runtime`, `_step` and `_timestamp`, one after another.
+    times: Vec<u8>,
+    /// Per row, where each of those three texts ends in `times`.
+    time_ends: Vec<u32>,
 }
 
 enum Msg {
@@ -58,6 +62,10 @@ pub(crate) struct WandbPipe {
     ids: HashMap<Arc<str>, u32, foldhash::fast::FixedState>,
     /// Names given ids since the last message.
     new_names: Vec<Box<str>>,
+    /// Per item position, the key last seen there and its id.
+    recent: Vec<(Arc<str>, u32)>,
+    /// The run's start, for the rows' `_runtime`.
+    start_time_unix_ns: u64,
 }
 
 impl std::fmt::Debug for WandbPipe {
@@ -72,6 +80,7 @@ impl WandbPipe {
     /// # Errors
     /// [`ExportError::Write`] if the thread cannot be started.
     pub(crate) fn start(writer: WandbWriter) -> Result<Self, ExportError> {
+        let start_time_unix_ns = writer.start_time_unix_ns();
         let (tx, rx) = sync_channel(QUEUED_BATCHES);
         let thread = std::thread::Builder::new()
             .name("ringlog-wandb-writer".into())
@@ -83,6 +92,8 @@ impl WandbPipe {
             batch: Batch::default(),
             ids: HashMap::default(),
             new_names: Vec::new(),
+            recent: Vec::new(),
+            start_time_unix_ns,
         })
     }
 
@@ -93,13 +104,29 @@ impl WandbPipe {
     pub(crate) fn row(&mut self, row: MergedRow<WandbValue>) -> Result<(), ExportError> {
         let b = &mut self.batch;
         b.rows.push((row.step, row.timestamp_unix_ns, row.items.len() as u32));
-        for (key, value) in row.items {
-            let id = match self.ids.get(&*key) {
-                Some(&id) => id,
-                None => {
-                    let id = self.ids.len() as u32;
-                    self.new_names.push(Box::from(&*key));
-                    self.ids.insert(key, id);
+        // The row's `_runtime`, `_step` and `_timestamp` texts, after its items' texts.
+        let times = WandbWriter::row_time_json(self.start_time_unix_ns, row.step, row.timestamp_unix_ns, &mut b.times);
+        b.time_ends.extend(times.map(|e| e as u32));
+        for (i, (key, value)) in row.items.into_iter().enumerate() {
+            // A row usually has the keys of the row before, in the same order and as the
+            // same `Arc`s: the id found for that position last time is checked by address
+            // (the cache holds the `Arc`, so the address cannot be reused by another name).
+            let id = match self.recent.get(i) {
+                Some((k, id)) if Arc::ptr_eq(k, &key) => *id,
+                _ => {
+                    let id = match self.ids.get(&*key) {
+                        Some(&id) => id,
+                        None => {
+                            let id = self.ids.len() as u32;
+                            self.new_names.push(Box::from(&*key));
+                            self.ids.insert(Arc::clone(&key), id);
+                            id
+                        }
+                    };
+                    match self.recent.get_mut(i) {
+                        Some(slot) => *slot = (key, id),
+                        None => self.recent.push((key, id)),
+                    }
                     id
                 }
             };
@@ -196,7 +223,8 @@ fn run(mut w: WandbWriter, rx: Receiver<Msg>) -> Result<WandbWriter, ExportError
                 let mut texts: Vec<&[u8]> = Vec::new();
                 let (mut keys, mut values) = (batch.keys.into_iter(), batch.values.into_iter());
                 let mut ends = batch.json_ends.iter().map(|&e| e as usize);
-                let mut start = 0;
+                let mut time_ends = batch.time_ends.chunks_exact(3);
+                let (mut start, mut time_start) = (0, 0);
                 for (step, ts, n) in batch.rows {
                     items.clear();
                     texts.clear();
@@ -204,6 +232,10 @@ fn run(mut w: WandbWriter, rx: Receiver<Msg>) -> Result<WandbWriter, ExportError
                         items.push((&names[key as usize], value));
                         texts.push(&batch.json[start..end]);
                         start = end;
+                    }
+                    for &end in time_ends.next().unwrap_or_default() {
+                        texts.push(&batch.times[time_start..end as usize]);
+                        time_start = end as usize;
                     }
                     w.history_with_json(step, ts, &items, &texts)?;
                 }
