@@ -677,8 +677,8 @@ fn entries_as_items(log: &mut RunLog) -> Vec<Result<LogRecord, RunLogError>> {
     let _ = log.try_for_each_entry(|e| {
         items.push(match e {
             Entry::Scalars(s) => Ok(s.to_record()),
-            Entry::Record(r) => Ok(r),
-            Entry::Error(e) => Err(e),
+            Entry::Record(r) => Ok(r.clone()),
+            Entry::Error(e) => Err(*e),
         });
         std::ops::ControlFlow::<()>::Continue(())
     });

@@ -73,9 +73,9 @@ pub(crate) fn walk_items_with(
             Entry::Record(rec) => {
                 stats.records += 1;
                 keys.observe(rec.lane(), &rec.record());
-                visit(Item::Record(&rec), keys)
+                visit(Item::Record(rec), keys)
             }
-            Entry::Error(e) => stats.note_read_error(e, true),
+            Entry::Error(e) => stats.note_read_error(*e, true),
         };
         if let Some(offset) = offset {
             bar.at(offset);

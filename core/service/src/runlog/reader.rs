@@ -121,9 +121,10 @@ pub enum Entry<'a> {
     /// block: nothing is rebuilt or copied for it.
     Scalars(ScalarsEntry<'a>),
     /// Any other valid record (and every record of a version-1 log).
-    Record(LogRecord),
-    /// A damaged region or a record that cannot be used: the iterator's `Err` items.
-    Error(RunLogError),
+    Record(&'a LogRecord),
+    /// A damaged region or a record that cannot be used: the iterator's `Err` items
+    /// (boxed: they are rare, and an entry is moved once per record).
+    Error(Box<RunLogError>),
 }
 
 /// A compact scalar record, borrowed from the reader's block decoder.
@@ -570,8 +571,8 @@ impl RunLog {
             self.tally(item.as_ref());
             match item {
                 None => return ControlFlow::Continue(()),
-                Some(Ok(rec)) => f(Entry::Record(rec))?,
-                Some(Err(e)) => f(Entry::Error(e))?,
+                Some(Ok(rec)) => f(Entry::Record(&rec))?,
+                Some(Err(e)) => f(Entry::Error(Box::new(e)))?,
             }
         }
     }
@@ -585,7 +586,7 @@ impl RunLog {
             Err(e) => {
                 self.failed = true;
                 self.finished = true;
-                f(Entry::Error(RunLogError::io(path, "reading blocks", READ_HINT)(e)))?;
+                f(Entry::Error(Box::new(RunLogError::io(path, "reading blocks", READ_HINT)(e))))?;
                 return ControlFlow::Continue(false);
             }
         };
@@ -593,7 +594,7 @@ impl RunLog {
             None => return ControlFlow::Continue(false),
             Some(BlockScan::Damaged { offset, len }) => {
                 self.damaged += 1;
-                f(Entry::Error(RunLogError::CorruptFrame { path: path.clone(), offset, len }))?;
+                f(Entry::Error(Box::new(RunLogError::CorruptFrame { path: path.clone(), offset, len })))?;
                 return ControlFlow::Continue(true);
             }
             Some(BlockScan::Block { offset, header, body }) => (offset, header, body),
@@ -604,6 +605,7 @@ impl RunLog {
         let (records, rejected) = (&mut self.records, &mut self.rejected);
         let result = decode_block_until(decoder, body, header.first_seq, header.count, |d| {
             let one: [ScalarItem; 1];
+            let checked: LogRecord;
             let entry = match d {
                 Decoded::Scalar1 { seq, record } => {
                     one = [ScalarItem { key: record.key, reserved: record.reserved, value: record.value }];
@@ -623,8 +625,11 @@ impl RunLog {
                 }
                 Decoded::Raw { seq, kind, format, payload } => {
                     match Self::checked(path, offset, lane, seq, kind, format, payload) {
-                        Ok(rec) => Entry::Record(rec),
-                        Err(e) => Entry::Error(e),
+                        Ok(rec) => {
+                            checked = rec;
+                            Entry::Record(&checked)
+                        }
+                        Err(e) => Entry::Error(Box::new(e)),
                     }
                 }
             };
@@ -642,13 +647,13 @@ impl RunLog {
         }
         if let Err(reason) = result {
             self.rejected += 1;
-            f(Entry::Error(RunLogError::InvalidRecord {
+            f(Entry::Error(Box::new(RunLogError::InvalidRecord {
                 path: path.clone(),
                 offset,
                 lane,
                 seq: last_seq,
                 reason: format!("malformed block body ({reason}); the rest of the block is skipped"),
-            }))?;
+            })))?;
         }
         ControlFlow::Continue(true)
     }
