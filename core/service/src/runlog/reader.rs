@@ -604,24 +604,11 @@ impl RunLog {
         let mut broke = None;
         let (records, rejected) = (&mut self.records, &mut self.rejected);
         let result = decode_block_until(decoder, body, header.first_seq, header.count, |d| {
-            let one: [ScalarItem; 1];
+            let mut one = [ScalarItem { key: 0, reserved: 0, value: 0.0 }];
             let checked: LogRecord;
             let entry = match d {
-                Decoded::Scalar1 { seq, record } => {
-                    one = [ScalarItem { key: record.key, reserved: record.reserved, value: record.value }];
-                    let (step, ts_ns) = (record.step, record.ts_ns);
-                    Entry::Scalars(ScalarsEntry {
-                        offset,
-                        lane,
-                        seq,
-                        kind: RecordKind::Scalar1,
-                        step,
-                        ts_ns,
-                        items: &one,
-                    })
-                }
-                Decoded::Scalars { seq, ts_ns, step, items } => {
-                    Entry::Scalars(ScalarsEntry { offset, lane, seq, kind: RecordKind::Scalars, step, ts_ns, items })
+                Decoded::Scalar1 { .. } | Decoded::Scalars { .. } => {
+                    Entry::Scalars(Self::scalars_entry(offset, lane, d, &mut one).expect("a scalar record"))
                 }
                 Decoded::Raw { seq, kind, format, payload } => {
                     match Self::checked(path, offset, lane, seq, kind, format, payload) {
@@ -647,13 +634,7 @@ impl RunLog {
         }
         if let Err(reason) = result {
             self.rejected += 1;
-            f(Entry::Error(Box::new(RunLogError::InvalidRecord {
-                path: path.clone(),
-                offset,
-                lane,
-                seq: last_seq,
-                reason: format!("malformed block body ({reason}); the rest of the block is skipped"),
-            })))?;
+            f(Entry::Error(Box::new(malformed_body(path, offset, lane, last_seq, &reason))))?;
         }
         ControlFlow::Continue(true)
     }
@@ -694,14 +675,27 @@ impl RunLog {
 
     /// A compact record rebuilt as the archive the producer wrote.
     fn compact(offset: u64, lane: u16, d: Decoded<'_>) -> Option<LogRecord> {
-        let (seq, kind, payload) = match d {
-            Decoded::Scalar1 { seq, record } => (seq, RecordKind::Scalar1, PayloadBuf::scalar1(&record)),
-            Decoded::Scalars { seq, ts_ns, step, items } => {
-                (seq, RecordKind::Scalars, PayloadBuf::scalars(ts_ns, step, items))
+        let mut one = [ScalarItem { key: 0, reserved: 0, value: 0.0 }];
+        Self::scalars_entry(offset, lane, d, &mut one).map(|e| e.to_record())
+    }
+
+    /// The entry of a compact record (`None` for a raw one); a `Scalar1`'s one item is
+    /// put in `one`, which the entry borrows.
+    fn scalars_entry<'a>(
+        offset: u64,
+        lane: u16,
+        d: Decoded<'a>,
+        one: &'a mut [ScalarItem; 1],
+    ) -> Option<ScalarsEntry<'a>> {
+        let (seq, kind, step, ts_ns, items): (_, _, _, _, &'a [ScalarItem]) = match d {
+            Decoded::Scalar1 { seq, record } => {
+                one[0] = ScalarItem { key: record.key, reserved: record.reserved, value: record.value };
+                (seq, RecordKind::Scalar1, record.step, record.ts_ns, one)
             }
+            Decoded::Scalars { seq, ts_ns, step, items } => (seq, RecordKind::Scalars, step, ts_ns, items),
             Decoded::Raw { .. } => return None,
         };
-        Some(LogRecord { offset, lane, seq, kind, format: RECORD_FORMAT_VERSION, payload })
+        Some(ScalarsEntry { offset, lane, seq, kind, step, ts_ns, items })
     }
 
     /// Reads the next block into `pending`; `Ok(false)` at the end.
@@ -728,13 +722,7 @@ impl RunLog {
                     pending.push_back(item);
                 });
                 if let Err(reason) = result {
-                    pending.push_back(Err(RunLogError::InvalidRecord {
-                        path: path.clone(),
-                        offset,
-                        lane,
-                        seq: last_seq,
-                        reason: format!("malformed block body ({reason}); the rest of the block is skipped"),
-                    }));
+                    pending.push_back(Err(malformed_body(path, offset, lane, last_seq, &reason)));
                 }
                 Ok(true)
             }
@@ -754,6 +742,18 @@ impl RunLog {
             Ok(None) => None,
             Err(e) => Some(Err(RunLogError::io(path, "reading frames", READ_HINT)(e))),
         }
+    }
+}
+
+/// The error for a block body that does not decode, after the record with sequence
+/// number `seq`.
+fn malformed_body(path: &Path, offset: u64, lane: u16, seq: u64, reason: &str) -> RunLogError {
+    RunLogError::InvalidRecord {
+        path: path.to_owned(),
+        offset,
+        lane,
+        seq,
+        reason: format!("malformed block body ({reason}); the rest of the block is skipped"),
     }
 }
 
