@@ -38,12 +38,9 @@ struct Batch {
     values: Vec<WandbValue>,
     /// The texts, one after another.
     json: Vec<u8>,
-    /// Per item, where its text in `json` ends (an empty text: formatted by the writer).
+    /// Per item, where its text in `json` ends (an empty text: formatted by the writer);
+    /// after a row's items, the ends of its `_runtime`, `_step` and `_timestamp` texts.
     json_ends: Vec<u32>,
-    /// Per row, the texts of its `_runtime`, `_step` and `_timestamp`, one after another.
-    times: Vec<u8>,
-    /// Per row, where each of those three texts ends in `times`.
-    time_ends: Vec<u32>,
 }
 
 enum Msg {
@@ -104,9 +101,6 @@ impl WandbPipe {
     pub(crate) fn row(&mut self, row: MergedRow<WandbValue>) -> Result<(), ExportError> {
         let b = &mut self.batch;
         b.rows.push((row.step, row.timestamp_unix_ns, row.items.len() as u32));
-        // The row's `_runtime`, `_step` and `_timestamp` texts, after its items' texts.
-        let times = WandbWriter::row_time_json(self.start_time_unix_ns, row.step, row.timestamp_unix_ns, &mut b.times);
-        b.time_ends.extend(times.map(|e| e as u32));
         for (i, (key, value)) in row.items.into_iter().enumerate() {
             // A row usually has the keys of the row before, in the same order and as the
             // same `Arc`s: the id found for that position last time is checked by address
@@ -138,6 +132,9 @@ impl WandbPipe {
             b.json_ends.push(b.json.len() as u32);
             b.values.push(value);
         }
+        // The row's `_runtime`, `_step` and `_timestamp` texts, after its items' texts.
+        let times = WandbWriter::row_time_json(self.start_time_unix_ns, row.step, row.timestamp_unix_ns, &mut b.json);
+        b.json_ends.extend(times.map(|e| e as u32));
         if b.rows.len() >= BATCH_ROWS {
             self.send_rows()?;
         }
@@ -223,19 +220,17 @@ fn run(mut w: WandbWriter, rx: Receiver<Msg>) -> Result<WandbWriter, ExportError
                 let mut texts: Vec<&[u8]> = Vec::new();
                 let (mut keys, mut values) = (batch.keys.into_iter(), batch.values.into_iter());
                 let mut ends = batch.json_ends.iter().map(|&e| e as usize);
-                let mut time_ends = batch.time_ends.chunks_exact(3);
-                let (mut start, mut time_start) = (0, 0);
+                let mut start = 0;
                 for (step, ts, n) in batch.rows {
                     items.clear();
-                    texts.clear();
-                    for ((key, value), end) in keys.by_ref().zip(values.by_ref()).zip(ends.by_ref()).take(n as usize) {
+                    for (key, value) in keys.by_ref().zip(values.by_ref()).take(n as usize) {
                         items.push((&names[key as usize], value));
+                    }
+                    // The items' texts, then the three time texts.
+                    texts.clear();
+                    for end in ends.by_ref().take(n as usize + 3) {
                         texts.push(&batch.json[start..end]);
                         start = end;
-                    }
-                    for &end in time_ends.next().unwrap_or_default() {
-                        texts.push(&batch.times[time_start..end as usize]);
-                        time_start = end as usize;
                     }
                     w.history_with_json(step, ts, &items, &texts)?;
                 }
