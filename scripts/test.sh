@@ -11,7 +11,15 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CARGO_TERM_COLOR=never
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step prints how long the one before it took, so a slow suite shows where.
+step_start=$SECONDS
+step_name=setup
+step() {
+    printf '\n(%s: %d s; total %d s)\n' "$step_name" $((SECONDS - step_start)) "$SECONDS"
+    step_start=$SECONDS
+    step_name=$1
+    printf '\n==> %s\n' "$*"
+}
 
 step "cargo fmt --all --check"
 cargo fmt --all --check
@@ -41,5 +49,6 @@ RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
 step "miri (ring logic over heap lanes)"
 bash scripts/miri.sh
 
+printf '\n(%s: %d s; total %d s)\n' "$step_name" $((SECONDS - step_start)) "$SECONDS"
 echo
 echo "all ringlog tests passed"
