@@ -21,7 +21,7 @@ step "test dependencies (maturin, wandb==0.31.0, pyarrow, numpy, pytest)"
 step "cargo fmt / clippy (bindings/python, not a workspace member: it needs a Python)"
 export PYO3_PYTHON="$VENV/bin/python"
 cargo fmt --manifest-path bindings/python/Cargo.toml --check
-cargo clippy --manifest-path bindings/python/Cargo.toml --release --all-targets --features abi3 -- -D warnings
+cargo clippy --manifest-path bindings/python/Cargo.toml --all-targets --features abi3 -- -D warnings
 
 # The maturin build backend runs the `maturin` of the venv.
 export PATH="$VENV/bin:$PATH"

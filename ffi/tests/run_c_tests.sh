@@ -21,7 +21,7 @@
 #    and shuts that service down afterwards.
 # 4. Runs the programs under valgrind (--leak-check=full, definite leaks are
 #    errors), against a build of libringlog with rustix on its libc backend
-#    (feature `valgrind`, in TARGET_DIR/ffi-valgrind: rustix's default
+#    (feature `valgrind`, built first in TARGET_DIR and copied out: rustix's default
 #    backend reads the vDSO, which valgrind does not map). Valgrind is
 #    installed with apt-get when missing and running as root; otherwise this
 #    part is skipped with a message.
@@ -91,19 +91,25 @@ for tool in gcc g++ pkg-config; do
     fi
 done
 
-say "building the service binary and libringlog (debug) into $target"
-"$cargo" build --quiet -p ringlog-service -p ringlog-ffi --lib --bin ringlog --target-dir "$target"
-dist="$("$root/ffi/dist.sh" "$target" debug "$work/dist")"
-export PKG_CONFIG_PATH="$dist/lib/pkgconfig"
-
+# The valgrind variant first, in the same target dir: only rustix and the crates above it
+# differ, everything else is shared. It is copied out, and the default build below puts
+# the default libringlog.so back in place.
 have_valgrind=0
+vg_lib="$work/valgrind-lib"
 if ensure_tool valgrind valgrind; then
-    say "building libringlog for valgrind (feature valgrind) into $target/ffi-valgrind"
-    "$cargo" build --quiet -p ringlog-ffi --features valgrind --target-dir "$target/ffi-valgrind"
+    say "building libringlog for valgrind (feature valgrind), copied to $vg_lib"
+    "$cargo" build --quiet -p ringlog-ffi --features valgrind --target-dir "$target"
+    mkdir -p "$vg_lib"
+    cp "$target/debug/libringlog.so" "$vg_lib/"
     have_valgrind=1
 else
     skipped+=("valgrind runs: valgrind is not installed and could not be installed (needs root and apt-get)")
 fi
+
+say "building the service binary and libringlog (debug) into $target"
+"$cargo" build --quiet -p ringlog-service -p ringlog-ffi --lib --bin ringlog --target-dir "$target"
+dist="$("$root/ffi/dist.sh" "$target" debug "$work/dist")"
+export PKG_CONFIG_PATH="$dist/lib/pkgconfig"
 
 cflags=(-std=c11 -Wall -Wextra -Werror -g -I"$root/ffi/tests/c")
 cxxflags=(-std=c++17 -Wall -Wextra -Werror -g -I"$root/bindings/cpp")
@@ -111,7 +117,6 @@ sanitize=(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit
 read -r -a dyn_cflags <<<"$(pkg-config --cflags ringlog)"
 read -r -a dyn_libs <<<"$(pkg-config --libs ringlog)"
 read -r -a static_libs <<<"$(pkg-config --cflags --libs ringlog-static)"
-vg_lib="$target/ffi-valgrind/debug"
 mkdir -p "$work/bin"
 
 # name, compiler, source, extra flags...: builds NAME-dynamic, NAME-asan (and NAME-vg).
