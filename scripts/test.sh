@@ -12,7 +12,7 @@ bash scripts/setup.sh
 export CARGO_TERM_COLOR=never
 
 # Each step prints how long the one before it took, so a slow suite shows where.
-step_start=$SECONDS
+step_start=0
 step_name=setup
 step() {
     printf '\n(%s: %d s; total %d s)\n' "$step_name" $((SECONDS - step_start)) "$SECONDS"
