@@ -5,9 +5,10 @@
 #
 # `cargo test -p ringlog-ffi` runs this through tests/c_programs.rs.
 #
-# 1. Builds the service binary and libringlog (debug) into TARGET_DIR, lays
-#    them out with ffi/dist.sh and compiles against the generated pkg-config
-#    files (ringlog.pc, ringlog-static.pc).
+# 1. Builds the service binary and libringlog (release: the README's C build,
+#    the library a user links; the Rust side's debug assertions run in cargo
+#    test) into TARGET_DIR, lays them out with ffi/dist.sh and compiles against
+#    the generated pkg-config files (ringlog.pc, ringlog-static.pc).
 # 2. Builds each C program (gcc -std=c11 -Wall -Wextra -Werror) and each C++
 #    program (g++ -std=c++17 -Wall -Wextra -Werror) twice: linked dynamically
 #    against libringlog.so, and statically against libringlog.a under
@@ -17,11 +18,11 @@
 #    for the life of the process is still reachable, which LSan does not
 #    report; so no suppressions are needed.
 # 3. Runs every program against a private service of its own (RINGLOG_SOCKET
-#    and RINGLOG_DIR under a temp dir, RINGLOG_BIN = TARGET_DIR/debug/ringlog)
+#    and RINGLOG_DIR under a temp dir, RINGLOG_BIN = TARGET_DIR/release/ringlog)
 #    and shuts that service down afterwards.
 # 4. Runs the programs under valgrind (--leak-check=full, definite leaks are
 #    errors), against a build of libringlog with rustix on its libc backend
-#    (feature `valgrind`, built first in TARGET_DIR and copied out: rustix's default
+#    (feature `valgrind`, in TARGET_DIR/ffi-valgrind: rustix's default
 #    backend reads the vDSO, which valgrind does not map). Valgrind is
 #    installed with apt-get when missing and running as root; otherwise this
 #    part is skipped with a message.
@@ -41,7 +42,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 target="$(realpath -m "${1:-$root/target}")"
 cargo="${CARGO:-cargo}"
 work="$(mktemp -d /tmp/rlc.XXXXXX)"
-bin="$target/debug/ringlog"
+bin="$target/release/ringlog"
 passed=0
 failed=0
 skipped=()
@@ -91,25 +92,20 @@ for tool in gcc g++ pkg-config; do
     fi
 done
 
-# The valgrind variant first, in the same target dir: only rustix and the crates above it
-# differ, everything else is shared. It is copied out, and the default build below puts
-# the default libringlog.so back in place.
+say "building the service binary and libringlog (release, as the README's C section says) into $target"
+"$cargo" build --release --quiet -p ringlog-service -p ringlog-ffi --lib --bin ringlog --target-dir "$target"
+dist="$("$root/ffi/dist.sh" "$target" release "$work/dist")"
+export PKG_CONFIG_PATH="$dist/lib/pkgconfig"
+
 have_valgrind=0
-vg_lib="$work/valgrind-lib"
+vg_lib="$target/ffi-valgrind/debug"
 if ensure_tool valgrind valgrind; then
-    say "building libringlog for valgrind (feature valgrind), copied to $vg_lib"
-    "$cargo" build --quiet -p ringlog-ffi --features valgrind --target-dir "$target"
-    mkdir -p "$vg_lib"
-    cp "$target/debug/libringlog.so" "$vg_lib/"
+    say "building libringlog for valgrind (feature valgrind) into $target/ffi-valgrind"
+    "$cargo" build --quiet -p ringlog-ffi --features valgrind --target-dir "$target/ffi-valgrind"
     have_valgrind=1
 else
     skipped+=("valgrind runs: valgrind is not installed and could not be installed (needs root and apt-get)")
 fi
-
-say "building the service binary and libringlog (debug) into $target"
-"$cargo" build --quiet -p ringlog-service -p ringlog-ffi --lib --bin ringlog --target-dir "$target"
-dist="$("$root/ffi/dist.sh" "$target" debug "$work/dist")"
-export PKG_CONFIG_PATH="$dist/lib/pkgconfig"
 
 cflags=(-std=c11 -Wall -Wextra -Werror -g -I"$root/ffi/tests/c")
 cxxflags=(-std=c++17 -Wall -Wextra -Werror -g -I"$root/bindings/cpp")
