@@ -8,13 +8,21 @@
 # duplicated, wedged runs, and the service's RSS / threads / CPU before, at peak and after.
 # Exits 1 on any lost or duplicated record or wedged run.
 #
-# Usage: bash scripts/soak.sh [--quick] [--seed N] [--producer-kill-runs N] [--service-kills N] [--runs N]
+# Usage: bash scripts/soak.sh [--no-build] [--quick] [--seed N] [--producer-kill-runs N] [--service-kills N] [--runs N]
 #   --quick: about a minute (scripts/test.sh runs it); the default is the long version
 #   (100 producer-kill runs, 30 service kills, 64 runs of 50,000 records per producer).
+#   --no-build (first): the binaries as they are (scripts/test.sh: `cargo test --workspace` built them).
 # Uses the debug binaries (target/debug/ringlog, target/debug/ringlog-soak), building them
 # if needed. Everything it writes is under $TMPDIR/rl-soak-<pid> (kept on failure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --quiet -p ringlog-service --bin ringlog -p ringlog-tests --bin ringlog-soak
+if [ "${1:-}" = --no-build ]; then
+    shift
+    for bin in target/debug/ringlog target/debug/ringlog-soak; do
+        [ -x "$bin" ] || { echo "soak: $bin is missing: run without --no-build" >&2; exit 1; }
+    done
+else
+    cargo build --quiet -p ringlog-service --bin ringlog -p ringlog-tests --bin ringlog-soak
+fi
 exec target/debug/ringlog-soak "$@"

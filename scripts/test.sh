@@ -36,15 +36,20 @@ bash scripts/python_test.sh
 step "cargo test --workspace (the W&B checks use target/venv's wandb and must not skip)"
 RINGLOG_TEST_VENV="$PWD/target/venv" RINGLOG_REQUIRE_WANDB=1 cargo test --workspace
 
+# The soak's binaries as `cargo test --workspace` just built them (a build of its own
+# would resolve other features and compile the service again).
 step "soak --quick: producer and service SIGKILLs, 64 runs at once, every record accounted for (about a minute)"
-bash scripts/soak.sh --quick
+bash scripts/soak.sh --no-build --quick
 
+# --workspace: the features `cargo test --workspace` resolved, so only the bench targets compile.
 step "benches compile and run once in test mode"
-cargo test -p ringlog-benches --benches
+cargo test --workspace --benches
 
+# The dev profile: the models run in seconds unoptimized, and build in less time than the
+# release profile takes to optimize them.
 step "loom models (own target dir, bounded preemptions)"
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 \
-    cargo test -p ringlog-ring --features test-hooks --release --test loom_ring --test loom_wakeup --target-dir target/loom
+    cargo test -p ringlog-ring --features test-hooks --test loom_ring --test loom_wakeup --target-dir target/loom
 
 step "miri (ring logic over heap lanes)"
 bash scripts/miri.sh

@@ -3,7 +3,7 @@
 //! after reading) against reuse (Acquire load of `head`), and the consumer's
 //! real wait path (`has_pending`, then parking on every lane's wake word).
 //!
-//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ringlog-ring --features test-hooks --release --test loom_ring --target-dir target/loom`
+//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ringlog-ring --features test-hooks --test loom_ring --target-dir target/loom`
 //!
 //! Mutations tried (each makes the named tests fail):
 //! - `Producer::publish`: commit store `Release` -> `Relaxed` (every model:

@@ -5,7 +5,7 @@
 //! or the producer decided to wake it. If both miss, the consumer would sleep
 //! on data that is already there: a lost wakeup.
 //!
-//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ringlog-ring --release --test loom_wakeup --target-dir target/loom`
+//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ringlog-ring --test loom_wakeup --target-dir target/loom`
 //!
 //! Mutation tried: removing the `fence(SeqCst)` from either `announce` or
 //! `should_wake` in core/ring/src/ring/wakeup.rs makes `no_lost_wakeup` fail (loom finds
