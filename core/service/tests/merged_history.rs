@@ -128,3 +128,27 @@ fn downsampled_rows_carry_the_last_timestamp_of_their_window() {
     let mean = rows[2].items.iter().find(|(k, _)| &**k == "loss/mean").map(|(_, v)| v.clone());
     assert_eq!(mean, Some(WandbValue::F64(8.5)));
 }
+
+/// A lane that redefines a key id (a new producer process counts its ids from 0 again) names
+/// that id's later values with the new name, earlier ones with the old, for an id in the
+/// per-lane vector and for one far above it (the map); other lanes' ids are untouched.
+/// Fails if a name cached for `(lane, id)` outlives the redefinition, or is shared across lanes.
+#[test]
+fn a_redefined_key_id_names_the_values_after_it() {
+    for id in [0u32, 1 << 20] {
+        let recs = vec![
+            key_def(0, id, "loss"),
+            key_def(1, id, "rank1/loss"),
+            scalar(0, 0, id, 1.0),
+            scalar(1, 0, id, 1.5),
+            key_def(0, id, "acc"),
+            scalar(0, 1, id, 2.0),
+            scalar(1, 1, id, 2.5),
+        ];
+        let (rows, ..) = merge(&recs, MergedHistory::new(None).step_ordered());
+        let names = |row: &MergedRow<WandbValue>| row.items.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>();
+        assert_eq!(rows.len(), 2, "id {id}");
+        assert_eq!(names(&rows[0]), ["loss", "rank1/loss"], "id {id}");
+        assert_eq!(names(&rows[1]), ["acc", "rank1/loss"], "id {id}");
+    }
+}

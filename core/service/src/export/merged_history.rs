@@ -52,6 +52,53 @@ pub const DEFAULT_WINDOW_BYTES: usize = 64 << 20;
 /// Estimated fixed cost of one buffered row (tree node, key, row header).
 const ROW_OVERHEAD: usize = 96;
 
+/// Ids below this find their name in a vector per lane, larger ones in a map.
+const DENSE_IDS: u32 = 1 << 16;
+
+/// `(lane, key id)` → interned name. Every item of every row is looked up here, so ids below
+/// [`DENSE_IDS`] (all of a normal run's) are two vector indexings, not a hash. Only keys the
+/// [`KeyTable`] defines are inserted, so memory stays within what that table holds.
+#[derive(Debug, Default)]
+struct NameCache {
+    dense: Vec<Vec<Option<Arc<str>>>>,
+    sparse: FastMap<(u16, u32), Arc<str>>,
+}
+
+impl NameCache {
+    #[inline]
+    fn get(&self, lane: u16, id: u32) -> Option<&Arc<str>> {
+        if id < DENSE_IDS {
+            self.dense.get(usize::from(lane))?.get(id as usize)?.as_ref()
+        } else {
+            self.sparse.get(&(lane, id))
+        }
+    }
+
+    fn insert(&mut self, lane: u16, id: u32, name: Arc<str>) {
+        if id >= DENSE_IDS {
+            self.sparse.insert((lane, id), name);
+            return;
+        }
+        let (l, k) = (usize::from(lane), id as usize);
+        if self.dense.len() <= l {
+            self.dense.resize_with(l + 1, Vec::new);
+        }
+        let ids = &mut self.dense[l];
+        if ids.len() <= k {
+            ids.resize(k + 1, None);
+        }
+        ids[k] = Some(name);
+    }
+
+    fn remove(&mut self, lane: u16, id: u32) {
+        if id >= DENSE_IDS {
+            self.sparse.remove(&(lane, id));
+        } else if let Some(slot) = self.dense.get_mut(usize::from(lane)).and_then(|ids| ids.get_mut(id as usize)) {
+            *slot = None;
+        }
+    }
+}
+
 /// One history row read from the log, waiting in the window.
 #[derive(Debug)]
 struct PendingRow {
@@ -92,7 +139,7 @@ pub struct MergedHistory {
     /// Interned key names, so buffered rows share them.
     names: FastMap<Box<str>, Arc<str>>,
     /// `(lane, key id)` → interned name, cleared for a key id its lane redefines.
-    by_key: FastMap<(u16, u32), Arc<str>>,
+    by_key: NameCache,
     /// Rows read and not yet released, by `(step, arrival number)`.
     window: BTreeMap<(i64, u64), PendingRow>,
     window_bytes: usize,
@@ -129,7 +176,7 @@ impl MergedHistory {
     pub fn new(downsample: Option<(u64, bool)>) -> Self {
         Self {
             names: FastMap::default(),
-            by_key: FastMap::default(),
+            by_key: NameCache::default(),
             window: BTreeMap::new(),
             window_bytes: 0,
             window_limit: DEFAULT_WINDOW_BYTES,
@@ -227,7 +274,7 @@ impl MergedHistory {
     ) -> Result<(), E> {
         let (step, ts_ns, items) = match rec {
             RecordRef::KeyDef(def) => {
-                self.by_key.remove(&(lane, def.id.to_native()));
+                self.by_key.remove(lane, def.id.to_native());
                 return Ok(());
             }
             RecordRef::Scalar1(s) => {
@@ -493,7 +540,7 @@ impl MergedHistory {
     /// (empty, reserved by W&B, or not selected; counted in `dropped_items` unless it is
     /// only unselected).
     fn kept_name(&mut self, lane: u16, id: u32, keys: &KeyTable) -> Option<Arc<str>> {
-        let name = match self.by_key.get(&(lane, id)) {
+        let name = match self.by_key.get(lane, id) {
             Some(name) => Arc::clone(name),
             None => {
                 let resolved = keys.resolve(lane, id);
@@ -508,7 +555,7 @@ impl MergedHistory {
                 // Only a defined key is cached: an id used before its definition resolves
                 // to a placeholder until the definition arrives.
                 if keys.name(lane, id).is_some() {
-                    self.by_key.insert((lane, id), Arc::clone(&name));
+                    self.by_key.insert(lane, id, Arc::clone(&name));
                 }
                 name
             }
