@@ -10,9 +10,10 @@
 //! the records that follow.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use ringlog_ring::record::schema::RecordRef;
+
+use crate::export::lane_key_map::LaneKeyMap;
 
 /// The names of the interned keys seen so far, per lane.
 ///
@@ -37,19 +38,12 @@ use ringlog_ring::record::schema::RecordRef;
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct KeyTable {
-    /// `[lane][id] -> name` for ids below [`DENSE_IDS`]: the service looks up
-    /// every item of every record here (tens of millions per second), so the
-    /// common case is two vector indexings, not a hash.
-    dense: Vec<Vec<Option<Box<str>>>>,
-    /// `(lane, id) -> name` for larger ids (a damaged or hostile id must not
-    /// make the table allocate gigabytes).
-    sparse: HashMap<(u16, u32), Box<str>>,
+    /// `(lane, id) -> name`: the service looks up every item of every record
+    /// here, so it is two vector indexings for ordinary ids (see [`LaneKeyMap`]).
+    names: LaneKeyMap<Box<str>>,
     /// Pairs defined.
     len: usize,
 }
-
-/// Ids below this are kept in the dense table.
-const DENSE_IDS: u32 = 1 << 16;
 
 impl KeyTable {
     /// An empty table.
@@ -89,20 +83,6 @@ impl KeyTable {
         }
     }
 
-    /// The dense slot of `(lane, id)` (`id` below [`DENSE_IDS`]), created empty if needed.
-    fn slot(&mut self, lane: u16, id: u32) -> &mut Option<Box<str>> {
-        debug_assert!(id < DENSE_IDS);
-        let (l, k) = (usize::from(lane), id as usize);
-        if self.dense.len() <= l {
-            self.dense.resize_with(l + 1, Vec::new);
-        }
-        let lane = &mut self.dense[l];
-        if lane.len() <= k {
-            lane.resize_with(k + 1, || None);
-        }
-        &mut lane[k]
-    }
-
     /// Learns that lane `lane` defined key `id` as `name` (from the run log's index).
     ///
     /// # Examples
@@ -112,20 +92,11 @@ impl KeyTable {
     /// assert_eq!(keys.name(2, 0), Some("loss"));
     /// ```
     pub fn define(&mut self, lane: u16, id: u32, name: &str) {
-        if id >= DENSE_IDS {
-            if self.sparse.insert((lane, id), name.into()).is_none() {
-                self.len += 1;
-            }
+        if self.names.get(lane, id).is_some_and(|old| **old == *name) {
             return;
         }
-        let slot = self.slot(lane, id);
-        match slot {
-            Some(old) if **old == *name => {}
-            Some(old) => *old = name.into(),
-            None => {
-                *slot = Some(name.into());
-                self.len += 1;
-            }
+        if self.names.insert(lane, id, name.into()).is_none() {
+            self.len += 1;
         }
     }
 
@@ -137,10 +108,7 @@ impl KeyTable {
     /// ```
     #[inline]
     pub fn name(&self, lane: u16, id: u32) -> Option<&str> {
-        if id >= DENSE_IDS {
-            return self.sparse.get(&(lane, id)).map(|n| &**n);
-        }
-        self.dense.get(usize::from(lane))?.get(id as usize)?.as_deref()
+        self.names.get(lane, id).map(|n| &**n)
     }
 
     /// The name of key `id` on lane `lane`, or the placeholder

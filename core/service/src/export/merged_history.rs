@@ -41,6 +41,7 @@ use ringlog_ring::record::schema::RecordRef;
 use ringlog_wandb::{Downsampler, MergedRow, RowMerger, WandbValue};
 
 use crate::export::key_table::KeyTable;
+use crate::export::lane_key_map::LaneKeyMap;
 use crate::export::log_walk::Item;
 use crate::export::sampling::Sampling;
 use crate::export::wandb_value::{heap_bytes, wandb_value};
@@ -51,53 +52,6 @@ pub const DEFAULT_WINDOW_BYTES: usize = 64 << 20;
 
 /// Estimated fixed cost of one buffered row (tree node, key, row header).
 const ROW_OVERHEAD: usize = 96;
-
-/// Ids below this find their name in a vector per lane, larger ones in a map.
-const DENSE_IDS: u32 = 1 << 16;
-
-/// `(lane, key id)` → interned name. Every item of every row is looked up here, so ids below
-/// [`DENSE_IDS`] (all of a normal run's) are two vector indexings, not a hash. Only keys the
-/// [`KeyTable`] defines are inserted, so memory stays within what that table holds.
-#[derive(Debug, Default)]
-struct NameCache {
-    dense: Vec<Vec<Option<Arc<str>>>>,
-    sparse: FastMap<(u16, u32), Arc<str>>,
-}
-
-impl NameCache {
-    #[inline]
-    fn get(&self, lane: u16, id: u32) -> Option<&Arc<str>> {
-        if id < DENSE_IDS {
-            self.dense.get(usize::from(lane))?.get(id as usize)?.as_ref()
-        } else {
-            self.sparse.get(&(lane, id))
-        }
-    }
-
-    fn insert(&mut self, lane: u16, id: u32, name: Arc<str>) {
-        if id >= DENSE_IDS {
-            self.sparse.insert((lane, id), name);
-            return;
-        }
-        let (l, k) = (usize::from(lane), id as usize);
-        if self.dense.len() <= l {
-            self.dense.resize_with(l + 1, Vec::new);
-        }
-        let ids = &mut self.dense[l];
-        if ids.len() <= k {
-            ids.resize(k + 1, None);
-        }
-        ids[k] = Some(name);
-    }
-
-    fn remove(&mut self, lane: u16, id: u32) {
-        if id >= DENSE_IDS {
-            self.sparse.remove(&(lane, id));
-        } else if let Some(slot) = self.dense.get_mut(usize::from(lane)).and_then(|ids| ids.get_mut(id as usize)) {
-            *slot = None;
-        }
-    }
-}
 
 /// One history row read from the log, waiting in the window.
 #[derive(Debug)]
@@ -139,7 +93,7 @@ pub struct MergedHistory {
     /// Interned key names, so buffered rows share them.
     names: FastMap<Box<str>, Arc<str>>,
     /// `(lane, key id)` → interned name, cleared for a key id its lane redefines.
-    by_key: NameCache,
+    by_key: LaneKeyMap<Arc<str>>,
     /// Rows read and not yet released, by `(step, arrival number)`.
     window: BTreeMap<(i64, u64), PendingRow>,
     window_bytes: usize,
@@ -176,7 +130,7 @@ impl MergedHistory {
     pub fn new(downsample: Option<(u64, bool)>) -> Self {
         Self {
             names: FastMap::default(),
-            by_key: NameCache::default(),
+            by_key: LaneKeyMap::default(),
             window: BTreeMap::new(),
             window_bytes: 0,
             window_limit: DEFAULT_WINDOW_BYTES,

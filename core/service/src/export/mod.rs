@@ -2,6 +2,7 @@
 
 pub mod exporters;
 pub mod key_table;
+pub(crate) mod lane_key_map;
 pub(crate) mod log_walk;
 pub mod merged_history;
 pub mod parquet_export;
