@@ -295,6 +295,67 @@ fn jsonl_with_progress_bar_writes_the_same() {
     assert_eq!(plain, with_bar);
 }
 
+/// The JSONL export formats scalar lines on a second thread, in batches of 2,048 rows, and
+/// writes the general path's lines (here `History` records holding strings) into the same
+/// batches (`export/jsonl_pipe.rs`). Over several batches, the lines must come in log order,
+/// each once, with every value. Fails if batches come back out of order, if a general-path
+/// line lands in the wrong place among the scalar lines, or if a row's values are taken from
+/// another row (checked with a writer thread that swaps pairs of batches, one that writes a
+/// batch's general-path lines after its scalar lines, and one that shifts the values index
+/// by one every 100 steps).
+#[test]
+fn jsonl_lines_follow_the_log_order_across_batches() {
+    let steps: i64 = if cfg!(miri) { 12 } else { 3_000 };
+    let dir = TempDir::new("jsonl-order");
+    let mut l = Logger::new(&dir.0);
+    let loss = (l.a.key("train/loss").unwrap(), "train/loss");
+    let note = l.a.key("note").unwrap();
+    let temp = (l.b.key("gpu/temp").unwrap(), "gpu/temp");
+    let lr = (l.b.key("lr").unwrap(), "lr");
+    for step in 0..steps {
+        // Dyadic values print and parse back exactly.
+        l.scalar1(LANE_A, step, loss, step as f64 * 0.25);
+        l.scalars(LANE_B, step, &[(temp.0, temp.1, 40.0 + step as f64), (lr.0, lr.1, (step % 64) as f64 / 64.0)]);
+        if step % 7 == 0 {
+            let items = vec![Item { key: note.0, value: Value::Str(format!("step {step} ✓")) }];
+            let history = History { ts_ns: 1_700_000_000_000_000_000, step, items };
+            assert_eq!(l.a.log(&history).unwrap(), ringlog_ring::Logged::Written);
+            l.row(LANE_A, step, RecordKind::History, &[("note", json!(format!("step {step} ✓")))]);
+        }
+        if step % 20 == 0 {
+            l.drain();
+        }
+    }
+    l.drain();
+    let want: Vec<(u16, i64)> = RunLog::open(dir.0.join("run.rlog"))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .filter_map(|r| match r.record() {
+            RecordRef::Scalar1(s) => Some((r.lane(), s.step.to_native())),
+            RecordRef::Scalars(s) => Some((r.lane(), s.step.to_native())),
+            RecordRef::History(h) => Some((r.lane(), h.step.to_native())),
+            _ => None,
+        })
+        .collect();
+    assert!(want.len() > 3 * 2_048 || cfg!(miri), "the run spans several batches: {} rows", want.len());
+
+    let mut out = Vec::new();
+    let stats = ringlog_service::export_jsonl(&dir.0, &mut out, false).unwrap();
+    assert_eq!(stats.rows as usize, want.len());
+    let got: Vec<(u16, i64)> = std::str::from_utf8(&out)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let obj: Json = serde_json::from_str(line).unwrap();
+            (obj["_lane"].as_u64().unwrap() as u16, obj["_step"].as_i64().unwrap())
+        })
+        .collect();
+    assert!(got == want, "the lines are not in log order");
+    let (values, lines) = jsonl_values(&out);
+    assert_eq!(lines, l.expected.rows);
+    assert!(sorted(values) == sorted(l.expected.values), "the exported values differ from the logged ones");
+}
+
 /// The text a CSV cell holds for a JSON value.
 fn cell(v: &Json) -> String {
     match v {

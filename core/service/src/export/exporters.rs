@@ -53,12 +53,13 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ringlog_wandb::{MergedRow, WandbValue};
 use serde_json::{Map, Value as Json};
 
+use crate::export::jsonl_pipe::JsonlPipe;
 use crate::export::key_table::KeyTable;
 use crate::export::log_walk::{Item, walk_items_with};
 use crate::export::merged_history::MergedHistory;
 use crate::export::record_json::{LANE_FIELD, Row, STEP_FIELD, TIMESTAMP_FIELD, f64_json, is_history, row};
 use crate::export::sampling::Sampling;
-use crate::export::scalar_jsonl::ScalarLines;
+use crate::export::scalar_jsonl::{ScalarLines, Taken};
 use crate::export::wandb_export::downsampling;
 use crate::export::wandb_value::wandb_value_json;
 use crate::runlog::format::RunLogError;
@@ -378,35 +379,37 @@ pub fn export_jsonl_with(
     }
     let (log, len) = open_log(run_dir.as_ref())?;
     let mut bar = Progress::new(progress, len, "JSONL");
-    let mut out = BufWriter::new(w);
     let mut rows = 0;
     let write_err = |e: io::Error| ExportError::Write { format: "JSONL", source: e };
     let mut fast = ScalarLines::default();
+    let mut pipe = JsonlPipe::start().map_err(write_err)?;
     let mut stats = walk_selected(run_dir.as_ref(), log, len, &mut bar, sampling, |item, keys| {
-        let rec = match item {
-            Item::Scalars(s) => {
-                rows += u64::from(fast.write_entry(&mut out, &s, keys, sampling).map_err(write_err)?);
-                return Ok(());
-            }
-            Item::Record(rec) => rec,
+        let (taken, rec) = match item {
+            Item::Scalars(s) => (fast.take_entry(&s, keys, sampling), None),
+            Item::Record(rec) => (fast.take(rec.lane(), &rec.record(), keys, sampling), Some(rec)),
         };
-        match fast.write(&mut out, rec.lane(), &rec.record(), keys, sampling) {
-            Ok(Some(true)) => {
+        match (taken, rec) {
+            (Taken::Line(line), _) => {
                 rows += 1;
-                return Ok(());
+                pipe.scalar(line, fast.values(), w).map_err(write_err)
             }
-            Ok(Some(false)) => return Ok(()),
-            Ok(None) => {}
-            Err(e) => return Err(write_err(e)),
+            (Taken::Skipped, _) | (Taken::Other, None) => Ok(()),
+            (Taken::Other, Some(rec)) => match history_row(rec, keys, sampling) {
+                Some(r) => {
+                    rows += 1;
+                    let line = |text: &mut Vec<u8>| {
+                        serde_json::to_writer(&mut *text, &r.into_json_object())?;
+                        text.push(b'\n');
+                        Ok(())
+                    };
+                    pipe.text(line, w).map_err(write_err)
+                }
+                None => Ok(()),
+            },
         }
-        if let Some(r) = history_row(rec, keys, sampling) {
-            serde_json::to_writer(&mut out, &r.into_json_object()).map_err(|e| write_err(e.into()))?;
-            out.write_all(b"\n").map_err(write_err)?;
-            rows += 1;
-        }
-        Ok(())
     })?;
-    out.flush().map_err(write_err)?;
+    pipe.finish(w).map_err(write_err)?;
+    w.flush().map_err(write_err)?;
     bar.finish();
     stats.rows = rows;
     Ok(stats)

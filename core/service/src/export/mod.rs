@@ -1,6 +1,7 @@
 //! Reading run logs back: JSONL, CSV, Parquet, summary and W&B exports, listings, `tail`.
 
 pub mod exporters;
+pub(crate) mod jsonl_pipe;
 pub mod key_table;
 pub(crate) mod lane_key_map;
 pub(crate) mod log_walk;

@@ -10,7 +10,7 @@
 //! tests compare the output with the general path's values, and the
 //! version-1 fixture test with the bytes an earlier build wrote.
 
-use std::io::{self, Write};
+use std::sync::Arc;
 
 use crate::export::key_table::KeyTable;
 use crate::export::record_json::{LANE_FIELD, STEP_FIELD, TIMESTAMP_FIELD};
@@ -33,38 +33,45 @@ enum Field {
 
 /// The layout of the lines of one lane and key list.
 #[derive(Debug, Default)]
-struct Layout {
+pub(crate) struct Layout {
     ids: Vec<u32>,
     fields: Vec<Field>,
     /// No logged key is kept: the record writes no line.
     empty: bool,
 }
 
-/// Writes JSONL lines for `Scalar1` and `Scalars` records.
+/// The reading side of the fast path: takes scalar records apart and finds their line's
+/// [`Layout`]; [`LineFormatter`] writes the line (on the JSONL writer thread).
 #[derive(Default)]
 pub(crate) struct ScalarLines {
     /// Last layout per lane.
-    layouts: Vec<Option<Layout>>,
+    layouts: Vec<Option<Arc<Layout>>>,
     ids: Vec<u32>,
     values: Vec<f64>,
-    float: zmij::Buffer,
-    int: itoa::Buffer,
-    /// The line being written.
-    line: Vec<u8>,
+}
+
+/// A scalar record ready to be written: its line's layout, and its values in
+/// [`ScalarLines::values`].
+pub(crate) struct ScalarLine {
+    pub(crate) layout: Arc<Layout>,
+    pub(crate) lane: u16,
+    pub(crate) step: i64,
+    pub(crate) ts_ns: u64,
+}
+
+/// What [`ScalarLines::take`] made of a record.
+pub(crate) enum Taken {
+    /// A scalar record whose line is to be written.
+    Line(ScalarLine),
+    /// A scalar record the selection leaves out.
+    Skipped,
+    /// Not a scalar record: the general path writes it.
+    Other,
 }
 
 impl ScalarLines {
-    /// Writes `rec`'s line if it is a scalar record; returns `Ok(None)` for any other
-    /// kind (the caller uses the general path), `Ok(Some(false))` when the selection
-    /// leaves it out.
-    pub(crate) fn write(
-        &mut self,
-        out: &mut impl Write,
-        lane: u16,
-        rec: &RecordRef<'_>,
-        keys: &KeyTable,
-        sampling: &Sampling,
-    ) -> io::Result<Option<bool>> {
+    /// Takes `rec` apart if it is a scalar record.
+    pub(crate) fn take(&mut self, lane: u16, rec: &RecordRef<'_>, keys: &KeyTable, sampling: &Sampling) -> Taken {
         self.ids.clear();
         self.values.clear();
         let (step, ts_ns) = match rec {
@@ -85,86 +92,94 @@ impl ScalarLines {
                 if let Some(slot) = self.layouts.get_mut(usize::from(lane)) {
                     *slot = None;
                 }
-                return Ok(None);
+                return Taken::Other;
             }
-            _ => return Ok(None),
+            _ => return Taken::Other,
         };
-        self.write_line(out, lane, step, ts_ns, keys, sampling).map(Some)
+        self.line(lane, step, ts_ns, keys, sampling)
     }
 
-    /// Writes the line of a scalar record read straight from its block; `Ok(false)`
-    /// when the selection leaves it out.
-    pub(crate) fn write_entry(
-        &mut self,
-        out: &mut impl Write,
-        s: &ScalarsEntry<'_>,
-        keys: &KeyTable,
-        sampling: &Sampling,
-    ) -> io::Result<bool> {
+    /// Takes apart a scalar record read straight from its block.
+    pub(crate) fn take_entry(&mut self, s: &ScalarsEntry<'_>, keys: &KeyTable, sampling: &Sampling) -> Taken {
         self.ids.clear();
         self.values.clear();
         for item in s.items {
             self.ids.push(item.key);
             self.values.push(item.value);
         }
-        self.write_line(out, s.lane, s.step, s.ts_ns, keys, sampling)
+        self.line(s.lane, s.step, s.ts_ns, keys, sampling)
     }
 
-    /// Writes the line of the scalars in `ids` and `values`.
-    fn write_line(
-        &mut self,
-        out: &mut impl Write,
-        lane: u16,
-        step: i64,
-        ts_ns: u64,
-        keys: &KeyTable,
-        sampling: &Sampling,
-    ) -> io::Result<bool> {
+    /// The values of the record taken last, in item order.
+    pub(crate) fn values(&self) -> &[f64] {
+        &self.values
+    }
+
+    /// The line of the scalars in `ids` and `values`, unless the selection leaves it out.
+    fn line(&mut self, lane: u16, step: i64, ts_ns: u64, keys: &KeyTable, sampling: &Sampling) -> Taken {
         if !sampling.keeps_step(step) {
-            return Ok(false);
+            return Taken::Skipped;
         }
         let l = usize::from(lane);
         if self.layouts.len() <= l {
             self.layouts.resize_with(l + 1, || None);
         }
         if self.layouts[l].as_ref().is_none_or(|layout| layout.ids != self.ids) {
-            self.layouts[l] = Some(layout(lane, &self.ids, keys, sampling));
+            self.layouts[l] = Some(Arc::new(layout(lane, &self.ids, keys, sampling)));
         }
         let layout = self.layouts[l].as_ref().expect("set above");
         if layout.empty {
-            return Ok(false);
+            return Taken::Skipped;
         }
-        // The line is built in memory and written with one call: a `BufWriter` call per
-        // field cost more than formatting the numbers.
-        let line = &mut self.line;
-        line.clear();
-        line.push(b'{');
+        Taken::Line(ScalarLine { layout: Arc::clone(layout), lane, step, ts_ns })
+    }
+}
+
+/// Writes the lines of scalar records from their layout and values.
+#[derive(Default)]
+pub(crate) struct LineFormatter {
+    float: zmij::Buffer,
+    int: itoa::Buffer,
+}
+
+impl LineFormatter {
+    /// Appends the line (with its newline) of a record of `lane` at `step` and `ts_ns`
+    /// whose items hold `values`, laid out as `layout` says.
+    pub(crate) fn write(
+        &mut self,
+        out: &mut Vec<u8>,
+        layout: &Layout,
+        lane: u16,
+        step: i64,
+        ts_ns: u64,
+        values: &[f64],
+    ) {
+        out.push(b'{');
         for (i, f) in layout.fields.iter().enumerate() {
             if i > 0 {
-                line.push(b',');
+                out.push(b',');
             }
             match f {
                 Field::Step => {
-                    line.extend_from_slice(b"\"_step\":");
-                    line.extend_from_slice(self.int.format(step).as_bytes());
+                    out.extend_from_slice(b"\"_step\":");
+                    out.extend_from_slice(self.int.format(step).as_bytes());
                 }
                 Field::Timestamp => {
-                    line.extend_from_slice(b"\"_timestamp\":");
-                    push_f64(line, &mut self.float, ts_ns as f64 / 1e9);
+                    out.extend_from_slice(b"\"_timestamp\":");
+                    push_f64(out, &mut self.float, ts_ns as f64 / 1e9);
                 }
                 Field::Lane => {
-                    line.extend_from_slice(b"\"_lane\":");
-                    line.extend_from_slice(self.int.format(lane).as_bytes());
+                    out.extend_from_slice(b"\"_lane\":");
+                    out.extend_from_slice(self.int.format(lane).as_bytes());
                 }
                 Field::Item { index, name } => {
-                    line.extend_from_slice(name);
-                    push_f64(line, &mut self.float, self.values[*index]);
+                    out.extend_from_slice(name);
+                    // The layout was built for these key ids, one value per id.
+                    push_f64(out, &mut self.float, values[*index]);
                 }
             }
         }
-        line.extend_from_slice(b"}\n");
-        out.write_all(line)?;
-        Ok(true)
+        out.extend_from_slice(b"}\n");
     }
 }
 
