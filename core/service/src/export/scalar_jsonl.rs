@@ -1,6 +1,8 @@
 //! The JSONL export's fast path for the two scalar kinds, which make up most
-//! of a run: the line is written straight from the archived record, with the
-//! field order and number formatting of the general path (a `serde_json` map:
+//! of a run: the line is written from the record's values, with no
+//! `serde_json` map in between ([`ScalarLines`] on the reading thread takes the
+//! record apart, [`LineFormatter`] on the writer thread of `jsonl_pipe` writes
+//! it), with the field order and number formatting of the general path (a `serde_json` map:
 //! fields sorted by name, `_step`, `_timestamp` and `_lane` shadowing logged
 //! keys of those names, floats as `serde_json` prints them, non-finite floats
 //! as the strings `"NaN"`, `"Infinity"` and `"-Infinity"`). The layout of a
