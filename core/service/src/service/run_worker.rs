@@ -358,11 +358,12 @@ impl Drain {
         // What the log held before, per lane: after a service restart the batch
         // re-reads frames the log already has, which the writer skips and the
         // folder must skip too (or the summary would count them twice).
-        let before: Vec<(u16, Option<u64>)> = {
-            let mut lanes: Vec<u16> = self.batch.frames().map(|f| f.lane()).collect();
-            lanes.dedup();
-            lanes.into_iter().map(|l| (l, self.writer.last_seq(l))).collect()
-        };
+        let mut before: Vec<(u16, Option<u64>)> = Vec::new();
+        for f in self.batch.frames() {
+            if before.last().is_none_or(|(l, _)| *l != f.lane()) {
+                before.push((f.lane(), self.writer.last_seq(f.lane())));
+            }
+        }
         match self.writer.append_batch(&self.batch) {
             Ok(appended) => {
                 self.consumer.release();
@@ -410,27 +411,33 @@ impl Drain {
     /// named, so it is garbage (a scribbled or buggy producer), not data.
     fn reject_undefined_keys(&mut self) {
         let keys = &mut self.keys;
-        let keep: Vec<bool> = self
-            .batch
-            .frames()
-            .map(|f| {
-                let rec = f.record();
-                if let RecordRef::KeyDef(_) = rec {
-                    keys.observe(f.lane(), &rec);
-                    return true;
-                }
-                let defined = |id: u32| keys.name(f.lane(), id).is_some();
-                match rec {
-                    RecordRef::Scalar1(s) => defined(s.key.to_native()),
-                    RecordRef::Scalars(s) => s.items.iter().all(|i| defined(i.key.to_native())),
-                    RecordRef::History(r) => r.items.iter().all(|i| defined(i.key.to_native())),
-                    RecordRef::Summary(r) => r.items.iter().all(|i| defined(i.key.to_native())),
-                    RecordRef::Config(r) => r.items.iter().all(|i| defined(i.key.to_native())),
-                    RecordRef::Stats(r) => r.items.iter().all(|i| defined(i.key.to_native())),
-                    _ => true,
-                }
-            })
-            .collect();
+        // Empty while every frame so far is kept (the usual batch allocates nothing).
+        let mut keep: Vec<bool> = Vec::new();
+        for (i, f) in self.batch.frames().enumerate() {
+            let rec = f.record();
+            if let RecordRef::KeyDef(_) = rec {
+                keys.observe(f.lane(), &rec);
+            }
+            let defined = |id: u32| keys.name(f.lane(), id).is_some();
+            let ok = match rec {
+                RecordRef::Scalar1(s) => defined(s.key.to_native()),
+                RecordRef::Scalars(s) => s.items.iter().all(|i| defined(i.key.to_native())),
+                RecordRef::History(r) => r.items.iter().all(|i| defined(i.key.to_native())),
+                RecordRef::Summary(r) => r.items.iter().all(|i| defined(i.key.to_native())),
+                RecordRef::Config(r) => r.items.iter().all(|i| defined(i.key.to_native())),
+                RecordRef::Stats(r) => r.items.iter().all(|i| defined(i.key.to_native())),
+                _ => true,
+            };
+            if !ok && keep.is_empty() {
+                keep.resize(i, true);
+            }
+            if !ok || !keep.is_empty() {
+                keep.push(ok);
+            }
+        }
+        if keep.is_empty() {
+            return;
+        }
         let dropped = self.batch.retain_frames(&keep) as u64;
         if dropped > 0 {
             self.shared.live.lock().unwrap_or_else(PoisonError::into_inner).undefined_key_frames += dropped;

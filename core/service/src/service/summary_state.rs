@@ -206,6 +206,20 @@ impl SummaryState {
         }
     }
 
+    /// Folds in a scalar history row (`Scalar1` or `Scalars`) whose keys the next
+    /// record of its lane sets again: only its count and step. Once that next record
+    /// is observed, the state is what observing both would leave. Any other kind is
+    /// left out (the caller passes only scalar rows).
+    pub(crate) fn observe_superseded(&mut self, rec: &RecordRef<'_>) {
+        let step = match rec {
+            RecordRef::Scalar1(s) => s.step.to_native(),
+            RecordRef::Scalars(s) => s.step.to_native(),
+            _ => return,
+        };
+        self.counts.history_rows += 1;
+        self.note_step(step);
+    }
+
     /// The current summary value of `key`.
     ///
     /// # Examples
