@@ -101,6 +101,33 @@ fn four_producer_processes_into_one_run_exact_counts() {
     assert_eq!(meta["exit_code"], 0);
 }
 
+/// A process that attaches gets its own lane; the drain thread must start
+/// reading it at once, not when its idle wait (250 ms) ends. Fails without the
+/// service's wake-up on attach: each of the 8 attaches then waits most of the
+/// idle wait (measured: 8 waits summing to about 2 s); with it they sum to a few
+/// milliseconds. The bound is 500 ms for all 8, far from both.
+#[test]
+fn an_attached_lane_is_drained_without_waiting_for_the_idle_wait() {
+    let env = TestEnv::new("attachwake");
+    let (mut owner, mut owner_out) = spawn_held_owner(&env, 10);
+    let mut line = String::new();
+    owner_out.read_line(&mut line).unwrap();
+    let run_id = serde_json::from_str::<serde_json::Value>(&line).unwrap()["run_id"].as_str().unwrap().to_owned();
+
+    let out = run_client(&env, &["attach-latency", &run_id, "8"]);
+    let waits: Vec<f64> = out[0]["waits_ms"].as_array().unwrap().iter().map(|w| w.as_f64().unwrap()).collect();
+    assert_eq!(waits.len(), 8);
+    let total: f64 = waits.iter().sum();
+    assert!(total < 500.0, "8 attached lanes waited {total:.0} ms in all for their first drain: {waits:?}");
+
+    owner.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    line.clear();
+    owner_out.read_line(&mut line).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(wait_bounded(&mut owner, Duration::from_secs(60), "owner").success());
+    assert_eq!(report["state"], "finished", "{report}");
+}
+
 #[test]
 fn killed_producer_keeps_its_committed_records() {
     let env = TestEnv::new("killed");

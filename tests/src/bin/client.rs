@@ -214,6 +214,26 @@ fn main() {
             let report = run.finish(0).unwrap_or_else(|e| fail(e));
             out(serde_json::to_value(&report).expect("json"));
         }
+        "attach-latency" => {
+            // Attaches N times, one lane after another: each logs one step and
+            // waits until the service has taken it. Prints the waits in ms.
+            let times: usize = arg(2).parse().unwrap_or_else(|e| fail(e));
+            let waits: Vec<f64> = (0..times)
+                .map(|i| {
+                    let mut run = ringlog::attach(arg(1)).unwrap_or_else(|e| fail(e));
+                    let k = run.key("attach/latency").unwrap_or_else(|e| fail(e));
+                    let start = std::time::Instant::now();
+                    let _ = run.log(i as i64, &[(k, 1.0)]).unwrap_or_else(|e| fail(e));
+                    if !run.flush(Duration::from_secs(10)).unwrap_or_else(|e| fail(e)) {
+                        fail("the service did not take the step within 10 s");
+                    }
+                    let waited = start.elapsed().as_secs_f64() * 1e3;
+                    run.finish(0).unwrap_or_else(|e| fail(e));
+                    waited
+                })
+                .collect();
+            out(serde_json::json!({ "waits_ms": waits }));
+        }
         "attach-hold" => {
             let (run, _) = attach_log_and_wait(arg(1), arg(2));
             match run.finish(0) {

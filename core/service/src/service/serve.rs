@@ -511,6 +511,11 @@ fn add_lane(state: &State, run_id: &str, pid: u32, lane: Option<u16>) -> Respons
             Err(e) => return error(ErrorCode::Internal, e.to_string()),
         },
     };
+    // The drain thread sleeps on the wake words of the lanes it knows: a new
+    // lane's producer wakes nobody until the thread has added it, which it does
+    // when it wakes. Without this it woke only when its idle wait (250 ms) ended,
+    // with the new lane full and its producer blocked meanwhile.
+    run.signal();
     let meta = run.meta.lock().unwrap_or_else(PoisonError::into_inner);
     Response::RunReady(RunReady {
         run_id: run_id.to_owned(),
