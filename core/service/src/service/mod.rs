@@ -3,6 +3,7 @@
 
 pub(crate) mod batch_folder;
 pub mod daemon;
+pub(crate) mod key_check;
 pub mod log_limit;
 pub(crate) mod nvml;
 pub mod run_worker;

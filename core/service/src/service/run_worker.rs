@@ -24,7 +24,7 @@ use crate::runlog::run_meta::{RunMeta, SUMMARY_FILE};
 use crate::service::batch_folder::{Folded, Folder};
 use crate::service::summary_state::SummaryState;
 use ringlog_ring::protocol::control_message::{FinishReport, LaneLoss, LaneStall, RunEnd};
-use ringlog_ring::{Batch, Consumer, LaneState, RecordRef, RunState, SegmentOwner};
+use ringlog_ring::{Batch, Consumer, LaneState, RunState, SegmentOwner};
 use ringlog_wandb::Outcome;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -410,31 +410,7 @@ impl Drain {
     /// never defined: framing and validation passed, but the record cannot be
     /// named, so it is garbage (a scribbled or buggy producer), not data.
     fn reject_undefined_keys(&mut self) {
-        let keys = &mut self.keys;
-        // Empty while every frame so far is kept (the usual batch allocates nothing).
-        let mut keep: Vec<bool> = Vec::new();
-        for (i, f) in self.batch.frames().enumerate() {
-            let rec = f.record();
-            if let RecordRef::KeyDef(_) = rec {
-                keys.observe(f.lane(), &rec);
-            }
-            let defined = |id: u32| keys.name(f.lane(), id).is_some();
-            let ok = match rec {
-                RecordRef::Scalar1(s) => defined(s.key.to_native()),
-                RecordRef::Scalars(s) => s.items.iter().all(|i| defined(i.key.to_native())),
-                RecordRef::History(r) => r.items.iter().all(|i| defined(i.key.to_native())),
-                RecordRef::Summary(r) => r.items.iter().all(|i| defined(i.key.to_native())),
-                RecordRef::Config(r) => r.items.iter().all(|i| defined(i.key.to_native())),
-                RecordRef::Stats(r) => r.items.iter().all(|i| defined(i.key.to_native())),
-                _ => true,
-            };
-            if !ok && keep.is_empty() {
-                keep.resize(i, true);
-            }
-            if !ok || !keep.is_empty() {
-                keep.push(ok);
-            }
-        }
+        let keep = crate::service::key_check::frames_to_keep(&self.batch, &mut self.keys);
         if keep.is_empty() {
             return;
         }
