@@ -10,4 +10,5 @@ pub(crate) mod payload_buf;
 pub mod reader;
 pub mod run_meta;
 pub mod varint;
+pub(crate) mod writeback;
 pub mod writer;

@@ -28,6 +28,7 @@ use crate::runlog::block_codec::{BlockDecoder, BlockEncoder, RecordIn};
 use crate::runlog::format::{self, READ_HINT, RUN_LOG_VERSION_1, RunLogError, RunLogHeader};
 use crate::runlog::frame_v1::{self, Scan, Scanner};
 use crate::runlog::index::{Group, IndexBuilder, IndexFile, IndexedKey, RunIndex, record_time};
+use crate::runlog::writeback::Writeback;
 use ringlog_ring::record::schema::RecordRef;
 use ringlog_ring::ring::batch::{Batch, FrameRef};
 use ringlog_ring::ring::frame::MAX_PAYLOAD_LEN;
@@ -138,6 +139,8 @@ pub struct RunLogWriter {
     new_keys: Vec<IndexedKey>,
     /// The sparse index (version-2 logs only).
     index: Option<(IndexBuilder, IndexFile)>,
+    /// Up to where the disk write of appended bytes has been started.
+    writeback: Writeback,
 }
 
 /// The block being encoded: where it starts in the buffer, its header and what it holds.
@@ -214,6 +217,7 @@ impl RunLogWriter {
             blocks: Vec::new(),
             new_keys: Vec::new(),
             index,
+            writeback: Writeback::at(end),
         }
     }
 
@@ -455,6 +459,7 @@ impl RunLogWriter {
         }
         self.counters.duplicates += out.duplicates as u64;
         self.end += self.buf.len() as u64;
+        self.writeback.appended(&self.file, self.end);
         out.bytes = self.buf.len();
         self.counters.frames += out.frames as u64;
         self.counters.bytes = self.end;
