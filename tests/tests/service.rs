@@ -105,7 +105,8 @@ fn four_producer_processes_into_one_run_exact_counts() {
 /// reading it at once, not when its idle wait (250 ms) ends. Fails without the
 /// service's wake-up on attach: each of the 8 attaches then waits most of the
 /// idle wait (measured: 8 waits summing to about 2 s); with it they sum to a few
-/// milliseconds. The bound is 500 ms for all 8, far from both.
+/// milliseconds. The bound allows one wait over 150 ms (a stall of a loaded VM);
+/// the bug makes all 8 exceed it.
 #[test]
 fn an_attached_lane_is_drained_without_waiting_for_the_idle_wait() {
     let env = TestEnv::new("attachwake");
@@ -117,8 +118,8 @@ fn an_attached_lane_is_drained_without_waiting_for_the_idle_wait() {
     let out = run_client(&env, &["attach-latency", &run_id, "8"]);
     let waits: Vec<f64> = out[0]["waits_ms"].as_array().unwrap().iter().map(|w| w.as_f64().unwrap()).collect();
     assert_eq!(waits.len(), 8);
-    let total: f64 = waits.iter().sum();
-    assert!(total < 500.0, "8 attached lanes waited {total:.0} ms in all for their first drain: {waits:?}");
+    let slow = waits.iter().filter(|&&w| w > 150.0).count();
+    assert!(slow <= 1, "{slow} of 8 attached lanes waited over 150 ms for their first drain: {waits:?}");
 
     owner.stdin.take().unwrap().write_all(b"go\n").unwrap();
     line.clear();
