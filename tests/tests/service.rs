@@ -56,6 +56,24 @@ fn spawn_held_owner(env: &TestEnv, records: i64) -> (std::process::Child, BufRea
     (owner, out)
 }
 
+/// The next line the held owner printed, as JSON (its run id first, its finish report last).
+fn read_json_line(out: &mut BufReader<std::process::ChildStdout>) -> serde_json::Value {
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    serde_json::from_str(&line).unwrap()
+}
+
+/// Lets a held owner log and finish; returns its finish report once it has exited with success.
+fn release_held_owner(
+    owner: &mut std::process::Child,
+    out: &mut BufReader<std::process::ChildStdout>,
+) -> serde_json::Value {
+    owner.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let report = read_json_line(out);
+    assert!(wait_bounded(owner, Duration::from_secs(60), "owner").success());
+    report
+}
+
 fn is_sequence(steps: &[i64], n: i64) -> bool {
     steps.len() as i64 == n && steps.iter().enumerate().all(|(i, &s)| s == i as i64)
 }
@@ -111,9 +129,7 @@ fn four_producer_processes_into_one_run_exact_counts() {
 fn an_attached_lane_is_drained_without_waiting_for_the_idle_wait() {
     let env = TestEnv::new("attachwake");
     let (mut owner, mut owner_out) = spawn_held_owner(&env, 10);
-    let mut line = String::new();
-    owner_out.read_line(&mut line).unwrap();
-    let run_id = serde_json::from_str::<serde_json::Value>(&line).unwrap()["run_id"].as_str().unwrap().to_owned();
+    let run_id = read_json_line(&mut owner_out)["run_id"].as_str().unwrap().to_owned();
 
     let out = run_client(&env, &["attach-latency", &run_id, "8"]);
     let waits: Vec<f64> = out[0]["waits_ms"].as_array().unwrap().iter().map(|w| w.as_f64().unwrap()).collect();
@@ -121,11 +137,7 @@ fn an_attached_lane_is_drained_without_waiting_for_the_idle_wait() {
     let slow = waits.iter().filter(|&&w| w > 150.0).count();
     assert!(slow <= 1, "{slow} of 8 attached lanes waited over 150 ms for their first drain: {waits:?}");
 
-    owner.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    line.clear();
-    owner_out.read_line(&mut line).unwrap();
-    let report: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert!(wait_bounded(&mut owner, Duration::from_secs(60), "owner").success());
+    let report = release_held_owner(&mut owner, &mut owner_out);
     assert_eq!(report["state"], "finished", "{report}");
 }
 
@@ -133,9 +145,7 @@ fn an_attached_lane_is_drained_without_waiting_for_the_idle_wait() {
 fn killed_producer_keeps_its_committed_records() {
     let env = TestEnv::new("killed");
     let (mut owner, mut owner_out) = spawn_held_owner(&env, 10);
-    let mut line = String::new();
-    owner_out.read_line(&mut line).unwrap();
-    let run_id = serde_json::from_str::<serde_json::Value>(&line).unwrap()["run_id"].as_str().unwrap().to_owned();
+    let run_id = read_json_line(&mut owner_out)["run_id"].as_str().unwrap().to_owned();
 
     let mut victim = env
         .command(client_bin())
@@ -144,6 +154,7 @@ fn killed_producer_keeps_its_committed_records() {
         .spawn()
         .unwrap();
     let mut victim_out = BufReader::new(victim.stdout.take().unwrap());
+    let mut line = String::new();
     let mut seen = 0u64;
     while seen < 5000 {
         line.clear();
@@ -153,11 +164,7 @@ fn killed_producer_keeps_its_committed_records() {
     victim.kill().unwrap();
     wait_bounded(&mut victim, Duration::from_secs(30), "victim");
 
-    owner.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    line.clear();
-    owner_out.read_line(&mut line).unwrap();
-    let report: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert!(wait_bounded(&mut owner, Duration::from_secs(60), "owner").success());
+    let report = release_held_owner(&mut owner, &mut owner_out);
     assert_eq!(report["state"], "finished");
     assert_eq!(report["abandoned_lanes"], 1, "{report}");
     let (lanes, _) = steps_by_lane(std::path::Path::new(report["run_dir"].as_str().unwrap()));
