@@ -3,9 +3,10 @@
 //!
 //! 1. A fresh [`ServiceEnv`]; the owner inits the run, which auto-starts the
 //!    service from `RINGLOG_BIN`. With pinning, the owner is pinned to the
-//!    consumer CPU before its init, so the service it starts inherits that
-//!    affinity (the service's drain threads get their own core) and every
-//!    producer is pinned to the producer CPU.
+//!    consumer CPU and sets `RINGLOG_SERVICE_CPUS` to it, so the service it
+//!    starts runs there (the service's drain threads get their own core; an
+//!    auto-started service does not keep its starter's affinity by itself),
+//!    and every producer is pinned to the producer CPU.
 //! 2. The producers attach and intern their keys, then wait; once all are
 //!    ready they are released together ([`crate::outcome::GO`]).
 //! 3. When every producer has logged, detached and exited, the owner finishes
@@ -73,9 +74,13 @@ fn spawn(
     args: Vec<String>,
     side: Side,
     tx: &Sender<Event<Side>>,
+    service_cpu: Option<usize>,
 ) -> BenchResult<ChildProcess> {
     let mut command = Command::new(std::env::current_exe()?);
     service.apply(&mut command).arg("child").args(args);
+    if let Some(cpu) = service_cpu {
+        command.env("RINGLOG_SERVICE_CPUS", cpu.to_string());
+    }
     ChildProcess::spawn(name, command, side, tx)
 }
 
@@ -92,7 +97,7 @@ fn run_in(case: &Case, pin: bool, service: &ServiceEnv) -> BenchResult<RunMeasur
     let mut run_ids = HashMap::new();
     for (i, &side) in owner_sides.iter().enumerate() {
         let owner_args = ChildArgs::to_args(case, Role::Owner, None, cpu(CONSUMER_CPU));
-        owners.push(spawn(service, format!("owner {i}"), owner_args, side, &tx)?);
+        owners.push(spawn(service, format!("owner {i}"), owner_args, side, &tx, cpu(CONSUMER_CPU))?);
         // The first owner auto-starts the service; the others find it running.
         if i == 0 {
             run_ids.extend(wait_ready(&rx, &[side], OWNER_SETUP_TIMEOUT)?);
@@ -107,7 +112,7 @@ fn run_in(case: &Case, pin: bool, service: &ServiceEnv) -> BenchResult<RunMeasur
             run_ids.get(&owner_sides[rank as usize % owner_sides.len()]).ok_or("an owner's run id is missing")?;
         let mut args = ChildArgs::to_args(case, Role::Producer, Some(run_id), cpu(PRODUCER_CPU));
         args.extend(["--rank".to_owned(), rank.to_string()]);
-        producers.push(spawn(service, format!("producer {rank}"), args, Side::Producer(rank), &tx)?);
+        producers.push(spawn(service, format!("producer {rank}"), args, Side::Producer(rank), &tx, None)?);
     }
     wait_ready(&rx, &sides, PRODUCER_SETUP_TIMEOUT)?;
     // The service's CPU from GO to the finish report: what it costs to drain,

@@ -117,6 +117,7 @@ impl ServiceEnv {
             .env("RINGLOG_BIN", &self.bin)
             .env_remove("RINGLOG_AUTOSTART")
             .env_remove("RINGLOG_LANE_BYTES")
+            .env_remove("RINGLOG_SERVICE_CPUS")
     }
 
     /// A command for `program` with this instance's environment.

@@ -101,7 +101,8 @@ impl TestEnv {
             .env("XDG_STATE_HOME", self.state())
             .env("RINGLOG_BIN", ringlog_bin())
             .env("RINGLOG_LOG", "info")
-            .env_remove("RINGLOG_AUTOSTART");
+            .env_remove("RINGLOG_AUTOSTART")
+            .env_remove("RINGLOG_SERVICE_CPUS");
         c
     }
 

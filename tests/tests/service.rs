@@ -1069,3 +1069,73 @@ fn status_records(env: &TestEnv) -> u64 {
     let status: serde_json::Value = serde_json::from_str(&env.ringlog(&["status", "--json"])).unwrap();
     status["runs"][0]["records"].as_u64().unwrap_or(0)
 }
+
+/// The CPUs `pid` may run on, from `/proc/PID/status` (`Cpus_allowed_list`, e.g. `0-1`).
+fn cpus_allowed(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).expect("Cpus_allowed_list");
+    line.trim().to_owned()
+}
+
+/// Runs `init 100` in a client pinned to `cpu` (as a DDP rank bound to its cores would be), so
+/// that it auto-starts the service; returns the service's pid.
+fn auto_start_from_a_client_pinned_to(env: &TestEnv, cpu: usize) -> u32 {
+    let mut cmd = env.command(client_bin());
+    cmd.args(["init", "100"]).stdout(Stdio::null());
+    // SAFETY: between fork and exec this only calls sched_setaffinity (async-signal-safe).
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            let mut set = rustix::thread::CpuSet::new();
+            set.set(cpu);
+            rustix::thread::sched_setaffinity(None, &set).map_err(std::io::Error::from)
+        });
+    }
+    let mut client = cmd.spawn().unwrap();
+    assert!(wait_bounded(&mut client, Duration::from_secs(60), "client").success());
+    env.service_pid()
+}
+
+/// An auto-started service serves every run of its user, so it must not keep the CPU
+/// affinity of the trainer that happened to start it. Fails if `serve --daemon` keeps the
+/// inherited mask: the service is then confined to the client's one CPU.
+#[test]
+fn an_auto_started_service_does_not_inherit_the_trainers_cpu_pinning() {
+    let ours = rustix::thread::sched_getaffinity(None).unwrap();
+    let cpus: Vec<usize> = (0..rustix::thread::CpuSet::MAX_CPU).filter(|&c| ours.is_set(c)).collect();
+    if cpus.len() < 2 {
+        eprintln!("skipped: this test process may use only {cpus:?}, so a confined service cannot be told apart");
+        return;
+    }
+    let env = TestEnv::new("affinity");
+    let pid = auto_start_from_a_client_pinned_to(&env, cpus[cpus.len() - 1]);
+    assert_eq!(cpus_allowed(pid), cpus_allowed(std::process::id()), "the service kept the client's pinning");
+}
+
+/// `RINGLOG_SERVICE_CPUS` confines the service on purpose (to keep it off the training cores);
+/// a value that is not a CPU list stops the start with an error that names the variable.
+#[test]
+fn ringlog_service_cpus_pins_the_service_and_a_bad_value_is_refused() {
+    let ours = rustix::thread::sched_getaffinity(None).unwrap();
+    let first = (0..rustix::thread::CpuSet::MAX_CPU).find(|&c| ours.is_set(c)).unwrap();
+    let env = TestEnv::new("svccpus");
+    let mut client = env
+        .command(client_bin())
+        .args(["init", "100"])
+        .env("RINGLOG_SERVICE_CPUS", first.to_string())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_bounded(&mut client, Duration::from_secs(60), "client").success());
+    assert_eq!(cpus_allowed(env.service_pid()), first.to_string());
+    env.ringlog(&["shutdown"]);
+
+    for bad in ["seven", "3-1", "0,,1", "99999"] {
+        let out = env.command(client_bin()).args(["init", "100"]).env("RINGLOG_SERVICE_CPUS", bad).output().unwrap();
+        assert!(!out.status.success(), "RINGLOG_SERVICE_CPUS={bad} was accepted");
+        let log = std::fs::read_to_string(env.socket().with_file_name("service.log")).unwrap_or_default();
+        assert!(
+            log.contains("RINGLOG_SERVICE_CPUS"),
+            "RINGLOG_SERVICE_CPUS={bad}: service.log does not name it:\n{log}"
+        );
+    }
+}

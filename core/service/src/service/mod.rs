@@ -2,6 +2,7 @@
 //! summaries, rate-limited logging.
 
 pub(crate) mod batch_folder;
+pub mod cpu_affinity;
 pub mod daemon;
 pub(crate) mod key_check;
 pub mod log_limit;
