@@ -693,7 +693,18 @@ fn service_kills(env: &Env, rng: &mut Rng, kills: u64, records: i64) -> Figures 
                 continue;
             }
         };
-        std::thread::sleep(Duration::from_millis(20 + rng.below(300)));
+        // Kill once the producer has logged a random share (5-60%) of its records, so the
+        // kill lands mid-run however fast the machine is (a fixed delay let a fast machine
+        // finish first). Bounded: a producer that stops or stalls ends the wait.
+        let target = records as u64 * (5 + rng.below(56)) / 100;
+        let deadline = Instant::now() + PROCESS_LIMIT;
+        let mut p = p;
+        while read_counters(&run.counters)[1] < target
+            && Instant::now() < deadline
+            && matches!(p.child.try_wait(), Ok(None))
+        {
+            std::thread::sleep(Duration::from_micros(500));
+        }
         let mut producers = vec![p];
         // Under load: the attached producer is still logging.
         if !matches!(producers[0].child.try_wait(), Ok(None)) {
@@ -794,7 +805,7 @@ fn driver(args: &[String]) -> i32 {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
     });
     let (pk_runs, pk_records) = (opt("--producer-kill-runs").unwrap_or(if quick { 12 } else { 100 }), 20_000);
-    let (sk_kills, sk_records) = (opt("--service-kills").unwrap_or(if quick { 5 } else { 30 }), 200_000);
+    let (sk_kills, sk_records) = (opt("--service-kills").unwrap_or(if quick { 5 } else { 30 }), 500_000);
     let (mr_runs, mr_records) = (opt("--runs").unwrap_or(64), if quick { 5_000 } else { 50_000 });
 
     let exe = std::env::current_exe().expect("current exe");
