@@ -97,7 +97,9 @@ fn run_in(case: &Case, pin: bool, service: &ServiceEnv) -> BenchResult<RunMeasur
     let mut run_ids = HashMap::new();
     for (i, &side) in owner_sides.iter().enumerate() {
         let owner_args = ChildArgs::to_args(case, Role::Owner, None, cpu(CONSUMER_CPU));
-        owners.push(spawn(service, format!("owner {i}"), owner_args, side, &tx, cpu(CONSUMER_CPU))?);
+        // The service runs on the consumer CPU too, where this process may use it.
+        let service_cpu = cpu(CONSUMER_CPU).filter(|&c| crate::pin::may_run_on(c));
+        owners.push(spawn(service, format!("owner {i}"), owner_args, side, &tx, service_cpu)?);
         // The first owner auto-starts the service; the others find it running.
         if i == 0 {
             run_ids.extend(wait_ready(&rx, &[side], OWNER_SETUP_TIMEOUT)?);

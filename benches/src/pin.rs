@@ -1,6 +1,6 @@
 //! Pins the calling thread to one CPU, so producer and consumer never share a core.
 
-use rustix::thread::{CpuSet, sched_setaffinity};
+use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 
 /// CPU the producer runs on.
 pub const PRODUCER_CPU: usize = 0;
@@ -32,4 +32,14 @@ pub fn pin_to_cpu(cpu: usize) -> bool {
             false
         }
     }
+}
+
+/// Whether this process may run on `cpu` (its affinity and cgroup allow it).
+///
+/// # Examples
+/// ```
+/// let _ = ringlog_benches::pin::may_run_on(0);
+/// ```
+pub fn may_run_on(cpu: usize) -> bool {
+    cpu < CpuSet::MAX_CPU && sched_getaffinity(None).is_ok_and(|set| set.is_set(cpu))
 }

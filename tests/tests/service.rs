@@ -1070,18 +1070,22 @@ fn status_records(env: &TestEnv) -> u64 {
     status["runs"][0]["records"].as_u64().unwrap_or(0)
 }
 
-/// The CPUs `pid` may run on, from `/proc/PID/status` (`Cpus_allowed_list`, e.g. `0-1`).
-fn cpus_allowed(pid: u32) -> String {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).expect("Cpus_allowed_list");
-    line.trim().to_owned()
+/// The CPUs process `pid` may run on (its main thread's affinity).
+fn cpus_of(pid: u32) -> Vec<usize> {
+    let pid = rustix::process::Pid::from_raw(pid as i32);
+    let set = rustix::thread::sched_getaffinity(pid).unwrap();
+    (0..rustix::thread::CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect()
 }
 
 /// Runs `init 100` in a client pinned to `cpu` (as a DDP rank bound to its cores would be), so
-/// that it auto-starts the service; returns the service's pid.
-fn auto_start_from_a_client_pinned_to(env: &TestEnv, cpu: usize) -> u32 {
+/// that it auto-starts the service, with `RINGLOG_SERVICE_CPUS` set to `service_cpus` if given;
+/// returns the client's output.
+fn auto_start_from_a_client_pinned_to(env: &TestEnv, cpu: usize, service_cpus: Option<&str>) -> std::process::Output {
     let mut cmd = env.command(client_bin());
-    cmd.args(["init", "100"]).stdout(Stdio::null());
+    cmd.args(["init", "100"]);
+    if let Some(v) = service_cpus {
+        cmd.env("RINGLOG_SERVICE_CPUS", v);
+    }
     // SAFETY: between fork and exec this only calls sched_setaffinity (async-signal-safe).
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
@@ -1090,52 +1094,55 @@ fn auto_start_from_a_client_pinned_to(env: &TestEnv, cpu: usize) -> u32 {
             rustix::thread::sched_setaffinity(None, &set).map_err(std::io::Error::from)
         });
     }
-    let mut client = cmd.spawn().unwrap();
-    assert!(wait_bounded(&mut client, Duration::from_secs(60), "client").success());
-    env.service_pid()
+    cmd.output().unwrap()
 }
 
 /// An auto-started service serves every run of its user, so it must not keep the CPU
 /// affinity of the trainer that happened to start it. Fails if `serve --daemon` keeps the
-/// inherited mask: the service is then confined to the client's one CPU.
+/// inherited mask: the service is then confined to the client's one CPU. (The service may
+/// use more CPUs than this test, e.g. under `taskset cargo test`, but never fewer.)
 #[test]
 fn an_auto_started_service_does_not_inherit_the_trainers_cpu_pinning() {
-    let ours = rustix::thread::sched_getaffinity(None).unwrap();
-    let cpus: Vec<usize> = (0..rustix::thread::CpuSet::MAX_CPU).filter(|&c| ours.is_set(c)).collect();
-    if cpus.len() < 2 {
-        eprintln!("skipped: this test process may use only {cpus:?}, so a confined service cannot be told apart");
+    let ours = cpus_of(std::process::id());
+    if ours.len() < 2 {
+        eprintln!("skipped: this test process may use only {ours:?}, so a confined service cannot be told apart");
         return;
     }
     let env = TestEnv::new("affinity");
-    let pid = auto_start_from_a_client_pinned_to(&env, cpus[cpus.len() - 1]);
-    assert_eq!(cpus_allowed(pid), cpus_allowed(std::process::id()), "the service kept the client's pinning");
+    let out = auto_start_from_a_client_pinned_to(&env, ours[ours.len() - 1], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let service = cpus_of(env.service_pid());
+    assert!(
+        ours.iter().all(|c| service.contains(c)),
+        "the service kept the client's pinning: {service:?}, test {ours:?}"
+    );
+    env.ringlog(&["shutdown"]);
+
+    // `inherit` keeps the starter's affinity on purpose.
+    let out = auto_start_from_a_client_pinned_to(&env, ours[0], Some("inherit"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(cpus_of(env.service_pid()), [ours[0]]);
 }
 
 /// `RINGLOG_SERVICE_CPUS` confines the service on purpose (to keep it off the training cores);
-/// a value that is not a CPU list stops the start with an error that names the variable.
+/// a value that is not a CPU list stops the start, and the client that tried to start it says
+/// why, naming the variable and the value.
 #[test]
 fn ringlog_service_cpus_pins_the_service_and_a_bad_value_is_refused() {
-    let ours = rustix::thread::sched_getaffinity(None).unwrap();
-    let first = (0..rustix::thread::CpuSet::MAX_CPU).find(|&c| ours.is_set(c)).unwrap();
+    let ours = cpus_of(std::process::id());
     let env = TestEnv::new("svccpus");
-    let mut client = env
-        .command(client_bin())
-        .args(["init", "100"])
-        .env("RINGLOG_SERVICE_CPUS", first.to_string())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(wait_bounded(&mut client, Duration::from_secs(60), "client").success());
-    assert_eq!(cpus_allowed(env.service_pid()), first.to_string());
+    let out = auto_start_from_a_client_pinned_to(&env, ours[0], Some(&ours[ours.len() - 1].to_string()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(cpus_of(env.service_pid()), [ours[ours.len() - 1]]);
     env.ringlog(&["shutdown"]);
 
     for bad in ["seven", "3-1", "0,,1", "99999"] {
-        let out = env.command(client_bin()).args(["init", "100"]).env("RINGLOG_SERVICE_CPUS", bad).output().unwrap();
+        let out = auto_start_from_a_client_pinned_to(&env, ours[0], Some(bad));
+        let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "RINGLOG_SERVICE_CPUS={bad} was accepted");
-        let log = std::fs::read_to_string(env.socket().with_file_name("service.log")).unwrap_or_default();
         assert!(
-            log.contains("RINGLOG_SERVICE_CPUS"),
-            "RINGLOG_SERVICE_CPUS={bad}: service.log does not name it:\n{log}"
+            stderr.contains(&format!("RINGLOG_SERVICE_CPUS={bad:?}")),
+            "RINGLOG_SERVICE_CPUS={bad}: the client's error does not name it: {stderr}"
         );
     }
 }

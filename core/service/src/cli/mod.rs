@@ -331,10 +331,13 @@ fn serve(socket: Option<PathBuf>, idle_timeout: u64, daemon: bool) -> Result<()>
         crate::service::daemon::ready_fd_from_env()
     };
     init_tracing("info");
-    // Before any thread starts, so every thread of the service runs where this says.
-    let cpus = crate::service::cpu_affinity::apply(daemon)?;
-    tracing::info!(cpus = %cpus, "service CPUs");
-    let cfg = crate::service::serve::ServiceConfig { dirs, idle_timeout: Duration::from_secs(idle_timeout), ready_fd };
+    use crate::service::cpu_affinity::Inherited;
+    let cfg = crate::service::serve::ServiceConfig {
+        dirs,
+        idle_timeout: Duration::from_secs(idle_timeout),
+        ready_fd,
+        inherited_cpus: if daemon { Inherited::Widen } else { Inherited::Keep },
+    };
     match crate::service::serve::serve(cfg) {
         Err(crate::service::serve::ServiceError::AlreadyRunning(_)) if daemon => Ok(()),
         r => Ok(r?),

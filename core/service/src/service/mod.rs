@@ -3,6 +3,7 @@
 
 pub(crate) mod batch_folder;
 pub mod cpu_affinity;
+pub mod cpu_list;
 pub mod daemon;
 pub(crate) mod key_check;
 pub mod log_limit;

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use std::sync::{Mutex, PoisonError};
 
 use crate::runlog::run_meta::{RUN_LOG_FILE, RunMeta};
+use crate::service::cpu_affinity;
 use crate::service::run_worker::{self, FinishRequest, LaneOwner, LiveCounts, RunShared};
 use crate::{RunLogHeader, RunLogWriter};
 use ringlog_ring::protocol::control_message::{
@@ -50,6 +51,9 @@ pub struct ServiceConfig {
     /// Write `ready\n` (or `busy\n` when another service holds the lock) here,
     /// then close it: the auto-start handshake.
     pub ready_fd: Option<OwnedFd>,
+    /// The CPUs to run on when `RINGLOG_SERVICE_CPUS` does not say: widened for an
+    /// auto-started daemon, kept for a foreground service ([`cpu_affinity`]).
+    pub inherited_cpus: cpu_affinity::Inherited,
 }
 
 /// The service could not start or failed.
@@ -61,6 +65,9 @@ pub enum ServiceError {
     /// Runtime directory problem.
     #[error(transparent)]
     RuntimeDir(#[from] RuntimeDirError),
+    /// `RINGLOG_SERVICE_CPUS` is not usable.
+    #[error(transparent)]
+    Cpus(#[from] cpu_affinity::AffinityError),
     /// I/O failure.
     #[error("{what}: {source}")]
     Io {
@@ -114,6 +121,14 @@ pub fn serve(mut cfg: ServiceConfig) -> Result<(), ServiceError> {
             let _ = File::from(fd).write_all(msg);
         }
     };
+    // Before any thread starts, so every thread of the service runs where this says.
+    match cpu_affinity::apply(cfg.inherited_cpus) {
+        Ok(cpus) => tracing::info!(cpus = %cpus, "service CPUs"),
+        Err(e) => {
+            signal(&mut cfg.ready_fd, format!("error {e}\n").as_bytes());
+            return Err(e.into());
+        }
+    }
     if let Err(e) = cfg.dirs.ensure() {
         signal(&mut cfg.ready_fd, format!("error {e}\n").as_bytes());
         return Err(e.into());
