@@ -179,7 +179,8 @@ struct Drain {
     /// Until the drain loop starts: the key names and summary rebuilt from
     /// the log, and the live W&B sink (live W&B mode, `InitOptions::wandb`:
     /// the run as a W&B offline run in `<run_dir>/wandb/`). Then they move
-    /// to `folder`, which feeds them every written batch.
+    /// to `folder`, which feeds them every written batch (on its own thread,
+    /// or on this one when the service may use one CPU only).
     folded: Option<Folded>,
     folder: Option<Folder>,
     /// Lanes handed to the consumer so far.
@@ -393,7 +394,7 @@ impl Drain {
                     tracing::info!(run = %self.shared.run_id, "the run log takes writes again");
                     self.shared.live.lock().unwrap_or_else(PoisonError::into_inner).disk_error = None;
                 }
-                // Key names, summary and live W&B: on the folding thread.
+                // Key names, summary and live W&B: on the folding thread (here, on one CPU).
                 if let Some(folder) = self.folder.as_mut() {
                     let written = std::mem::replace(&mut self.batch, Batch::new(0));
                     self.batch = folder.fold(written, self.writer.counters().bytes);
