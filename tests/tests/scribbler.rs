@@ -89,24 +89,36 @@ fn a_scribbling_producer_damages_only_its_own_lane() {
     // The scribble is caught and counted. Most seeds leave garbage where the
     // service reads the lane's next frame, and the lane is closed as corrupt.
     // About one in 16 leaves a commit word whose state bits read "empty": the
-    // service then sees nothing more on the lane. Either way the records the
-    // scribbler committed and the run log lacks are counted against its lane,
-    // from the count it sent with its detach, and the run is incomplete.
+    // service then sees nothing more on the lane. The records the scribbler
+    // committed and the run log lacks are counted against its lane, from the
+    // count it sent with its detach, and the run is incomplete. A committed frame
+    // the scribble tore before the service read it reached the service and is
+    // counted as an invalid frame instead (seen in CI with seed
+    // 12698056953906024823: 904 in the log, 95 lost, 2 invalid frames). And when
+    // the service had read all 1000 before the scribble (a fast machine, often),
+    // nothing is lost: the run finishes, and only the garbage after them is
+    // counted (an invalid frame, untrusted counters).
     let seed = &scribbled["seed"];
     let scribbler_lane = *lanes.keys().find(|l| !whole.contains(l)).unwrap_or(&u16::MAX);
     let scribbler_steps = lanes.get(&scribbler_lane).map_or(0, Vec::len) as u64;
     let lost = report["lost_by_lane"].as_array().unwrap();
-    assert_eq!(report["state"], "incomplete", "seed {seed}: {report}");
-    assert_eq!(lost.len(), 1, "seed {seed}: only the scribbler's lane lost records: {report}");
-    let lost_records = lost[0]["records"].as_u64().unwrap();
-    assert!(
-        lost_records > 0 && scribbler_steps + lost_records >= 1000,
-        "seed {seed}: the scribbler's 1000 records before the scribble are in the log or counted lost: \
-         {scribbler_steps} in the log, {report}"
-    );
-    assert!(report["loss_reason"].as_str().unwrap().contains("never reached the service"), "{report}");
+    let lost_records = report["lost_records"].as_u64().unwrap();
     let invalid = report["invalid_frames"].as_u64().unwrap();
     let untrusted = report["untrusted_counter_lanes"].as_u64().unwrap();
+    assert!(
+        scribbler_steps + lost_records + invalid >= 1000,
+        "seed {seed}: the scribbler's 1000 records before the scribble are in the log, counted lost or counted \
+         invalid: {scribbler_steps} in the log, {report}"
+    );
+    assert!(invalid + untrusted > 0, "seed {seed}: the scribble went uncounted: {report}");
+    if lost_records > 0 {
+        assert_eq!(report["state"], "incomplete", "seed {seed}: {report}");
+        assert_eq!(lost.len(), 1, "seed {seed}: only the scribbler's lane lost records: {report}");
+        assert_eq!(lost[0]["records"].as_u64(), Some(lost_records), "{report}");
+        assert!(report["loss_reason"].as_str().unwrap().contains("never reached the service"), "{report}");
+    } else {
+        assert_eq!(report["state"], "finished", "seed {seed}: nothing lost: {report}");
+    }
     eprintln!("seed {seed}: invalid {invalid}, untrusted {untrusted}, lost {lost_records}, {scribbler_steps} steps");
     // The report does not echo scribbled counters.
     let (drops, timeouts) = (report["drops"].as_u64().unwrap(), report["timeouts"].as_u64().unwrap());
