@@ -11,7 +11,7 @@
 //! run only, so every lane it waits on shares the run's wake protocol.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::ring::batch::Batch;
 use crate::ring::error::{FrameError, SegmentError};
@@ -32,6 +32,13 @@ pub(crate) trait LaneSource: Send + Sync {
 /// Spins on an empty run before parking on the futex (one under loom, so the
 /// models reach the park path).
 const SPINS_BEFORE_PARK: u32 = if cfg!(loom) { 1 } else { 4096 };
+/// After a read that caught up with every producer, how long the consumer
+/// leaves the lanes alone before it looks again (ADR 34). A producer
+/// streaming records meanwhile fills whole lines that the next batch takes
+/// at once, instead of the consumer pulling each line while the producer
+/// still writes it, which slowed both sides to a shared crawl. Zero under
+/// loom, whose models have no clock.
+const GATHER: Duration = if cfg!(loom) { Duration::ZERO } else { Duration::from_micros(2) };
 /// Spin hints between two looks at the lanes while spinning.
 const SPINS_PER_CHECK: u32 = 32;
 
@@ -80,6 +87,9 @@ pub struct Consumer {
     lanes: Vec<ConsumerLane>,
     /// Lane index the next batch starts at, so no lane starves the others.
     start: usize,
+    /// When the last [`Consumer::read_batch`] caught up with every producer
+    /// (ended on an uncommitted frame in every lane it read).
+    caught_up_at: Option<Instant>,
     /// Test hook: `release` stores the counters but not `head`, as a
     /// consumer killed between those stores would.
     #[cfg(feature = "test-hooks")]
@@ -92,6 +102,7 @@ impl Consumer {
             source,
             lanes: Vec::new(),
             start: 0,
+            caught_up_at: None,
             #[cfg(feature = "test-hooks")]
             stop_in_release: false,
         }
@@ -261,17 +272,41 @@ impl Consumer {
     /// validating them there. Returns the number of valid frames. Rejected
     /// frames are counted in the lane's `invalid_frames` and listed in
     /// `batch.errors()`. Space is not released until [`Consumer::release`].
+    ///
+    /// A read that follows one that caught up with every producer (took
+    /// frames and found no more committed) first waits until 2 µs have
+    /// passed since then, so a streaming producer is read in whole lines,
+    /// not chased line by line (ADR 34). [`Consumer::wait`] keeps the same
+    /// pause.
     pub fn read_batch(&mut self, batch: &mut Batch) -> usize {
         batch.clear();
+        self.gather();
         let n = self.lanes.len();
+        let mut caught_up = true;
         for i in 0..n {
             let idx = (self.start + i) % n;
-            Self::read_lane(&mut self.lanes[idx], batch);
+            caught_up &= Self::read_lane(&mut self.lanes[idx], batch);
         }
         if n > 0 {
             self.start = (self.start + 1) % n;
         }
+        // Only a read that took something: a consumer polling an idle run
+        // looks as often as it likes, so a lone record is read at once.
+        self.caught_up_at = (caught_up && batch.len_bytes() > 0 && !GATHER.is_zero()).then(Instant::now);
         batch.len()
+    }
+
+    /// Waits out the rest of the gather time after a read that caught up
+    /// (at most [`GATHER`]), without touching shared memory.
+    fn gather(&self) {
+        if let Some(at) = self.caught_up_at {
+            let until = at + GATHER;
+            while Instant::now() < until {
+                for _ in 0..SPINS_PER_CHECK {
+                    spin_hint();
+                }
+            }
+        }
     }
 
     /// Releases everything read so far back to the producers.
@@ -344,6 +379,17 @@ impl Consumer {
     /// it is re-checked after the consumer announces that it parks.
     pub fn wait_or(&self, timeout: Duration, event: impl Fn() -> bool) -> bool {
         let ready = || self.has_pending() || event();
+        // Not even `has_pending` looks at a lane during the gather time.
+        if let Some(at) = self.caught_up_at {
+            while Instant::now() < at + GATHER {
+                if event() {
+                    return true;
+                }
+                for _ in 0..SPINS_PER_CHECK {
+                    spin_hint();
+                }
+            }
+        }
         // Look at the next commit word only every few spins: that cache line is
         // the one the producer writes next, and polling it flat out takes it
         // away from the producer (measured: about half the throughput).
@@ -366,16 +412,16 @@ impl Consumer {
         wakeup::park_many(&words, timeout, ready) || ready()
     }
 
-    fn read_lane(l: &mut ConsumerLane, batch: &mut Batch) {
+    fn read_lane(l: &mut ConsumerLane, batch: &mut Batch) -> bool {
         if l.reading == Reading::Closed {
-            return;
+            return true;
         }
         let cap = l.mem.capacity();
         let max_frame = cap / 4;
         loop {
             // Never read past a full lap: a correct producer cannot get there.
             if (l.read_pos - l.head) as usize >= cap {
-                break;
+                return false;
             }
             let off = l.read_pos as usize & (cap - 1);
             // SYNC POINT: frame committed. Acquire pairs with the producer's
@@ -387,7 +433,7 @@ impl Consumer {
                     if l.reading == Reading::Draining {
                         l.reading = Reading::Closed;
                     }
-                    return;
+                    return true;
                 }
                 Some(FrameState::Padding) => {
                     if off + frame_len(len) != cap {
@@ -402,7 +448,7 @@ impl Consumer {
                     }
                     if batch.room() < flen {
                         if batch.len_bytes() > 0 {
-                            return; // full: the rest waits for the next batch
+                            return false; // full: the rest waits for the next batch
                         }
                         batch.reserve(flen);
                     }
@@ -449,8 +495,9 @@ impl Consumer {
         }
     }
 
+    /// Closes the lane as corrupt; returns `true` (nothing more to read there).
     #[cold]
-    fn corrupt(l: &mut ConsumerLane, batch: &mut Batch, err: FrameError) {
+    fn corrupt(l: &mut ConsumerLane, batch: &mut Batch, err: FrameError) -> bool {
         l.invalid = l.invalid.wrapping_add(1);
         l.reading = Reading::Closed;
         // Relaxed: advisory state for the producer's slow path and for status.
@@ -458,6 +505,7 @@ impl Consumer {
         l.mem.closed_flag().store(1, Ordering::Relaxed);
         l.mem.invalid_frames().store(l.invalid, Ordering::Relaxed);
         batch.reject(err);
+        true
     }
 }
 
@@ -493,4 +541,57 @@ pub(crate) unsafe fn copy_from_ring(src: *const u8, dst: *mut u8, len: usize) {
 pub(crate) unsafe fn copy_from_ring(src: *const u8, dst: *mut u8, len: usize) {
     // SAFETY: forwarded from the caller.
     unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::HeapRun;
+
+    /// The gather pause (ADR 34). Fails if `read_batch` does not wait out
+    /// `GATHER` after a read that caught up (mutation: drop `self.gather()`).
+    #[test]
+    fn a_read_after_catching_up_waits_out_the_gather_time() {
+        let run = HeapRun::new(1 << 16, 1).unwrap();
+        let mut p = run.claim(0, Default::default()).unwrap();
+        let k = p.key("x").unwrap();
+        let _ = p.log_scalar1(0, k, 1.0).unwrap();
+        let mut c = run.consumer().unwrap();
+        let mut batch = Batch::new(1 << 16);
+        assert_eq!(c.read_batch(&mut batch), 2);
+        let caught_up = c.caught_up_at.expect("took everything committed: caught up");
+        let _ = p.log_scalar1(1, k, 2.0).unwrap();
+        assert_eq!(c.read_batch(&mut batch), 1);
+        assert!(Instant::now() >= caught_up + GATHER, "the second read looked before the gather time ended");
+    }
+
+    /// Only a read that caught up pauses the next one: a read stopped by a
+    /// full batch, and an empty read (an idle run, where a lone record must
+    /// be read at once), leave no pause. Fails if the pause follows every
+    /// read (mutation: drop the `caught_up` or the `len_bytes() > 0` term).
+    #[test]
+    fn only_a_read_that_caught_up_pauses_the_next() {
+        let run = HeapRun::new(1 << 16, 1).unwrap();
+        let mut p = run.claim(0, Default::default()).unwrap();
+        let mut c = run.consumer().unwrap();
+        let mut empty = Batch::new(1 << 16);
+        assert_eq!(c.read_batch(&mut empty), 0);
+        assert_eq!(c.caught_up_at, None, "an empty read");
+        let k = p.key("x").unwrap();
+        for step in 0..100 {
+            let _ = p.log_scalar1(step, k, 1.0).unwrap();
+        }
+        // Room for a few frames only: the read stops with frames left.
+        let mut small = Batch::new(256);
+        let n = c.read_batch(&mut small);
+        assert!(n > 0 && n < 101, "{n}");
+        assert_eq!(c.caught_up_at, None, "a read stopped by a full batch");
+        c.release();
+        let mut big = Batch::new(1 << 16);
+        assert_eq!(c.read_batch(&mut big), 101 - n);
+        assert!(c.caught_up_at.is_some(), "a read that took the rest");
+        c.release();
+        assert_eq!(c.read_batch(&mut big), 0);
+        assert_eq!(c.caught_up_at, None, "an empty read after it");
+    }
 }

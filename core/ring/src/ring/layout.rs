@@ -29,7 +29,7 @@ use crate::ring::sync::{AtomicU32, AtomicU64};
 /// `b"RINGLOG\x01"` read as a little-endian u64.
 pub const SEGMENT_MAGIC: u64 = u64::from_le_bytes(*b"RINGLOG\x01");
 /// Version of this file's layout; bumped on any change to it.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 /// Hard upper bound on lanes per run (the size of the lane table).
 pub const MAX_LANES: u32 = 1024;
 /// Size of a cache line on the machines ringlog targets.
@@ -200,8 +200,9 @@ pub struct LaneControl {
     /// [`LANE_CLAIMED`] once a producer claimed the lane by compare-and-swap
     /// from 0; a lane is claimed at most once.
     pub claim: AtomicU32,
-    /// 1 while the producer waits for space in `futex_wait`.
-    pub space_waiter: AtomicU32,
+    /// Reserved, zero (the producer's space-wait word lived here in layout
+    /// version 2; it now has a line of its own, `space_waiter`).
+    pub _reserved0: u32,
     /// Bytes ever written (monotonic position; ring offset = tail % capacity).
     /// Published for status; the consumer follows commit words instead.
     pub tail: AtomicU64,
@@ -224,6 +225,14 @@ pub struct LaneControl {
     pub closed: AtomicU32,
     /// Reserved, zero.
     pub _reserved: [u8; 8],
+    /// 1 while the producer waits for space in `futex_wait`. On a line of its
+    /// own: the consumer loads it after every batch it releases (`notify`),
+    /// and on the line above, which the producer stores to on every record,
+    /// each of those loads pulled the line away from the producer and made
+    /// its next store wait for the line to come back (ADR 34).
+    pub space_waiter: AtomicU32,
+    /// Reserved, zero.
+    pub _reserved1: [u8; 60],
 }
 
 /// Value of [`LaneControl::claim`] once a producer owns the lane.
@@ -252,7 +261,7 @@ impl LaneControl {
     pub(crate) fn new() -> Self {
         Self {
             claim: AtomicU32::new(0),
-            space_waiter: AtomicU32::new(0),
+            _reserved0: 0,
             tail: AtomicU64::new(0),
             records: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -261,6 +270,8 @@ impl LaneControl {
             consumer_parked: AtomicU32::new(0),
             closed: AtomicU32::new(0),
             _reserved: [0; 8],
+            space_waiter: AtomicU32::new(0),
+            _reserved1: [0; 60],
         }
     }
 }
@@ -270,7 +281,7 @@ pub const SEGMENT_HEADER_LEN: usize = 192;
 /// Size of one [`LaneDescriptor`].
 pub const LANE_DESCRIPTOR_LEN: usize = 128;
 /// Size of [`LaneControl`].
-pub const LANE_CONTROL_LEN: usize = 64;
+pub const LANE_CONTROL_LEN: usize = 128;
 /// Bytes reserved for a lane's control block in a segment (one page, so the
 /// ring after it is page aligned and mapped together with it).
 pub const LANE_CONTROL_PAGE: usize = 4096;
@@ -287,5 +298,10 @@ const _: () = {
     assert!(offset_of!(LaneDescriptor, head) == CACHE_LINE);
     assert!(size_of::<LaneControl>() == LANE_CONTROL_LEN);
     assert!(LANE_CONTROL_LEN <= LANE_CONTROL_PAGE);
+    // The producer's per-record words share line 0; the word the consumer
+    // reads after every batch is alone on line 1 (ADR 34).
+    assert!(offset_of!(LaneControl, closed) < CACHE_LINE);
+    assert!(offset_of!(LaneControl, consumer_parked) < CACHE_LINE);
+    assert!(offset_of!(LaneControl, space_waiter) == CACHE_LINE);
     assert!(size_of::<AtomicU64>() == 8 && size_of::<AtomicU32>() == 4);
 };
