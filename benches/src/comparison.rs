@@ -1,8 +1,10 @@
 //! Runs a [`Plan`]: every case, several runs each, one row per case.
 
+use crate::cpu_pair;
 use crate::e2e_run::run_e2e;
 use crate::error::BenchResult;
 use crate::pair_run::run_pair;
+use crate::pin::{CONSUMER_CPU, PRODUCER_CPU};
 use crate::plan::Plan;
 use crate::report::Row;
 
@@ -19,7 +21,10 @@ pub fn run(plan: &Plan, pin: bool) -> BenchResult<Vec<Row>> {
     for (i, case) in plan.cases.iter().enumerate() {
         let load = load_average();
         let mut runs = Vec::with_capacity(plan.runs as usize);
+        let mut rtts = Vec::with_capacity(plan.runs as usize);
         for run in 0..plan.runs {
+            let rtt = if pin { cpu_pair::round_trip_ns(PRODUCER_CPU, CONSUMER_CPU, cpu_pair::TRIPS) } else { None };
+            rtts.extend(rtt);
             let measured = match (&ringlog_bin, case.transport) {
                 (Some(bin), t) if t.end_to_end() => run_e2e(case, pin, bin),
                 _ => run_pair(case, pin),
@@ -35,7 +40,7 @@ pub fn run(plan: &Plan, pin: bool) -> BenchResult<Vec<Row>> {
                 )
             })?;
             eprintln!(
-                "[{}/{}] {:<12} {:<7} {:<10} {}p run {}/{}: {:8.3} M records/s{}",
+                "[{}/{}] {:<12} {:<7} {:<10} {}p run {}/{}: {:8.3} M records/s{}{}",
                 i + 1,
                 plan.cases.len(),
                 case.transport.as_str(),
@@ -46,10 +51,13 @@ pub fn run(plan: &Plan, pin: bool) -> BenchResult<Vec<Row>> {
                 plan.runs,
                 m.records_per_s() / 1e6,
                 m.latency.as_ref().map_or_else(String::new, |l| format!(", p50 {} ns, p99 {} ns", l.p50_ns, l.p99_ns)),
+                rtt.map_or_else(String::new, |ns| format!(" (cpu pair round trip {ns:.0} ns)")),
             );
             runs.push(m);
         }
-        rows.push(Row::from_runs(case, &runs, pin, load));
+        let mut row = Row::from_runs(case, &runs, pin, load);
+        row.cpu_pair_rtt_ns = (!rtts.is_empty()).then(|| crate::report::median(&rtts));
+        rows.push(row);
     }
     Ok(rows)
 }

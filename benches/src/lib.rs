@@ -31,6 +31,7 @@ pub mod child_process;
 pub mod cli;
 pub mod comparison;
 pub mod cpu_clock;
+pub mod cpu_pair;
 pub mod crossbeam_transport;
 pub mod e2e_run;
 pub mod error;

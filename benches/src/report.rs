@@ -71,6 +71,10 @@ pub struct Row {
     /// about 1 on a 2-core machine, other processes shared the benchmark's
     /// cores and the figures (latency most) are noisy.
     pub loadavg_1m: Option<f64>,
+    /// Median cache-line round trip between the producer's and the
+    /// consumer's CPUs, probed before each run (pinned runs only): on a VM it
+    /// shows where the host placed the two vCPUs ([`crate::cpu_pair`]).
+    pub cpu_pair_rtt_ns: Option<f64>,
 }
 
 /// The median of `values` (mean of the middle two for an even count); 0 for none.
@@ -151,6 +155,7 @@ impl Row {
             runs_records_per_s: rates,
             pinned,
             loadavg_1m,
+            cpu_pair_rtt_ns: None,
         }
     }
 }
@@ -162,7 +167,7 @@ fn opt(v: Option<u64>) -> String {
 /// The rows as a fixed-width table.
 pub fn table(rows: &[Row]) -> String {
     let mut out = format!(
-        "{:<16} {:<8} {:<14} {:>5} {:>9} {:>4} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8}\n",
+        "{:<16} {:<8} {:<14} {:>5} {:>9} {:>4} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>7}\n",
         "transport",
         "record",
         "mode",
@@ -177,11 +182,12 @@ pub fn table(rows: &[Row]) -> String {
         "p999 ns",
         "max ns",
         "prodCPU",
-        "svcCPU"
+        "svcCPU",
+        "rtt ns"
     );
     for r in rows {
         out += &format!(
-            "{:<16} {:<8} {:<14} {:>5} {:>9} {:>4} {:>9.3} {:>9.1} {:>7.1} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8.1}\n",
+            "{:<16} {:<8} {:<14} {:>5} {:>9} {:>4} {:>9.3} {:>9.1} {:>7.1} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8.1} {:>7}\n",
             r.transport,
             r.record,
             r.mode,
@@ -197,10 +203,12 @@ pub fn table(rows: &[Row]) -> String {
             opt(r.max_ns),
             r.producer_cpu_ns_per_record.map_or_else(|| "-".to_owned(), |ns| format!("{ns:.1}")),
             r.service_cpu_ms_per_m_records,
+            r.cpu_pair_rtt_ns.map_or_else(|| "-".to_owned(), |ns| format!("{ns:.0}")),
         );
     }
     out += "prodCPU: producer CPU ns per record; svcCPU: receiver (consumer, or the service) CPU ms per million \
-            records; * more processes than CPUs (oversubscribed)\n";
+            records; rtt ns: cache-line round trip between the two pinned CPUs (the host's \
+            placement of them); * more processes than CPUs (oversubscribed)\n";
     out
 }
 
