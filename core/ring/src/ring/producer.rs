@@ -2,9 +2,10 @@
 //!
 //! Hot path per record: compare against a cached consumer index, write the
 //! payload and the header fields, one Release store of the commit word, three
-//! Relaxed counter stores on the producer's own cache line, one SeqCst fence
-//! and one Relaxed load of the consumer's `parked` word. No read-modify-write,
-//! no system call, no allocation.
+//! Relaxed counter stores on the producer's own cache line, and one Relaxed
+//! load of the consumer's `parked` word, after a compiler fence where the
+//! kernel has `membarrier` (a SeqCst fence elsewhere; ADR 5). No
+//! read-modify-write, no system call, no allocation.
 //!
 //! A producer exists only through a claim ([`crate::Segment::claim`],
 //! [`crate::HeapRun::claim`]): a compare-and-swap of the lane's claim word in
@@ -116,6 +117,9 @@ pub struct Producer {
     stall_hook: Option<Box<dyn FnMut() + Send>>,
     /// Coarse time of the last heartbeat check.
     heartbeat_checked_ns: u64,
+    /// This process is registered for the consumer's heavy barrier: the
+    /// per-record notify needs no fence instruction (ADR 5).
+    light_notify: bool,
     #[cfg(feature = "test-hooks")]
     pause_hook: Option<(u64, Box<dyn FnMut() + Send>)>,
 }
@@ -168,6 +172,7 @@ impl Producer {
             keys: HashMap::new(),
             stall_hook: None,
             heartbeat_checked_ns: 0,
+            light_notify: wakeup::register_light_notifier(),
             #[cfg(feature = "test-hooks")]
             pause_hook: None,
         })
@@ -549,7 +554,13 @@ impl Producer {
         self.mem.bytes().store(self.bytes, Ordering::Relaxed);
         // The consumer parks on every lane's own wake word at once; ours is
         // in our lane, the only part of the segment this process may write.
-        wakeup::notify(self.mem.lane_wake());
+        // Its park runs the heavy barrier, so a registered process needs no
+        // fence here (ADR 5).
+        if self.light_notify {
+            wakeup::notify_light(self.mem.lane_wake());
+        } else {
+            wakeup::notify(self.mem.lane_wake());
+        }
     }
 }
 

@@ -16,6 +16,10 @@ pub(crate) use loom::cell::UnsafeCell;
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
+/// A fence for the compiler only (no instruction): loom has none of its own,
+/// and the paths that use it are not modelled (see `wakeup::notify_light`).
+pub(crate) use std::sync::atomic::compiler_fence;
+
 /// Spin-loop hint, a no-op yield under loom so the model can make progress.
 #[inline]
 pub(crate) fn spin_hint() {

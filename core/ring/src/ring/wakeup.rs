@@ -19,10 +19,33 @@
 //!
 //! The futex is shared (no `FUTEX_PRIVATE_FLAG`), so it works across processes
 //! on a word in a `MAP_SHARED` mapping.
+//!
+//! **The producer's per-record notify is asymmetric (ADR 5).** A producer
+//! notifies after every record, and its fence cost it a store-buffer drain
+//! each time; the consumer parks at most a few times a second. So where the
+//! kernel offers `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, the producer's
+//! process registers for it at claim time and its notify keeps only a
+//! compiler fence ([`notify_light`]); the consumer, after announcing, runs
+//! the membarrier ([`heavy_barrier`]), which executes a full barrier on every
+//! CPU that runs a thread of a registered process:
+//!
+//! ```text
+//! consumer (waiter)                        producer (light notifier)
+//! word.store(1, Relaxed)                   commit.store(.., Release)
+//! fence(SeqCst); membarrier()  ── SYNC POINT: park ── compiler_fence(SeqCst)
+//! re-check commit words (Acquire)          if word.load(Relaxed) != 0 { wake }
+//! ```
+//! The barrier lands on the producer's CPU at one point of its program: a
+//! commit before that point is visible to the re-check that follows the
+//! membarrier; a commit after it is followed by a load of `word` that comes
+//! after the point too, and so sees the 1 stored before the membarrier
+//! started. A consumer whose membarrier fails (a kernel or seccomp policy
+//! without it) bounds its sleep to 1 ms instead: a wake can then be late by
+//! that much, never lost.
 
 use std::time::Duration;
 
-use crate::ring::sync::{AtomicU32, Ordering, fence};
+use crate::ring::sync::{AtomicU32, Ordering, compiler_fence, fence};
 
 /// Sleeps while `*word == expected`, at most `timeout`. Spurious returns are fine.
 #[cfg(not(any(loom, miri)))]
@@ -111,17 +134,51 @@ fn futex_waitv(words: &[&AtomicU32], _timeout: Duration) {
     }
 }
 
+/// Registers this process for the consumers' heavy barrier, so its
+/// producers may notify with [`notify_light`]. Returns whether they may.
+/// Idempotent; one system call (a producer calls it when it claims a lane).
+#[cfg(not(any(loom, miri)))]
+pub(crate) fn register_light_notifier() -> bool {
+    use rustix::thread::{MembarrierCommand, membarrier};
+    membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok()
+}
+
+/// Loom and miri model the fences only: notifiers keep theirs.
+#[cfg(any(loom, miri))]
+pub(crate) fn register_light_notifier() -> bool {
+    false
+}
+
+/// The waiter's side of the asymmetric pair: a full barrier on every CPU
+/// running a thread of a registered process. `false` if the kernel refused.
+#[cfg(not(any(loom, miri)))]
+fn heavy_barrier() -> bool {
+    use rustix::thread::{MembarrierCommand, membarrier};
+    membarrier(MembarrierCommand::GlobalExpedited).is_ok()
+}
+
+#[cfg(any(loom, miri))]
+fn heavy_barrier() -> bool {
+    true
+}
+
+/// Longest sleep of a consumer whose heavy barrier failed: a light notifier's
+/// wake may be missed, so the consumer looks again this soon.
+pub const UNBARRIERED_WAIT: Duration = Duration::from_millis(1);
+
 /// The waiter's half over several words (the consumer over its run's lanes):
-/// announce on every word, one fence, re-check, sleep until any is woken.
-/// Words past [`MAX_WAIT_WORDS`] are announced but not waited on, so the
-/// caller bounds the timeout for them.
+/// announce on every word, one fence and the heavy barrier, re-check, sleep
+/// until any is woken. Words past [`MAX_WAIT_WORDS`] are announced but not
+/// waited on, so the caller bounds the timeout for them.
 pub(crate) fn park_many(words: &[&AtomicU32], timeout: Duration, ready: impl Fn() -> bool) -> bool {
     for w in words {
         // Relaxed: the fence below orders these stores before the re-check.
         w.store(1, Ordering::Relaxed);
     }
-    // SYNC POINT: park. Pairs with the fence in every notifier's `notify`.
+    // SYNC POINT: park. Pairs with the fence in every notifier's `notify`,
+    // and (the membarrier) with the compiler fence in `notify_light`.
     fence(Ordering::SeqCst);
+    let timeout = if heavy_barrier() { timeout } else { timeout.min(UNBARRIERED_WAIT) };
     let was_ready = ready();
     if !was_ready {
         futex_waitv(words, timeout);
@@ -168,6 +225,21 @@ pub(crate) fn notify(word: &AtomicU32) {
     }
 }
 
+/// The notifier's half for a producer whose process registered
+/// ([`register_light_notifier`]) and whose waiter parks with [`park_many`]:
+/// no fence instruction, the waiter's heavy barrier stands in for it.
+#[inline]
+pub(crate) fn notify_light(word: &AtomicU32) {
+    // SYNC POINT: park (asymmetric). The compiler fence keeps our publishing
+    // store before the load of `word` in program order; the waiter's
+    // membarrier orders them for it (see the module docs).
+    compiler_fence(Ordering::SeqCst);
+    // Relaxed: as in `should_wake`.
+    if word.load(Ordering::Relaxed) != 0 && word.swap(0, Ordering::Relaxed) != 0 {
+        futex_wake(word, u32::MAX);
+    }
+}
+
 #[inline]
 fn should_wake(word: &AtomicU32) -> bool {
     // SYNC POINT: park. Pairs with the fence in `announce`: orders our
@@ -190,4 +262,23 @@ pub fn notify_would_wake(word: &AtomicU32) -> bool {
 #[cfg(loom)]
 pub fn park_announce(word: &AtomicU32, ready: impl Fn() -> bool) -> bool {
     announce(word, &ready)
+}
+
+#[cfg(all(test, not(any(loom, miri))))]
+mod tests {
+    use super::*;
+
+    /// Producers take the light notify exactly where the kernel offers the
+    /// consumer's heavy barrier (fails if registration is skipped or its
+    /// result ignored).
+    #[test]
+    fn producers_notify_light_where_the_kernel_has_the_heavy_barrier() {
+        use rustix::thread::{MembarrierQuery, membarrier_query};
+        let offered =
+            membarrier_query().contains(MembarrierQuery::GLOBAL_EXPEDITED | MembarrierQuery::REGISTER_GLOBAL_EXPEDITED);
+        assert_eq!(register_light_notifier(), offered);
+        if offered {
+            assert!(heavy_barrier(), "registered, yet the heavy barrier is refused");
+        }
+    }
 }
