@@ -2,7 +2,7 @@
 //!
 //! The bytes a producer leaves in its lane are untrusted (a buggy C producer can write
 //! anything there). This entry creates a real one-lane segment in `/dev/shm`, writes the
-//! input over the lane's ring (and, when the first byte's low bit is set, its first 64
+//! input over the lane's ring (and, when the first byte's low bit is set, its first 128
 //! bytes over the lane's control block, which the producer owns too), and runs the
 //! service's consumer over it: `Consumer::read_batch` walks commit words, checks lengths,
 //! lanes and sequence numbers, and validates each payload (`schema::validate`) before
@@ -40,7 +40,7 @@ pub fn run(data: &[u8]) -> usize {
     let control = seg.geometry().data_offset as u64;
     let ring = control + ringlog_ring::ring::layout::LANE_CONTROL_PAGE as u64;
     let rest = if flags & 1 == 1 {
-        let (head, tail) = rest.split_at(rest.len().min(64));
+        let (head, tail) = rest.split_at(rest.len().min(ringlog_ring::ring::layout::LANE_CONTROL_LEN));
         file.write_all_at(head, control).expect("write the control block");
         tail
     } else {

@@ -75,7 +75,7 @@ fn lane_bytes(flags: u8, with_control: bool, log: impl FnOnce(&mut ringlog_ring:
     let control = seg.geometry().data_offset as u64;
     let mut out = vec![flags];
     if with_control {
-        let mut c = vec![0u8; 64];
+        let mut c = vec![0u8; ringlog_ring::ring::layout::LANE_CONTROL_LEN];
         file.read_exact_at(&mut c, control).unwrap();
         out.extend_from_slice(&c);
     }

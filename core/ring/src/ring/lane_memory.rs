@@ -192,6 +192,12 @@ impl LaneMemory {
         atomic_field!(self.control, consumer_parked)
     }
 
+    /// The producer's "I notify without a fence" flag (ADR 5).
+    #[inline]
+    pub(crate) fn light_notify_flag(&self) -> &AtomicU32 {
+        atomic_field!(self.control, light_notify)
+    }
+
     /// The service's "lane closed" flag, on the producer's own line.
     #[inline]
     pub(crate) fn closed_flag(&self) -> &AtomicU32 {

@@ -200,9 +200,10 @@ pub struct LaneControl {
     /// [`LANE_CLAIMED`] once a producer claimed the lane by compare-and-swap
     /// from 0; a lane is claimed at most once.
     pub claim: AtomicU32,
-    /// Reserved, zero (the producer's space-wait word lived here in layout
-    /// version 2; it now has a line of its own, `space_waiter`).
-    pub _reserved0: u32,
+    /// 1 when this lane's producer notifies without a fence instruction (its
+    /// process registered for `membarrier`): the consumer then runs the heavy
+    /// barrier when it parks (ADR 5). Stored once, before the first record.
+    pub light_notify: AtomicU32,
     /// Bytes ever written (monotonic position; ring offset = tail % capacity).
     /// Published for status; the consumer follows commit words instead.
     pub tail: AtomicU64,
@@ -261,7 +262,7 @@ impl LaneControl {
     pub(crate) fn new() -> Self {
         Self {
             claim: AtomicU32::new(0),
-            _reserved0: 0,
+            light_notify: AtomicU32::new(0),
             tail: AtomicU64::new(0),
             records: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -302,6 +303,7 @@ const _: () = {
     // reads after every batch is alone on line 1 (ADR 34).
     assert!(offset_of!(LaneControl, closed) < CACHE_LINE);
     assert!(offset_of!(LaneControl, consumer_parked) < CACHE_LINE);
+    assert!(offset_of!(LaneControl, light_notify) < CACHE_LINE);
     assert!(offset_of!(LaneControl, space_waiter) == CACHE_LINE);
     assert!(size_of::<AtomicU64>() == 8 && size_of::<AtomicU32>() == 4);
 };

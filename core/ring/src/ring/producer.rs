@@ -156,6 +156,14 @@ impl Producer {
         let head = mem.head().load(Ordering::Acquire);
         let capacity = mem.capacity();
         check_positions(lane, head, tail, capacity)?;
+        let light_notify = wakeup::register_light_notifier();
+        // Relaxed store, then SeqCst fence (SYNC POINT: park, once per claim):
+        // pairs with the fence in the consumer's `park_many`, which loads the
+        // flag after it announces. Either the consumer sees the flag and runs
+        // the heavy barrier, or its announcement is visible to every notify
+        // of ours that follows this fence.
+        mem.light_notify_flag().store(u32::from(light_notify), Ordering::Relaxed);
+        crate::ring::sync::fence(Ordering::SeqCst);
         Ok(Self {
             mask: capacity - 1,
             max_frame: (capacity / 4).min(frame_len(MAX_PAYLOAD_LEN) - frame::FRAME_ALIGN),
@@ -172,7 +180,7 @@ impl Producer {
             keys: HashMap::new(),
             stall_hook: None,
             heartbeat_checked_ns: 0,
-            light_notify: wakeup::register_light_notifier(),
+            light_notify,
             #[cfg(feature = "test-hooks")]
             pause_hook: None,
         })
@@ -181,6 +189,12 @@ impl Producer {
     /// Whether this handle was created in a parent process before `fork()`.
     pub fn is_forked_copy(&self) -> bool {
         fork_guard::current() != self.fork_generation
+    }
+
+    /// Whether this producer notifies its consumer without a fence
+    /// instruction (its process registered for `membarrier`; ADR 5).
+    pub fn uses_light_notify(&self) -> bool {
+        self.light_notify
     }
 
     /// Lane id this producer writes.

@@ -170,15 +170,25 @@ pub const UNBARRIERED_WAIT: Duration = Duration::from_millis(1);
 /// announce on every word, one fence and the heavy barrier, re-check, sleep
 /// until any is woken. Words past [`MAX_WAIT_WORDS`] are announced but not
 /// waited on, so the caller bounds the timeout for them.
-pub(crate) fn park_many(words: &[&AtomicU32], timeout: Duration, ready: impl Fn() -> bool) -> bool {
+///
+/// `light_notifiers` says, read after the fence, whether any of the words has
+/// a notifier that uses [`notify_light`]; only then does the park run the
+/// heavy barrier (or, refused, bound its sleep to [`UNBARRIERED_WAIT`]).
+pub(crate) fn park_many(
+    words: &[&AtomicU32],
+    timeout: Duration,
+    light_notifiers: impl Fn() -> bool,
+    ready: impl Fn() -> bool,
+) -> bool {
     for w in words {
         // Relaxed: the fence below orders these stores before the re-check.
         w.store(1, Ordering::Relaxed);
     }
     // SYNC POINT: park. Pairs with the fence in every notifier's `notify`,
+    // with the fence a light notifier issues once after raising its flag,
     // and (the membarrier) with the compiler fence in `notify_light`.
     fence(Ordering::SeqCst);
-    let timeout = if heavy_barrier() { timeout } else { timeout.min(UNBARRIERED_WAIT) };
+    let timeout = if !light_notifiers() || heavy_barrier() { timeout } else { timeout.min(UNBARRIERED_WAIT) };
     let was_ready = ready();
     if !was_ready {
         futex_waitv(words, timeout);
