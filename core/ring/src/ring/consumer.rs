@@ -287,7 +287,7 @@ impl Consumer {
     /// pause.
     pub fn read_batch(&mut self, batch: &mut Batch) -> usize {
         batch.clear();
-        self.gather();
+        self.gather(None, || false);
         let n = self.lanes.len();
         let mut caught_up = true;
         for i in 0..n {
@@ -305,16 +305,20 @@ impl Consumer {
     }
 
     /// Waits out the rest of the gather time after a read that caught up
-    /// (at most [`GATHER`]), without touching shared memory.
-    fn gather(&self) {
-        if let Some(at) = self.caught_up_at {
-            let until = at + GATHER;
-            while Instant::now() < until {
-                for _ in 0..SPINS_PER_CHECK {
-                    spin_hint();
-                }
+    /// (at most [`GATHER`], and not past `deadline`), without touching shared
+    /// memory. Returns `true` if `event()` ended the wait first.
+    fn gather(&self, deadline: Option<Instant>, event: impl Fn() -> bool) -> bool {
+        let Some(at) = self.caught_up_at else { return false };
+        let until = deadline.map_or(at + GATHER, |d| d.min(at + GATHER));
+        while Instant::now() < until {
+            if event() {
+                return true;
+            }
+            for _ in 0..SPINS_PER_CHECK {
+                spin_hint();
             }
         }
+        false
     }
 
     /// Releases everything read so far back to the producers.
@@ -389,16 +393,8 @@ impl Consumer {
         let ready = || self.has_pending() || event();
         // Not even `has_pending` looks at a lane during the gather time (nor
         // longer than the caller's timeout).
-        if let Some(at) = self.caught_up_at {
-            let until = (at + GATHER).min(Instant::now() + timeout);
-            while Instant::now() < until {
-                if event() {
-                    return true;
-                }
-                for _ in 0..SPINS_PER_CHECK {
-                    spin_hint();
-                }
-            }
+        if self.gather(Some(Instant::now() + timeout), &event) {
+            return true;
         }
         // Look at the next commit word only every few spins: that cache line is
         // the one the producer writes next, and polling it flat out takes it
@@ -566,7 +562,7 @@ mod tests {
     use crate::HeapRun;
 
     /// The gather pause (ADR 34). Fails if `read_batch` does not wait out
-    /// `GATHER` after a read that caught up (mutation: drop `self.gather()`).
+    /// `GATHER` after a read that caught up (mutation: drop the `self.gather(..)` call).
     #[test]
     fn a_read_after_catching_up_waits_out_the_gather_time() {
         let run = HeapRun::new(1 << 16, 1).unwrap();

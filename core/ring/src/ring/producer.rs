@@ -25,7 +25,7 @@ use crate::ring::lane_memory::LaneMemory;
 use crate::ring::layout::{LANE_CLAIMED, LaneState};
 use crate::ring::scalar_writer;
 use crate::ring::slot_writer::SlotWriter;
-use crate::ring::sync::{Ordering, spin_hint};
+use crate::ring::sync::{Ordering, fence, spin_hint};
 use crate::ring::{clock, fork_guard, wakeup};
 
 /// Longest key name in bytes.
@@ -163,7 +163,7 @@ impl Producer {
         // the heavy barrier, or its announcement is visible to every notify
         // of ours that follows this fence.
         mem.light_notify_flag().store(u32::from(light_notify), Ordering::Relaxed);
-        crate::ring::sync::fence(Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         Ok(Self {
             mask: capacity - 1,
             max_frame: (capacity / 4).min(frame_len(MAX_PAYLOAD_LEN) - frame::FRAME_ALIGN),
